@@ -1,0 +1,107 @@
+// Package atomicfile writes files so that readers only ever see the old
+// content or the complete new content, never a torn write: the data goes to a
+// temporary file in the same directory, is fsynced, and is renamed over the
+// target. It is used for keys, certificates and CRLs.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrExists is returned by Create when the target already exists.
+var ErrExists = errors.New("file already exists")
+
+// Write atomically replaces path with data and mode perm.
+func Write(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := Stage(path, data, perm)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Stage writes data to a fsynced temporary file next to path and returns its
+// name. The caller commits it with Commit or discards it with os.Remove. This
+// lets a caller prepare several files, do other work that may fail (such as a
+// database commit), and only then make them visible.
+func Stage(path string, data []byte, perm fs.FileMode) (string, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("stage %s: %w", path, err)
+	}
+	name := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(name)
+		return "", fmt.Errorf("stage %s: %w", path, err)
+	}
+	// Chmod before writing so secret material is never readable by others,
+	// even briefly (CreateTemp already uses 0600, this narrows or widens to perm).
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("stage %s: %w", path, err)
+	}
+	return name, nil
+}
+
+// Commit moves a staged file into place. With exclusive set it refuses to
+// replace an existing file (using a hard link, which fails if the target
+// exists, so two concurrent writers cannot both win).
+func Commit(tmp, path string, exclusive bool) error {
+	if exclusive {
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%s: %w", path, ErrExists)
+			}
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+		os.Remove(tmp)
+	} else if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Create writes data to path atomically, failing with ErrExists if path
+// already exists.
+func Create(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := Stage(path, data, perm)
+	if err != nil {
+		return err
+	}
+	if err := Commit(tmp, path, true); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	// Some filesystems do not support fsync on directories; the rename has
+	// still happened, so that is not worth failing the write for.
+	_ = d.Sync()
+	return nil
+}
