@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The project's test command (README "Tests"): vet, staticcheck, race tests
+# with the MySQL/MariaDB suites enabled, and short bounded fuzz runs.
+# It starts the local MariaDB when it is down and installs the tools it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SCCA_TEST_MYSQL_DSN="${SCCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}"
+export PATH="$(go env GOPATH)/bin:$PATH"
+FUZZTIME="${FUZZTIME:-10s}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "MariaDB"
+if ! mysqladmin --protocol=tcp -h127.0.0.1 -uroot status >/dev/null 2>&1; then
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for i in $(seq 1 60); do
+    mysqladmin --protocol=tcp -h127.0.0.1 -uroot status >/dev/null 2>&1 && break
+    sleep 1
+    [ "$i" = 60 ] && { echo "MariaDB did not come up in 60s" >&2; exit 1; }
+  done
+fi
+mysqladmin --protocol=tcp -h127.0.0.1 -uroot version | grep -E '^Server version' || true
+
+step "tools"
+command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+step "go mod tidy check"
+cp go.mod /tmp/scca-go.mod.bak; cp go.sum /tmp/scca-go.sum.bak
+go mod tidy
+if ! diff -q go.mod /tmp/scca-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/scca-go.sum.bak >/dev/null; then
+  echo "go.mod/go.sum are not tidy" >&2
+  cp /tmp/scca-go.mod.bak go.mod; cp /tmp/scca-go.sum.bak go.sum
+  exit 1
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$unformatted" ] || { echo "gofmt needed:"; echo "$unformatted"; exit 1; }
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+
+step "go test -race"
+go test -race -count=1 -timeout 12m ./...
+
+step "fuzz (bounded: $FUZZTIME each)"
+for pkg in $(go list ./...); do
+  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+  done
+done

@@ -1,0 +1,98 @@
+package ca
+
+import (
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/securechat/scca/internal/atomicfile"
+)
+
+// File modes: private keys are readable by their owner only; certificates
+// are public.
+const (
+	keyFileMode  fs.FileMode = 0o600
+	certFileMode fs.FileMode = 0o644
+)
+
+// fileSet is a group of files that appear together or not at all. Files are
+// staged (written and fsynced under temporary names) while the work that
+// may fail is still ahead, and committed only after the inventory row is in.
+type fileSet struct {
+	staged    []stagedFile
+	committed []string
+}
+
+type stagedFile struct{ tmp, path string }
+
+func (s *fileSet) stage(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := atomicfile.Stage(path, data, perm)
+	if err != nil {
+		return err
+	}
+	s.staged = append(s.staged, stagedFile{tmp: tmp, path: path})
+	return nil
+}
+
+// unstage removes the most recently staged file (a certificate whose serial
+// the inventory refused, about to be re-signed).
+func (s *fileSet) unstage() {
+	if n := len(s.staged); n > 0 {
+		os.Remove(s.staged[n-1].tmp)
+		s.staged = s.staged[:n-1]
+	}
+}
+
+// discard removes every staged temporary file.
+func (s *fileSet) discard() {
+	for _, f := range s.staged {
+		os.Remove(f.tmp)
+	}
+	s.staged = nil
+}
+
+// commit moves every staged file into place, refusing to replace an existing
+// file. If one fails, the files this set already committed are removed
+// again (they were created by us a moment ago, nobody else can have them
+// open for long, and a lone key without its certificate is only clutter),
+// so the set still appears all-or-nothing on disk.
+func (s *fileSet) commit() error {
+	for i, f := range s.staged {
+		if err := atomicfile.Commit(f.tmp, f.path, true); err != nil {
+			for _, p := range s.committed {
+				os.Remove(p)
+			}
+			s.committed = nil
+			for _, rest := range s.staged[i:] {
+				os.Remove(rest.tmp)
+			}
+			s.staged = nil
+			if errors.Is(err, atomicfile.ErrExists) {
+				return fmt.Errorf("%w: %s", ErrFileExists, f.path)
+			}
+			return err
+		}
+		s.committed = append(s.committed, f.path)
+	}
+	s.staged = nil
+	return nil
+}
+
+// checkAbsent fails with ErrFileExists if any path exists, before any work
+// is done. (Commit repeats the check atomically, which catches races.)
+func checkAbsent(paths ...string) error {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%w: %s", ErrFileExists, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

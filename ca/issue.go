@@ -1,0 +1,269 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/securechat/scca/certstore"
+)
+
+// maxSerialRetries is how many times a serial the inventory already holds is
+// replaced by a fresh one before giving up. With 128-bit random serials a
+// single duplicate already means a broken random source or a replayed
+// request, so a few tries are plenty.
+const maxSerialRetries = 3
+
+// errNoStore is returned when an Authority without a Recorder is asked to
+// issue: nothing may be handed out that the inventory has not recorded.
+var errNoStore = errors.New("no inventory store configured: certificates cannot be issued without recording them")
+
+// IssueRequest describes a leaf certificate to issue.
+type IssueRequest struct {
+	Profile  Profile
+	CN       string
+	DNSNames []string
+	IPs      []net.IP
+	Validity time.Duration // 0 = the profile's default; clamped to the issuer
+	KeyType  KeyType       // "" = DefaultKeyType
+	CertOut  string        // "" = Dir/<cn>_cert.pem
+	KeyOut   string        // "" = Dir/<cn>_key.pem
+	Actor    string        // "" = the Authority's actor
+}
+
+// Issued is the result of Issue or SignCSR.
+type Issued struct {
+	Serial   string // lower-case hex
+	Cert     *x509.Certificate
+	CertPath string
+	KeyPath  string // "" for SignCSR
+}
+
+// leafSpec is a validated IssueRequest.
+type leafSpec struct {
+	profile  Profile
+	cn       string
+	dns      []string
+	ips      []net.IP
+	validity time.Duration
+	actor    string
+}
+
+func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
+	p, err := ParseProfile(string(req.Profile))
+	if err != nil {
+		return leafSpec{}, err
+	}
+	if err := checkCN(req.CN); err != nil {
+		return leafSpec{}, err
+	}
+	dns, ips, err := subjectAltNames(p, req.CN, req.DNSNames, req.IPs)
+	if err != nil {
+		return leafSpec{}, err
+	}
+	validity := req.Validity
+	if validity == 0 {
+		validity = p.defaultValidity()
+	} else if validity < 0 {
+		return leafSpec{}, fmt.Errorf("validity must be positive, got %s", validity)
+	}
+	actor := req.Actor
+	if actor == "" {
+		actor = a.actor
+	}
+	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, validity: validity, actor: actor}, nil
+}
+
+// signLeaf builds and signs one leaf certificate for pub with a fresh serial.
+func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificate, error) {
+	issuer := a.Issuer()
+	notBefore, notAfter, err := validityWindow(a.now(), s.validity, issuer)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := newSerial(a.rand)
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: s.cn},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              s.profile.keyUsage(pub),
+		ExtKeyUsage:           s.profile.extKeyUsage(),
+		BasicConstraintsValid: true, // CA:FALSE, marked critical by crypto/x509
+		DNSNames:              s.dns,
+		IPAddresses:           s.ips,
+		SubjectKeyId:          ski,
+		AuthorityKeyId:        issuer.SubjectKeyId,
+	}
+	if a.baseURL != "" {
+		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
+		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
+		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.pem"}
+	}
+	return a.sign(tmpl, issuer, pub, a.signer)
+}
+
+// sign creates the certificate and parses it back, so callers see exactly
+// what was encoded (times truncated to seconds, names normalized).
+func (a *Authority) sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
+	// The reader is used for the signature nonce where the algorithm takes
+	// one (Go substitutes its own CSPRNG for ECDSA and RSA-PSS; Ed25519 and
+	// RSA PKCS#1 v1.5 are deterministic).
+	der, err := x509.CreateCertificate(a.rand, tmpl, parent, pub, key)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// signAndRecord signs leaves with fresh serials until the inventory accepts
+// one. stage, when not nil, writes the signed certificate's files before
+// the row is committed; unstage undoes it after a refused serial.
+func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, stage func(*x509.Certificate) error, unstage func()) (*x509.Certificate, error) {
+	if a.store == nil {
+		return nil, errNoStore
+	}
+	for attempt := 0; ; attempt++ {
+		cert, err := a.signLeaf(s, pub)
+		if err != nil {
+			return nil, err
+		}
+		if stage != nil {
+			if err := stage(cert); err != nil {
+				return nil, err
+			}
+		}
+		err = a.store.Insert(ctx, a.record(cert, s.profile.recordType(), s.actor))
+		if err == nil {
+			return cert, nil
+		}
+		if unstage != nil {
+			unstage()
+		}
+		if !errors.Is(err, certstore.ErrDuplicate) || attempt == maxSerialRetries {
+			return nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
+		}
+	}
+}
+
+// record builds the inventory row for cert.
+func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.Record {
+	sans := make([]string, 0, len(cert.DNSNames)+len(cert.IPAddresses))
+	sans = append(sans, cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	sum := sha256.Sum256(cert.Raw)
+	return certstore.Record{
+		Serial:      serialHex(cert),
+		IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
+		Type:        typ,
+		CN:          cert.Subject.CommonName,
+		SANs:        sans,
+		NotBefore:   cert.NotBefore.UTC(),
+		NotAfter:    cert.NotAfter.UTC(),
+		Status:      certstore.StatusActive,
+		Fingerprint: hex.EncodeToString(sum[:]),
+		DER:         cert.Raw,
+		IssuedAt:    a.now().UTC(),
+		IssuedBy:    actor,
+	}
+}
+
+func serialHex(cert *x509.Certificate) string { return cert.SerialNumber.Text(16) }
+
+// Certify builds, signs and records a leaf certificate for pub, without
+// writing any file. req's KeyType, CertOut and KeyOut are ignored.
+func (a *Authority) Certify(ctx context.Context, pub crypto.PublicKey, req IssueRequest) (*x509.Certificate, error) {
+	s, err := a.leafSpec(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPublicKey(pub); err != nil {
+		return nil, err
+	}
+	return a.signAndRecord(ctx, s, pub, nil, nil)
+}
+
+// Issue generates a key pair and issues a certificate for it, writing the
+// key (0600, unencrypted, since services using leaf keys start unattended)
+// and the certificate. It is all-or-nothing: the files appear only after the
+// inventory row is committed, and if recording fails no file is left.
+// Existing files are never overwritten (ErrFileExists).
+func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	s, err := a.leafSpec(req)
+	if err != nil {
+		return nil, err
+	}
+	keyType, err := ParseKeyType(string(req.KeyType))
+	if err != nil {
+		return nil, err
+	}
+	stem := fileBase(s.cn)
+	certPath := a.outPath(req.CertOut, stem+"_cert.pem")
+	keyPath := a.outPath(req.KeyOut, stem+"_key.pem")
+	if certPath == keyPath {
+		return nil, fmt.Errorf("certificate and key output are the same file %s", certPath)
+	}
+	if err := checkAbsent(certPath, keyPath); err != nil {
+		return nil, err
+	}
+	if a.store == nil {
+		return nil, errNoStore
+	}
+	key, err := GenerateKey(keyType, a.rand)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := EncodeKeyPEM(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	var files fileSet
+	defer files.discard() // no-op after a successful commit
+	if err := files.stage(keyPath, keyPEM, keyFileMode); err != nil {
+		return nil, err
+	}
+	cert, err := a.signAndRecord(ctx, s, key.Public(),
+		func(c *x509.Certificate) error { return files.stage(certPath, certPEM(c.Raw), certFileMode) },
+		files.unstage)
+	if err != nil {
+		return nil, err
+	}
+	if err := files.commit(); err != nil {
+		return nil, orphaned(cert, err)
+	}
+	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, KeyPath: keyPath}, nil
+}
+
+// orphaned reports a certificate whose row is committed but whose files
+// could not be written. This needs a lost race for the output path, a full
+// disk or a vanished directory between staging and commit, so it is very
+// unlikely; the certificate was never handed out, but the inventory lists it
+// as active, so the error names the serial for the operator to revoke.
+func orphaned(cert *x509.Certificate, err error) error {
+	return fmt.Errorf("certificate %s was recorded in the inventory but its files could not be written; revoke serial %s: %w",
+		serialHex(cert), serialHex(cert), err)
+}
+
+func (a *Authority) outPath(explicit, name string) string {
+	if explicit != "" {
+		return explicit
+	}
+	return filepath.Join(a.dir, name)
+}

@@ -1,0 +1,207 @@
+package ca
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalidName is returned for a common name, DNS name or IP address that
+// may not appear in a certificate.
+var ErrInvalidName = errors.New("invalid name")
+
+// maxCNLength is ub-common-name from RFC 5280 Appendix A.1, in characters.
+const maxCNLength = 64
+
+// checkCN validates a subject common name: non-empty, at most 64 characters,
+// valid UTF-8, printable, no control characters, and no leading or trailing
+// white space (which zlint flags and which makes names that look equal
+// differ).
+func checkCN(cn string) error {
+	switch {
+	case cn == "":
+		return fmt.Errorf("%w: common name is empty", ErrInvalidName)
+	case !utf8.ValidString(cn):
+		return fmt.Errorf("%w: common name is not valid UTF-8", ErrInvalidName)
+	case utf8.RuneCountInString(cn) > maxCNLength:
+		return fmt.Errorf("%w: common name is longer than %d characters", ErrInvalidName, maxCNLength)
+	case strings.TrimSpace(cn) != cn:
+		return fmt.Errorf("%w: common name %q has leading or trailing space", ErrInvalidName, cn)
+	}
+	for _, r := range cn {
+		if unicode.IsControl(r) || !unicode.IsPrint(r) || r == utf8.RuneError {
+			return fmt.Errorf("%w: common name %q contains a non-printable character", ErrInvalidName, cn)
+		}
+	}
+	return nil
+}
+
+// normalizeDNSName validates a DNS name and returns it in lower case. It
+// accepts host names made of RFC 1035 LDH labels (letters, digits, hyphen;
+// 1-63 octets; no leading or trailing hyphen) of at most 253 octets in all,
+// with an optional single trailing dot removed. Following RFC 5891 §4.2.3.1,
+// a hyphen in both the third and fourth position is only allowed in an
+// "xn--" A-label (internationalized names must be given in their ASCII
+// form; they are passed through as given). A final label that is all digits
+// is refused so that a mistyped IP address is never taken for a name.
+// Wildcards are not supported: scca certifies individual hosts.
+func normalizeDNSName(name string) (string, error) {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: DNS name %q: %s", ErrInvalidName, name, why)
+	}
+	if n == "" {
+		return bad("empty")
+	}
+	if len(n) > 253 {
+		return bad("longer than 253 characters")
+	}
+	labels := strings.Split(n, ".")
+	for _, l := range labels {
+		if why := checkLabel(l); why != "" {
+			return bad(why)
+		}
+	}
+	if isDigits(labels[len(labels)-1]) {
+		return bad("top-level label is numeric")
+	}
+	return n, nil
+}
+
+// checkLabel returns why l is not a valid lower-case LDH label, or "".
+func checkLabel(l string) string {
+	switch {
+	case l == "":
+		return "empty label"
+	case len(l) > 63:
+		return "label longer than 63 characters"
+	case l[0] == '-' || l[len(l)-1] == '-':
+		return "label starts or ends with a hyphen"
+	case len(l) >= 4 && l[2:4] == "--" && !strings.HasPrefix(l, "xn--"):
+		return "label has '--' in positions 3-4 (reserved for A-labels)"
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Sprintf("character %q is not a letter, digit or hyphen", c)
+		}
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// normalizeIP validates an IP address for a certificate: it must be a
+// 4- or 16-byte address and not the unspecified address. IPv4 addresses are
+// returned in their 4-byte form so they encode as 4 octets (RFC 5280
+// §4.2.1.6) and compare equal however they were parsed.
+func normalizeIP(ip net.IP) (net.IP, error) {
+	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+		return nil, fmt.Errorf("%w: IP address %v has length %d", ErrInvalidName, []byte(ip), len(ip))
+	}
+	if ip.IsUnspecified() {
+		return nil, fmt.Errorf("%w: IP address %s is unspecified", ErrInvalidName, ip)
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4, nil
+	}
+	return ip, nil
+}
+
+// ParseIP parses a textual IP address for use as a SAN, with the same rules
+// as IssueRequest.IPs.
+func ParseIP(s string) (net.IP, error) {
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("%w: %q is not an IP address", ErrInvalidName, s)
+	}
+	return normalizeIP(ip)
+}
+
+// subjectAltNames validates and de-duplicates the requested names. For the
+// server profile, the CN is added as a SAN when it is a DNS name or an IP
+// address, because TLS clients match only SANs (RFC 6125 §6.4.4) and zlint's
+// community lints expect the CN to be among them.
+//
+// For the client profile the CN is an identity (a user or device name such
+// as "client123"), not a host, so it is never copied into the SANs: doing
+// so would assert a DNS name nobody owns. Explicit DNS/IP SANs are kept when
+// asked for. No lint in the RFC 5280 / Community sets requires client
+// certificates to repeat the CN as a SAN, and a subject with a CN makes an
+// absent SAN extension valid (RFC 5280 §4.2.1.6).
+func subjectAltNames(p Profile, cn string, dns []string, ips []net.IP) ([]string, []net.IP, error) {
+	var outDNS []string
+	var outIPs []net.IP
+	addDNS := func(n string) {
+		for _, d := range outDNS {
+			if d == n {
+				return
+			}
+		}
+		outDNS = append(outDNS, n)
+	}
+	addIP := func(ip net.IP) {
+		for _, o := range outIPs {
+			if o.Equal(ip) {
+				return
+			}
+		}
+		outIPs = append(outIPs, ip)
+	}
+	if p == ProfileServer {
+		if ip := net.ParseIP(cn); ip != nil {
+			if n, err := normalizeIP(ip); err == nil {
+				addIP(n)
+			}
+		} else if n, err := normalizeDNSName(cn); err == nil {
+			addDNS(n)
+		}
+	}
+	for _, d := range dns {
+		n, err := normalizeDNSName(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		addDNS(n)
+	}
+	for _, ip := range ips {
+		n, err := normalizeIP(ip)
+		if err != nil {
+			return nil, nil, err
+		}
+		addIP(n)
+	}
+	if p == ProfileServer && len(outDNS) == 0 && len(outIPs) == 0 {
+		return nil, nil, fmt.Errorf("%w: a server certificate needs a DNS name or IP address (CN %q is neither; add SANs)", ErrInvalidName, cn)
+	}
+	return outDNS, outIPs, nil
+}
+
+// fileBase turns a common name into a safe file name stem: anything but
+// ASCII letters, digits, '.', '-' and '_' becomes '_', and a leading dot is
+// escaped, so a CN can never name a path outside the CA directory or a
+// hidden file.
+func fileBase(cn string) string {
+	var b strings.Builder
+	for _, r := range cn {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == '.' && b.Len() > 0:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,185 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"time"
+
+	"github.com/securechat/scca/certstore"
+)
+
+// Profile is a fixed certificate shape. The profile alone decides key usage,
+// extended key usage and basic constraints; nothing a requester sends can
+// change them.
+type Profile string
+
+// Leaf profiles.
+const (
+	ProfileServer Profile = "server"
+	ProfileClient Profile = "client"
+)
+
+// ErrUnknownProfile is returned by ParseProfile for anything but "server"
+// or "client".
+var ErrUnknownProfile = errors.New("unknown certificate profile")
+
+// ParseProfile parses a profile name.
+func ParseProfile(s string) (Profile, error) {
+	switch p := Profile(s); p {
+	case ProfileServer, ProfileClient:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w %q (valid: server, client)", ErrUnknownProfile, s)
+}
+
+// Default validity periods. 397 days for servers is the CA/Browser Forum's
+// ceiling, which keeps scca certificates acceptable to browsers should a
+// deployment ever need that; clients get a plain year. Both are clamped to
+// the issuer's NotAfter.
+const (
+	DefaultServerValidity       = 397 * 24 * time.Hour
+	DefaultClientValidity       = 365 * 24 * time.Hour
+	DefaultRootValidity         = 3653 * 24 * time.Hour // ten years, leap days included
+	DefaultIntermediateValidity = 1827 * 24 * time.Hour // five years
+)
+
+// clockSkew backdates every NotBefore so that a certificate is usable at
+// once by peers whose clocks run slightly behind the CA's.
+const clockSkew = time.Minute
+
+func (p Profile) recordType() string {
+	if p == ProfileServer {
+		return certstore.TypeServer
+	}
+	return certstore.TypeClient
+}
+
+func (p Profile) defaultValidity() time.Duration {
+	if p == ProfileServer {
+		return DefaultServerValidity
+	}
+	return DefaultClientValidity
+}
+
+func (p Profile) extKeyUsage() []x509.ExtKeyUsage {
+	if p == ProfileServer {
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+}
+
+// keyUsage is digitalSignature for every key (TLS 1.3 and ECDHE handshakes
+// sign), plus keyEncipherment for RSA server keys only, which TLS 1.2 RSA
+// key transport needs. A TLS client never decrypts with its key, so
+// keyEncipherment on a client certificate is inconsistent with clientAuth
+// (RFC 5246 §7.4.6, zlint e_key_usage_and_extended_key_usage_inconsistent);
+// RFC 8813 forbids it for ECDSA keys, and it is meaningless for Ed25519.
+func (p Profile) keyUsage(pub crypto.PublicKey) x509.KeyUsage {
+	if p == ProfileServer && isRSA(pub) {
+		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	}
+	return x509.KeyUsageDigitalSignature
+}
+
+// validityWindow returns [now-clockSkew, now+validity] with NotAfter clamped
+// to the issuer's NotAfter (a certificate must not outlive its issuer, or it
+// would fail path validation before its own expiry). Times are truncated to
+// whole seconds, as X.509 encodes them.
+func validityWindow(now time.Time, validity time.Duration, issuer *x509.Certificate) (time.Time, time.Time, error) {
+	if validity <= 0 {
+		return time.Time{}, time.Time{}, fmt.Errorf("validity must be positive, got %s", validity)
+	}
+	now = now.UTC().Truncate(time.Second)
+	notBefore := now.Add(-clockSkew)
+	notAfter := now.Add(validity)
+	if issuer != nil {
+		if !now.Before(issuer.NotAfter) {
+			return time.Time{}, time.Time{}, fmt.Errorf("issuing CA %q expired at %s", issuer.Subject.CommonName, issuer.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if notAfter.After(issuer.NotAfter) {
+			notAfter = issuer.NotAfter.UTC()
+		}
+		if notBefore.Before(issuer.NotBefore) {
+			notBefore = issuer.NotBefore.UTC()
+		}
+	}
+	return notBefore, notAfter, nil
+}
+
+// serialBits is the size of random serial numbers. RFC 5280 §4.1.2.2 caps
+// serials at 20 octets and CA/B Forum asks for at least 64 bits of CSPRNG
+// output; 128 bits makes a collision between honestly generated serials
+// negligible, and the inventory's unique key catches the rest.
+const serialBits = 128
+
+// newSerial draws a 128-bit serial from rnd. The bytes are read as an
+// unsigned big-endian integer, so the result is never negative; its DER
+// encoding is at most 17 octets (16 plus a 0x00 sign octet when the high bit
+// is set), well under the 20-octet limit. Zero, which RFC 5280 forbids, is
+// drawn again (with probability 2^-128, so in practice only from a broken
+// reader; the loop is bounded so a constant-zero reader cannot hang us).
+func newSerial(rnd io.Reader) (*big.Int, error) {
+	buf := make([]byte, serialBits/8)
+	for range 4 {
+		if _, err := io.ReadFull(rnd, buf); err != nil {
+			return nil, fmt.Errorf("generate serial number: %w", err)
+		}
+		if s := new(big.Int).SetBytes(buf); s.Sign() > 0 {
+			return s, nil
+		}
+	}
+	return nil, errors.New("generate serial number: random source returned only zeros")
+}
+
+// subjectKeyID computes the key identifier of RFC 7093 §2 method 1: the
+// leftmost 160 bits of the SHA-256 hash of the subjectPublicKey BIT STRING.
+// It is set explicitly on every certificate, CA or leaf (RFC 5280 §4.2.1.2
+// says SHOULD for end entities, and zlint warns without it), and the issuer's
+// value becomes each child's Authority Key Identifier and inventory key.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("marshal public key: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("parse public key: %w", err)
+	}
+	sum := sha256.Sum256(spki.PublicKey.Bytes)
+	return sum[:20], nil
+}
+
+// caTemplate is the shape of root and intermediate certificates: keyCertSign
+// and cRLSign (critical; Go always marks key usage critical), CA:TRUE
+// (critical). The intermediate gets pathlen 0 so it can only sign leaves;
+// the root needs no path length constraint. CA certificates carry no EKU,
+// CRL distribution point or AIA: a CA is revoked by replacing the PKI, and
+// the root key may be kept offline, so nobody would sign a CRL for it.
+func caTemplate(cn string, serial *big.Int, notBefore, notAfter time.Time, ski []byte, intermediate bool) *x509.Certificate {
+	t := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            -1,
+		SubjectKeyId:          ski,
+	}
+	if intermediate {
+		t.MaxPathLen = 0
+		t.MaxPathLenZero = true
+	}
+	return t
+}

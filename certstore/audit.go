@@ -1,0 +1,171 @@
+package certstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Audit actions written by the store.
+const (
+	ActionIssue  = "issue"
+	ActionRevoke = "revoke"
+)
+
+// ErrAuditTampered is wrapped (by *AuditError) when the audit log's hash
+// chain does not verify.
+var ErrAuditTampered = errors.New("audit log has been tampered with")
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	ID          int64
+	At          time.Time
+	Actor       string
+	Action      string
+	IssuerKeyID string
+	Serial      string
+	Details     string // JSON object
+	PrevHash    string // Hash of the entry before, or genesisHash
+	Hash        string
+}
+
+// AuditError names the first audit entry that fails verification.
+type AuditError struct {
+	ID      int64
+	Problem string
+}
+
+func (e *AuditError) Error() string {
+	return fmt.Sprintf("audit entry %d: %s", e.ID, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrAuditTampered) true.
+func (e *AuditError) Unwrap() error { return ErrAuditTampered }
+
+// genesisHash is the PrevHash of the first entry.
+var genesisHash = strings.Repeat("0", 64)
+
+const (
+	auditColumns    = "id, at, actor, action, issuer_key_id, serial, details, prev_hash, hash"
+	selectAuditHead = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
+	updateAuditHead = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
+	insertAudit     = "INSERT INTO audit_log (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	selectAudit     = "SELECT " + auditColumns + " FROM audit_log ORDER BY id"
+	selectAuditUpTo = "SELECT " + auditColumns + " FROM audit_log WHERE id <= ? ORDER BY id"
+)
+
+// auditHashDomain separates this hash from any other SHA-256 use, and
+// versions the encoding.
+const auditHashDomain = "scca audit v1"
+
+// auditHash is hex(SHA-256(prev_hash || encoding)), where prev_hash is the
+// 64 hex characters of the previous hash and the encoding is, for each of
+// domain, id (decimal), at (RFC 3339 nano, UTC), actor, action, issuer key
+// ID, serial and details: a 4-byte big-endian length, then the bytes. The
+// length prefixes make the encoding unambiguous; the id ties each entry to
+// its position, so entries cannot be reordered.
+func auditHash(e AuditEntry) string {
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	for _, f := range []string{
+		auditHashDomain, strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano),
+		e.Actor, e.Action, e.IssuerKeyID, e.Serial, e.Details,
+	} {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// appendAudit adds e to the chain inside tx. Locking the single audit_head
+// row (FOR UPDATE on MySQL; SQLite's BEGIN IMMEDIATE already excludes other
+// writers) makes concurrent appenders, in any process, take turns, and the
+// head is read after the lock is granted, so it is never stale.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
+	var lastID int64
+	var lastHash string
+	if err := tx.QueryRowContext(ctx, selectAuditHead+s.d.forUpdate).Scan(&lastID, &lastHash); err != nil {
+		return fmt.Errorf("lock audit log: %w", err)
+	}
+	e.ID, e.PrevHash, e.At = lastID+1, lastHash, s.clock()
+	e.Hash = auditHash(e)
+	if _, err := tx.ExecContext(ctx, insertAudit, e.ID, timeArg(e.At), e.Actor, e.Action,
+		e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, updateAuditHead, e.ID, e.Hash); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	return nil
+}
+
+// Audit streams the audit log, oldest first, into fn. An error from fn
+// stops it and is returned as is.
+func (s *Store) Audit(ctx context.Context, fn func(AuditEntry) error) error {
+	return s.queryAudit(ctx, fn, selectAudit)
+}
+
+// VerifyAudit checks the hash chain from the first entry to the head and
+// returns how many entries it checked. A modified, deleted, reordered or
+// cut-off entry yields an *AuditError (wrapping ErrAuditTampered) naming the
+// first bad entry. Entries appended while it runs are not checked.
+func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
+	var headID int64
+	var headHash string
+	if err := s.db.QueryRowContext(ctx, selectAuditHead).Scan(&headID, &headHash); err != nil {
+		return 0, fmt.Errorf("read audit head: %w", err)
+	}
+	n, prev := 0, genesisHash
+	err := s.queryAudit(ctx, func(e AuditEntry) error {
+		want := int64(n + 1)
+		switch {
+		case e.ID != want:
+			return &AuditError{ID: want, Problem: fmt.Sprintf("missing (next entry is %d)", e.ID)}
+		case e.PrevHash != prev:
+			return &AuditError{ID: e.ID, Problem: "does not link to the entry before it"}
+		case auditHash(e) != e.Hash:
+			return &AuditError{ID: e.ID, Problem: "contents do not match its hash"}
+		}
+		n, prev = n+1, e.Hash
+		return nil
+	}, selectAuditUpTo, headID)
+	if err != nil {
+		return n, err
+	}
+	if int64(n) != headID {
+		return n, &AuditError{ID: int64(n + 1), Problem: fmt.Sprintf("missing (log ends at %d, head records %d)", n, headID)}
+	}
+	if prev != headHash {
+		return n, &AuditError{ID: headID, Problem: "hash differs from the one recorded in the audit head"}
+	}
+	return n, nil
+}
+
+func (s *Store) queryAudit(ctx context.Context, fn func(AuditEntry) error, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.ID, &scanTime{t: &e.At}, &e.Actor, &e.Action, &e.IssuerKeyID,
+			&e.Serial, &e.Details, &e.PrevHash, &e.Hash); err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	return nil
+}

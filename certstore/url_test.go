@@ -1,0 +1,127 @@
+package certstore
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+const secret = "s3cr3t-Pa55"
+
+func TestParseURL(t *testing.T) {
+	cases := []struct {
+		in       string
+		driver   string
+		redacted string
+		dsn      string // expected prefix of the DSN
+		addr     string // MySQL address
+		db       string
+	}{
+		{in: "sqlite:scca.db", driver: "sqlite", redacted: "sqlite:scca.db", dsn: "scca.db?_pragma=busy_timeout(10000)"},
+		{in: "sqlite:///var/lib/scca/inv.db", driver: "sqlite", redacted: "sqlite:/var/lib/scca/inv.db", dsn: "/var/lib/scca/inv.db?"},
+		{in: "mysql://scca:" + secret + "@db.example:3307/inventory?tls=skip-verify", driver: "mysql",
+			redacted: "mysql://scca:xxxxx@db.example:3307/inventory", addr: "db.example:3307", db: "inventory"},
+		{in: "mysql://scca@db.example/inventory", driver: "mysql",
+			redacted: "mysql://scca@db.example:3306/inventory", addr: "db.example:3306", db: "inventory"},
+		{in: "mysql://scca:p%40ss%2F" + secret + "@[::1]:3306/inv", driver: "mysql",
+			redacted: "mysql://scca:xxxxx@[::1]:3306/inv", addr: "[::1]:3306", db: "inv"},
+		{in: "scca:" + secret + "@tcp(10.0.0.5:3306)/inventory?sql_mode=ANSI&loc=Local&parseTime=false", driver: "mysql",
+			redacted: "scca:xxxxx@tcp(10.0.0.5:3306)/inventory", addr: "10.0.0.5:3306", db: "inventory"},
+	}
+	for _, c := range cases {
+		t.Run(c.redacted, func(t *testing.T) {
+			loc, err := ParseURL(c.in)
+			if err != nil {
+				t.Fatalf("ParseURL: %v", err)
+			}
+			if loc.Driver != c.driver || loc.Redacted != c.redacted {
+				t.Errorf("got driver %q redacted %q; want %q %q", loc.Driver, loc.Redacted, c.driver, c.redacted)
+			}
+			if strings.Contains(loc.Redacted, secret) {
+				t.Errorf("Redacted %q leaks the password", loc.Redacted)
+			}
+			if c.driver == "sqlite" {
+				if !strings.HasPrefix(loc.DSN, c.dsn) || !strings.Contains(loc.DSN, "_txlock=immediate") ||
+					!strings.Contains(loc.DSN, "journal_mode(WAL)") {
+					t.Errorf("DSN %q", loc.DSN)
+				}
+				return
+			}
+			checkForcedMySQL(t, loc.DSN, c.addr, c.db)
+		})
+	}
+}
+
+// checkForcedMySQL checks the settings the store relies on survived
+// whatever the user's DSN asked for.
+func checkForcedMySQL(t *testing.T, dsn, addr, db string) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("DSN does not parse: %v", err)
+	}
+	if cfg.Addr != addr || cfg.DBName != db {
+		t.Errorf("addr %q db %q; want %q %q", cfg.Addr, cfg.DBName, addr, db)
+	}
+	if !cfg.ParseTime || cfg.Loc != time.UTC || cfg.Timeout != 5*time.Second {
+		t.Errorf("parseTime %v loc %v timeout %v; want true UTC 5s", cfg.ParseTime, cfg.Loc, cfg.Timeout)
+	}
+	if cfg.Params["time_zone"] != "'+00:00'" || !strings.Contains(cfg.Params["sql_mode"], "STRICT_ALL_TABLES") {
+		t.Errorf("params %v; want UTC session and strict sql_mode", cfg.Params)
+	}
+}
+
+func TestParseURLErrorsHidePassword(t *testing.T) {
+	bad := []string{
+		"",
+		"postgres://u:" + secret + "@h/db",
+		"sqlite:",
+		"sqlite:inv.db?mode=ro",
+		"mysql://u:" + secret + "@h:port/db",
+		"mysql://u:" + secret + "@h:3306/",
+		"mysql://:" + secret + "@h:3306/db",
+		"mysql://u:" + secret + "@h:3306/db?timeout=soon",
+		"mysql://u:" + secret + "@%zz:3306/db",
+		"u:" + secret + "@tcp(h:3306)/",
+		"u:" + secret + "@tcp(h:3306)/db?parseTime=maybe",
+		"u:" + secret + "@tcp(h:3306/db",
+	}
+	for _, in := range bad {
+		_, err := ParseURL(in)
+		if err == nil {
+			t.Errorf("ParseURL(%q) succeeded", redact(in, secret))
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestOpenUnreachableMySQLFailsFastWithoutPassword(t *testing.T) {
+	// Port 1 on loopback refuses connections at once.
+	start := time.Now()
+	_, err := Open(context.Background(), "mysql://scca:"+secret+"@127.0.0.1:1/inventory", Options{})
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, secret) || !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, "--db") {
+		t.Errorf("error %q: want host and --db hint, no password", msg)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open took %v to fail", d)
+	}
+}
+
+func TestOpenSQLiteMissingDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no", "such", "dir", "inv.db")
+	_, err := Open(context.Background(), "sqlite:"+path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "--db") {
+		t.Errorf("Open in a missing directory = %v, want an error with a --db hint", err)
+	}
+}

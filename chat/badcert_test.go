@@ -1,0 +1,93 @@
+package chat
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/securechat/scca/ca"
+)
+
+// TestServerRejectsBadClientCertificates drives every certificate the
+// server must refuse, and checks a good client still gets through after
+// each one.
+func TestServerRejectsBadClientCertificates(t *testing.T) {
+	w := newWorld(t)
+	addr, _, rec := startServer(t, w.serverConfig())
+	client := leafOpts{eku: x509.ExtKeyUsageClientAuth}
+	foreign := newTestCA(t, "Foreign CA")
+	// An impostor CA with the real CA's name: its certificates name the
+	// right issuer but carry a signature from another key.
+	impostor := newTestCA(t, "Test Root CA")
+
+	cases := []struct {
+		name  string
+		build func(t *testing.T) ClientConfig
+		want  error
+	}{
+		{"foreign CA", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return foreign.issue(t, "client123", client) }, true), ca.ErrUntrusted},
+		{"issuer name right, signature by another key", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return impostor.issue(t, "client123", client) }, true), ca.ErrUntrusted},
+		{"expired", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
+			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Minute)})
+		}, true), ca.ErrExpired},
+		{"not yet valid", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
+			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, notBefore: time.Now().Add(time.Hour), notAfter: time.Now().Add(2 * time.Hour)})
+		}, true), ca.ErrNotYet},
+		{"unknown to inventory", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return w.ca.issue(t, "client123", client) }, false), errUnknownCert},
+		{"same serial, different certificate", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
+			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, serial: new(big.Int).Set(w.clientChain[0].SerialNumber)})
+		}, false), errFingerprint},
+		{"server certificate used as client", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
+			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageServerAuth})
+		}, true), ca.ErrWrongEKU},
+		{"CA certificate as leaf", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
+			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, isCA: true})
+		}, true), ca.ErrLeafIsCA},
+		{"revoked", func(t *testing.T) ClientConfig {
+			chain, key := w.ca.issue(t, "client123", client)
+			w.inv.add(chain[0])
+			w.inv.revoke(chain[0])
+			cfg := w.clientConfig()
+			cfg.Chain, cfg.Key = chain, key
+			return cfg
+		}, errRevoked},
+		{"client_id differs from CN", func(t *testing.T) ClientConfig {
+			cfg := w.clientConfig()
+			cfg.ClientID = "admin"
+			return cfg
+		}, ErrPeerCertificate},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(rec.rejections())
+			_, err := Dial(context.Background(), addr, tc.build(t))
+			var re *RemoteError
+			if !errors.Is(err, ErrRejectedByServer) || !errors.As(err, &re) || re.Code != CodeCertificateRejected {
+				t.Fatalf("dial: %v, want certificate_rejected from server", err)
+			}
+			rejs := rec.rejections()
+			if len(rejs) != before+1 || !errors.Is(rejs[before], ErrPeerCertificate) || !errors.Is(rejs[before], tc.want) {
+				t.Fatalf("server rejections %v, want one wrapping %v", rejs[before:], tc.want)
+			}
+			assertGoodClient(t, w, addr, rec)
+		})
+	}
+}
+
+// certCase builds a client config presenting the made certificate, known
+// to the server's inventory when known is true.
+func certCase(w *world, make func() ([]*x509.Certificate, crypto.Signer), known bool) func(t *testing.T) ClientConfig {
+	return func(t *testing.T) ClientConfig {
+		chain, key := make()
+		if known {
+			w.inv.add(chain[0])
+		}
+		cfg := w.clientConfig()
+		cfg.Chain, cfg.Key = chain, key
+		return cfg
+	}
+}

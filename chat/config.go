@@ -1,0 +1,97 @@
+package chat
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/securechat/scca/ca"
+)
+
+// PeerChecker answers "is this peer's certificate good right now?" from
+// the inventory, a CRL or OCSP. A nil error means good; any error means
+// refuse, including "the source is unavailable" (fail closed). It is
+// called on every handshake, so a revocation takes effect for the next
+// handshake at once.
+type PeerChecker interface {
+	Check(ctx context.Context, cert *x509.Certificate) error
+}
+
+// Defaults for zero config fields (docs/PROTOCOL.md §9).
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxConns         = 1024
+	// DefaultTimestampWindow is how far a hello's timestamp may be from
+	// the receiver's clock. Freshness itself comes from the peer's random
+	// (the old signature cannot cover a new transcript); the window bounds
+	// how long the server must remember client_randoms to refuse a replay
+	// early, and catches badly wrong clocks.
+	DefaultTimestampWindow = 2 * time.Minute
+)
+
+// identity is the shared part of both configs: our certificate and key,
+// what we trust, and how we check the peer.
+type identity struct {
+	chain   []*x509.Certificate
+	key     crypto.Signer
+	trust   ca.Trust
+	checker PeerChecker
+	now     func() time.Time
+	rand    io.Reader
+	window  time.Duration
+	rekey   uint64
+	max     int
+	logger  *slog.Logger
+}
+
+func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, checker PeerChecker,
+	now func() time.Time, rnd io.Reader, window time.Duration, rekey uint64, max int, logger *slog.Logger) (identity, error) {
+	switch {
+	case len(chain) == 0 || key == nil:
+		return identity{}, errors.New("chat: certificate chain and key are required")
+	case trust.Roots == nil:
+		return identity{}, errors.New("chat: trust roots are required")
+	case checker == nil:
+		// Fail closed: without a checker revocation could never be noticed.
+		return identity{}, errors.New("chat: a PeerChecker is required")
+	case max != 0 && max < minMaxFrame:
+		return identity{}, errors.New("chat: MaxFrame is below 1 KiB")
+	case rekey > maxRecordsPerKey/2:
+		return identity{}, errors.New("chat: KeyUpdateAfter is above 2^23")
+	}
+	id := identity{chain: chain, key: key, trust: trust, checker: checker, now: now, rand: rnd,
+		window: window, rekey: rekey, max: max, logger: logger}
+	if id.now == nil {
+		id.now = time.Now
+	}
+	if id.rand == nil {
+		id.rand = rand.Reader
+	}
+	if id.window <= 0 {
+		id.window = DefaultTimestampWindow
+	}
+	if id.rekey == 0 {
+		id.rekey = DefaultKeyUpdateAfter
+	}
+	if id.max == 0 {
+		id.max = DefaultMaxFrame
+	}
+	if id.logger == nil {
+		id.logger = slog.New(slog.DiscardHandler)
+	}
+	return id, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,15 @@
+// Package chat implements SecureChat, scca's certificate-authenticated
+// encrypted messaging protocol, version "securechat/1" (docs/PROTOCOL.md).
+//
+// A client and a server exchange three handshake messages (client_hello,
+// server_hello + server_finish, client_finish: 1.5 round trips) in which each
+// side proves possession of its certificate's key by signing the transcript,
+// an ephemeral X25519 exchange gives forward secrecy, and HKDF-SHA256 derives
+// one AES-256-GCM key per direction. Every message the client sends is
+// acknowledged by the server, so Conn.Send returning nil means delivered.
+//
+// Certificates are validated against a ca.Trust and a PeerChecker (inventory
+// or CRL/OCSP) on every handshake; a checker that cannot answer refuses the
+// peer. The package never reads flags or environment, never prints and never
+// exits: it reports through the callbacks and the slog.Logger it is given.
+package chat

@@ -1,0 +1,66 @@
+package chat
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Framing (docs/PROTOCOL.md §2): every frame is a 4-byte big-endian length
+// followed by that many bytes of one UTF-8 JSON object. The length comes
+// first so a receiver can refuse an oversized frame before reading or
+// allocating it.
+const (
+	frameHeaderLen = 4
+	// MaxHandshakeFrame bounds every frame before the handshake completes,
+	// so an unauthenticated peer can pin at most this much memory.
+	MaxHandshakeFrame = 32 << 10
+	// DefaultMaxFrame is the default limit on a frame body after the
+	// handshake; a 64 KiB text fits with room to spare.
+	DefaultMaxFrame = 256 << 10
+	// minMaxFrame is the smallest limit a peer may announce: below it not
+	// even a short message and its ack would fit.
+	minMaxFrame = 1 << 10
+)
+
+var errFrameTooLarge = fmt.Errorf("%w: frame exceeds size limit", ErrProtocol)
+
+// readFrame reads one frame body of at most max bytes. A short read is a
+// truncated frame: io.ErrUnexpectedEOF wrapped in ErrProtocol. A clean EOF
+// before the header is returned as io.EOF.
+func readFrame(r io.Reader, hdr *[frameHeaderLen]byte, max int) ([]byte, error) {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: truncated frame header", ErrProtocol)
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrProtocol)
+	}
+	if uint64(n) > uint64(max) {
+		return nil, fmt.Errorf("%w (%d > %d bytes)", errFrameTooLarge, n, max)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: truncated frame (%w)", ErrProtocol, io.ErrUnexpectedEOF)
+		}
+		return nil, err
+	}
+	return body, nil
+}
+
+// appendFrame appends the wire form of body (header and body) to dst.
+func appendFrame(dst, body []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)))
+	return append(dst, body...)
+}
+
+// writeFrame writes body as one frame with a single Write call.
+func writeFrame(w io.Writer, body []byte) error {
+	_, err := w.Write(appendFrame(make([]byte, 0, frameHeaderLen+len(body)), body))
+	return err
+}

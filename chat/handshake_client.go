@@ -1,0 +1,190 @@
+package chat
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdh"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// clientHandshake runs the client side of docs/PROTOCOL.md §3:
+// sendClientHello, readServerHello, checkServerCertificate,
+// readServerFinish, sendClientFinish.
+type clientHandshake struct {
+	cfg   *ClientConfig
+	id    identity
+	conn  net.Conn
+	br    *bufio.Reader
+	hdr   [frameHeaderLen]byte
+	th    *transcript
+	priv  *ecdh.PrivateKey
+	sh    serverHello
+	peer  []*x509.Certificate
+	hs    []byte
+	thSH  []byte
+	peerM int
+}
+
+func (h *clientHandshake) run(ctx context.Context) (*session, error) {
+	h.th = newTranscript()
+	if err := h.sendClientHello(); err != nil {
+		return nil, err
+	}
+	if err := h.readServerHello(); err != nil {
+		return nil, err
+	}
+	if err := h.checkServerCertificate(ctx); err != nil {
+		h.abort(err)
+		return nil, err
+	}
+	if err := h.readServerFinish(); err != nil {
+		h.abort(err)
+		return nil, err
+	}
+	s, err := h.sendClientFinish()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// abort tells the server why we give up (an error frame, §8).
+func (h *clientHandshake) abort(err error) {
+	var re *RemoteError
+	if errors.As(err, &re) || isNetErr(err) || errors.Is(err, io.EOF) {
+		return
+	}
+	sendError(h.conn, codeOf(err), err.Error())
+}
+
+// sendClientHello sends our random, timestamp, ephemeral key share and
+// certificate chain (§4.1).
+func (h *clientHandshake) sendClientHello() error {
+	random := make([]byte, randomLen)
+	if _, err := io.ReadFull(h.id.rand, random); err != nil {
+		return fmt.Errorf("client random: %w", err)
+	}
+	var err error
+	if h.priv, err = newKeyShare(h.id.rand); err != nil {
+		return err
+	}
+	body := marshal(clientHello{
+		Type: typeClientHello, Version: ProtocolVersion,
+		Suites:       []string{SuiteX25519AES256GCMSHA256},
+		ClientID:     h.cfg.ClientID,
+		Certificate:  encodeChain(h.id.chain),
+		ClientRandom: b64.EncodeToString(random),
+		Timestamp:    h.id.now().Unix(),
+		KeyShare:     b64.EncodeToString(h.priv.PublicKey().Bytes()),
+		MaxFrame:     h.id.max,
+	})
+	h.th.add(body)
+	return writeFrame(h.conn, body)
+}
+
+// readServerHello reads server_hello (§4.2); a rejection is returned as a
+// *RemoteError, which wraps ErrRejectedByServer.
+func (h *clientHandshake) readServerHello() error {
+	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
+	if err != nil {
+		return err
+	}
+	if err := decodeFrame(body, typeServerHello, &h.sh); err != nil {
+		return err
+	}
+	sh := &h.sh
+	if sh.Status != "ok" {
+		if sh.Error == nil {
+			return fmt.Errorf("%w: server_hello status %q without error", ErrProtocol, truncate(sh.Status, 32))
+		}
+		return remoteError(*sh.Error)
+	}
+	if sh.Version != ProtocolVersion || sh.Suite != SuiteX25519AES256GCMSHA256 {
+		return fmt.Errorf("%w: server chose %q / %q", ErrHandshake, truncate(sh.Version, 32), truncate(sh.Suite, 64))
+	}
+	if sh.MaxFrame < minMaxFrame {
+		return fmt.Errorf("%w: max_frame %d is below %d", ErrProtocol, sh.MaxFrame, minMaxFrame)
+	}
+	h.peerM = sh.MaxFrame
+	if _, err := decodeB64("server_random", sh.ServerRandom, randomLen); err != nil {
+		return err
+	}
+	share, err := decodeB64("key_share", sh.KeyShare, keyShareLen)
+	if err != nil {
+		return err
+	}
+	if err := checkTimestamp(sh.Timestamp, h.id.now(), h.id.window); err != nil {
+		return err
+	}
+	h.th.add(body)
+	h.thSH = h.th.sum()
+	shared, err := x25519(h.priv, share)
+	if err != nil {
+		return err
+	}
+	h.hs = handshakeSecret(shared)
+	return nil
+}
+
+// checkServerCertificate: chains to the CA, serverAuth, valid for
+// ServerName, not a CA, and good per the PeerChecker (§7).
+func (h *clientHandshake) checkServerCertificate(ctx context.Context) error {
+	chain, err := parseChain("server_certificate", h.sh.ServerCertificate)
+	if err != nil {
+		return err
+	}
+	if err := verifyPeer(ctx, h.id, chain, x509.ExtKeyUsageServerAuth, h.cfg.ServerName); err != nil {
+		return err
+	}
+	h.peer = chain
+	return nil
+}
+
+// readServerFinish checks the server's proof of possession and Finished
+// MAC over the transcript through server_hello (§4.3).
+func (h *clientHandshake) readServerFinish() error {
+	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
+	if err != nil {
+		return err
+	}
+	var sf finish
+	if err := decodeFrame(body, typeServerFinish, &sf); err != nil {
+		return err
+	}
+	if err := checkFinish(sf, h.peer[0], serverSignatureContext, h.hs, "s finished", h.thSH); err != nil {
+		return err
+	}
+	h.th.add(body)
+	return nil
+}
+
+// sendClientFinish signs the transcript through server_finish with our
+// certificate's key and adds our Finished MAC (§4.4).
+func (h *clientHandshake) sendClientFinish() (*session, error) {
+	thSF := h.th.sum()
+	sig, err := sign(h.id.rand, h.id.key, clientSignatureContext, thSF)
+	if err != nil {
+		return nil, fmt.Errorf("sign transcript: %w", err)
+	}
+	body := marshal(finish{Type: typeClientFinish, Signature: b64.EncodeToString(sig),
+		Finished: b64.EncodeToString(finishedMAC(h.hs, "c finished", thSF))})
+	h.th.add(body)
+	if err := writeFrame(h.conn, body); err != nil {
+		return nil, err
+	}
+	return newSession(h.conn, h.br, h.hs, h.th.sum(), true, h.id, h.peerM)
+}
+
+// handshakeDeadline is the earlier of ctx's deadline and now+timeout.
+func handshakeDeadline(ctx context.Context, timeout time.Duration) time.Time {
+	d := time.Now().Add(timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
+}

@@ -1,0 +1,251 @@
+package chat
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdh"
+	"crypto/hmac"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+)
+
+// serverHandshake runs the server side of docs/PROTOCOL.md §3 as a linear
+// script: readClientHello, checkClientCertificate, sendServerFlight,
+// readClientFinish, then the traffic keys.
+type serverHandshake struct {
+	srv    *Server
+	conn   net.Conn
+	br     *bufio.Reader
+	hdr    [frameHeaderLen]byte
+	th     *transcript
+	ch     clientHello
+	peer   []*x509.Certificate
+	peerMx int
+	hs     []byte
+	// sentHello is set once server_hello went out, after which errors are
+	// reported with an error frame instead of a rejected server_hello.
+	sentHello bool
+}
+
+func (h *serverHandshake) run(ctx context.Context) (*session, string, error) {
+	h.th = newTranscript()
+	if err := h.readClientHello(); err != nil {
+		return nil, "", err
+	}
+	if err := h.checkClientCertificate(ctx); err != nil {
+		return nil, "", err
+	}
+	if err := h.sendServerFlight(); err != nil {
+		return nil, "", err
+	}
+	s, err := h.readClientFinish()
+	if err != nil {
+		return nil, "", err
+	}
+	return s, h.peer[0].Subject.CommonName, nil
+}
+
+// readClientHello reads and checks client_hello (§4.1) up to, not
+// including, the certificate.
+func (h *serverHandshake) readClientHello() error {
+	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
+	if err != nil {
+		return err
+	}
+	if err := decodeFrame(body, typeClientHello, &h.ch); err != nil {
+		return err
+	}
+	h.th.add(body)
+	ch := &h.ch
+	if ch.Version != ProtocolVersion {
+		return withCode(CodeUnsupportedVersion, fmt.Errorf("%w: client speaks %q", ErrHandshake, truncate(ch.Version, 32)))
+	}
+	if len(ch.Suites) > maxSuites || !slices.Contains(ch.Suites, SuiteX25519AES256GCMSHA256) {
+		return withCode(CodeNoCommonSuite, fmt.Errorf("%w: no common cipher suite", ErrHandshake))
+	}
+	if ch.MaxFrame < minMaxFrame {
+		return fmt.Errorf("%w: max_frame %d is below %d", ErrProtocol, ch.MaxFrame, minMaxFrame)
+	}
+	h.peerMx = ch.MaxFrame
+	random, err := decodeB64("client_random", ch.ClientRandom, randomLen)
+	if err != nil {
+		return err
+	}
+	if _, err := decodeB64("key_share", ch.KeyShare, keyShareLen); err != nil {
+		return err
+	}
+	now := h.srv.id.now()
+	if err := checkTimestamp(ch.Timestamp, now, h.srv.id.window); err != nil {
+		return err
+	}
+	// The random is remembered only after the hello parsed, so garbage
+	// cannot fill the cache; it expires when its timestamp leaves the window.
+	if !h.srv.replay.add(random, time.Unix(ch.Timestamp, 0).Add(h.srv.id.window), now) {
+		return fmt.Errorf("%w: client_random was already used", ErrReplay)
+	}
+	return nil
+}
+
+// checkTimestamp enforces |timestamp - now| <= window (§7).
+func checkTimestamp(ts int64, now time.Time, window time.Duration) error {
+	d := now.Sub(time.Unix(ts, 0))
+	if d > window || d < -window {
+		return fmt.Errorf("%w: timestamp is %s away from local clock (window %s)", ErrReplay, d.Round(time.Second), window)
+	}
+	return nil
+}
+
+// checkClientCertificate validates the client's chain (docs/PROTOCOL.md
+// §7): chains to the CA now, clientAuth, not a CA, positive serial (all in
+// ca.Trust.VerifyLeaf), then the PeerChecker (inventory: known serial, same
+// fingerprint, active), and client_id equal to the CN if present.
+func (h *serverHandshake) checkClientCertificate(ctx context.Context) error {
+	chain, err := parseChain("certificate", h.ch.Certificate)
+	if err != nil {
+		return err
+	}
+	if err := verifyPeer(ctx, h.srv.id, chain, x509.ExtKeyUsageClientAuth, ""); err != nil {
+		return err
+	}
+	cn := chain[0].Subject.CommonName
+	if h.ch.ClientID != "" && h.ch.ClientID != cn {
+		return fmt.Errorf("%w: client_id %q does not match certificate CN %q", ErrPeerCertificate, truncate(h.ch.ClientID, maxIDLen), cn)
+	}
+	h.peer = chain
+	return nil
+}
+
+// verifyPeer is the certificate check both sides share.
+func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku x509.ExtKeyUsage, name string) error {
+	trust := id.trust
+	if len(chain) > 1 {
+		// Extra certificates the peer sent may only serve as intermediates
+		// below our configured roots.
+		trust.Intermediates = id.trust.Intermediates.Clone()
+		if trust.Intermediates == nil {
+			trust.Intermediates = x509.NewCertPool()
+		}
+		for _, c := range chain[1:] {
+			trust.Intermediates.AddCert(c)
+		}
+	}
+	if _, err := trust.VerifyLeaf(chain[0], eku, name, id.now()); err != nil {
+		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
+	}
+	if err := id.checker.Check(ctx, chain[0]); err != nil {
+		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
+	}
+	return nil
+}
+
+// sendServerFlight sends server_hello and server_finish in one write
+// (§4.2, §4.3): our random and key share, then a signature and Finished
+// MAC over the transcript through server_hello.
+func (h *serverHandshake) sendServerFlight() error {
+	id := h.srv.id
+	random := make([]byte, randomLen)
+	if _, err := io.ReadFull(id.rand, random); err != nil {
+		return fmt.Errorf("server random: %w", err)
+	}
+	priv, err := newKeyShare(id.rand)
+	if err != nil {
+		return err
+	}
+	peerShare, _ := b64.DecodeString(h.ch.KeyShare) // checked in readClientHello
+	shared, err := x25519(priv, peerShare)
+	if err != nil {
+		return err
+	}
+	sh := marshal(serverHello{
+		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
+		Suite:             SuiteX25519AES256GCMSHA256,
+		ServerCertificate: encodeChain(id.chain),
+		ServerRandom:      b64.EncodeToString(random),
+		Timestamp:         id.now().Unix(),
+		KeyShare:          b64.EncodeToString(priv.PublicKey().Bytes()),
+		MaxFrame:          id.max,
+	})
+	h.th.add(sh)
+	thSH := h.th.sum()
+	h.hs = handshakeSecret(shared)
+	sig, err := sign(id.rand, id.key, serverSignatureContext, thSH)
+	if err != nil {
+		return fmt.Errorf("sign transcript: %w", err)
+	}
+	sf := marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
+		Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
+	h.th.add(sf)
+	h.sentHello = true
+	_, err = h.conn.Write(appendFrame(appendFrame(nil, sh), sf))
+	return err
+}
+
+// readClientFinish verifies the client's signature (proof of possession of
+// the certificate's key) and Finished MAC (proof it derived the same shared
+// secret) over the transcript through server_finish (§4.4), then derives
+// the traffic keys from the transcript including client_finish.
+func (h *serverHandshake) readClientFinish() (*session, error) {
+	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
+	if err != nil {
+		return nil, err
+	}
+	var cf finish
+	if err := decodeFrame(body, typeClientFinish, &cf); err != nil {
+		return nil, err
+	}
+	thSF := h.th.sum()
+	if err := checkFinish(cf, h.peer[0], clientSignatureContext, h.hs, "c finished", thSF); err != nil {
+		return nil, err
+	}
+	h.th.add(body)
+	return newSession(h.conn, h.br, h.hs, h.th.sum(), false, h.srv.id, h.peerMx)
+}
+
+// checkFinish verifies a finish message's signature and MAC.
+func checkFinish(f finish, peer *x509.Certificate, sigContext string, hs []byte, macLabel string, th []byte) error {
+	sig, err := decodeB64("signature", f.Signature, -1)
+	if err != nil {
+		return err
+	}
+	mac, err := decodeB64("finished", f.Finished, 32)
+	if err != nil {
+		return err
+	}
+	if !verify(peer.PublicKey, sigContext, th, sig) {
+		return fmt.Errorf("%w: transcript signature does not verify with the certificate's key", ErrHandshake)
+	}
+	if !hmac.Equal(mac, finishedMAC(hs, macLabel, th)) {
+		return fmt.Errorf("%w: finished MAC mismatch", ErrHandshake)
+	}
+	return nil
+}
+
+// newKeyShare makes an ephemeral X25519 key from 32 bytes of rand, one per
+// connection, never reused: this is what gives forward secrecy. Reading the
+// bytes ourselves (instead of ecdh.GenerateKey) keeps Rand injectable, so
+// test vectors are reproducible.
+func newKeyShare(rand io.Reader) (*ecdh.PrivateKey, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(rand, b); err != nil {
+		return nil, fmt.Errorf("ephemeral key: %w", err)
+	}
+	return ecdh.X25519().NewPrivateKey(b)
+}
+
+// x25519 computes the shared secret; crypto/ecdh refuses a low-order peer
+// key (all-zero output), which would make the secret predictable.
+func x25519(priv *ecdh.PrivateKey, peer []byte) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key_share: %w", ErrHandshake, err)
+	}
+	shared, err := priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key_share: %w", ErrHandshake, err)
+	}
+	return shared, nil
+}

@@ -1,0 +1,169 @@
+package chat
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Signature contexts (docs/PROTOCOL.md §5.3). They differ by role so a
+// server signature can never be replayed as a client signature.
+const (
+	serverSignatureContext = "SecureChat 1 server signature"
+	clientSignatureContext = "SecureChat 1 client signature"
+	labelPrefix            = "sc1 "
+	// hkdfSalt domain-separates our handshake secret from any other use of
+	// the same X25519 output.
+	hkdfSalt = ProtocolVersion
+)
+
+// transcript is the running SHA-256 over the exact wire bytes (length
+// header and body) of every handshake frame, in order (§5.1). Nothing is
+// re-serialized: what was sent is what is hashed.
+type transcript struct{ h hash.Hash }
+
+func newTranscript() *transcript { return &transcript{h: sha256.New()} }
+
+func (t *transcript) add(body []byte) {
+	var hdr [frameHeaderLen]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
+	t.h.Write(hdr[:])
+	t.h.Write(body)
+}
+
+func (t *transcript) sum() []byte { return t.h.Sum(nil) }
+
+// expandLabel is HKDF-Expand-Label from RFC 8446 §7.1 with our own prefix
+// "sc1 " instead of "tls13 ", so no key here equals a TLS key.
+func expandLabel(secret []byte, label string, context []byte, length int) []byte {
+	full := labelPrefix + label
+	info := make([]byte, 0, 4+len(full)+len(context))
+	info = binary.BigEndian.AppendUint16(info, uint16(length))
+	info = append(info, byte(len(full)))
+	info = append(info, full...)
+	info = append(info, byte(len(context)))
+	info = append(info, context...)
+	out, err := hkdf.Expand(sha256.New, secret, string(info), length)
+	if err != nil {
+		panic("chat: hkdf expand: " + err.Error()) // lengths here are fixed and small
+	}
+	return out
+}
+
+// handshakeSecret = HKDF-Extract(salt "securechat/1", X25519 shared secret).
+func handshakeSecret(shared []byte) []byte {
+	prk, err := hkdf.Extract(sha256.New, shared, []byte(hkdfSalt))
+	if err != nil {
+		panic("chat: hkdf extract: " + err.Error())
+	}
+	return prk
+}
+
+// finishedMAC = HMAC-SHA256(ExpandLabel(hs, label, th, 32), th) (§5.4).
+func finishedMAC(hs []byte, label string, th []byte) []byte {
+	m := hmac.New(sha256.New, expandLabel(hs, label, th, sha256.Size))
+	m.Write(th)
+	return m.Sum(nil)
+}
+
+// trafficKeys is one direction's AEAD key and IV, derived from its
+// traffic secret (§5.5).
+type trafficKeys struct {
+	secret []byte
+	key    []byte // 32 bytes: AES-256
+	iv     []byte // 12 bytes: XORed with the sequence number per record
+}
+
+func newTrafficKeys(secret []byte) trafficKeys {
+	return trafficKeys{
+		secret: secret,
+		key:    expandLabel(secret, "key", nil, 32),
+		iv:     expandLabel(secret, "iv", nil, 12),
+	}
+}
+
+// next is the key update (§6.4): a one-way step, so a later key reveals
+// nothing about earlier records.
+func (k trafficKeys) next() trafficKeys {
+	return newTrafficKeys(expandLabel(k.secret, "traffic upd", nil, 32))
+}
+
+// signedContent is what a CertificateVerify-style signature covers
+// (RFC 8446 §4.4.3): 64 spaces, the role's context, a zero byte, the
+// transcript hash. The spaces and context keep it from colliding with any
+// other signed format.
+func signedContent(context string, th []byte) []byte {
+	m := make([]byte, 0, 64+len(context)+1+len(th))
+	for range 64 {
+		m = append(m, 0x20)
+	}
+	m = append(m, context...)
+	m = append(m, 0)
+	return append(m, th...)
+}
+
+// sign signs the content with the certificate's key, using the scheme that
+// the key type fixes (§5.3): ECDSA with the curve's hash, Ed25519 pure,
+// RSA-PSS with SHA-256 and a 32-byte salt.
+func sign(rand io.Reader, key crypto.Signer, context string, th []byte) ([]byte, error) {
+	msg := signedContent(context, th)
+	switch pub := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		h := curveHash(pub.Curve)
+		return key.Sign(rand, digest(h, msg), h)
+	case ed25519.PublicKey:
+		return key.Sign(rand, msg, crypto.Hash(0))
+	case *rsa.PublicKey:
+		return key.Sign(rand, digest(crypto.SHA256, msg), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	default:
+		return nil, fmt.Errorf("unsupported key type %T", pub)
+	}
+}
+
+// verify checks sig over the content against pub.
+func verify(pub crypto.PublicKey, context string, th, sig []byte) bool {
+	msg := signedContent(context, th)
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(pub, digest(curveHash(pub.Curve), msg), sig)
+	case ed25519.PublicKey:
+		return ed25519.Verify(pub, msg, sig)
+	case *rsa.PublicKey:
+		return rsa.VerifyPSS(pub, crypto.SHA256, digest(crypto.SHA256, msg), sig,
+			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+	}
+	return false
+}
+
+func curveHash(c elliptic.Curve) crypto.Hash {
+	switch c.Params().BitSize {
+	case 384:
+		return crypto.SHA384
+	case 521:
+		return crypto.SHA512
+	}
+	return crypto.SHA256
+}
+
+func digest(h crypto.Hash, msg []byte) []byte {
+	switch h {
+	case crypto.SHA384:
+		d := sha512.Sum384(msg)
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512(msg)
+		return d[:]
+	}
+	d := sha256.Sum256(msg)
+	return d[:]
+}

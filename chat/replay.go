@@ -1,0 +1,48 @@
+package chat
+
+import (
+	"sync"
+	"time"
+)
+
+// replayCache remembers client_randoms until their hello's timestamp leaves
+// the window, so a replayed client_hello is refused before the server signs
+// anything (docs/PROTOCOL.md §7). It is defence in depth: a replay could not
+// complete anyway, since the server's fresh random changes the transcript
+// the client must sign. When full, the oldest entries are dropped rather
+// than refusing new clients.
+type replayCache struct {
+	mu    sync.Mutex
+	seen  map[[randomLen]byte]time.Time
+	order []replayEntry
+	max   int
+}
+
+type replayEntry struct {
+	random  [randomLen]byte
+	expires time.Time
+}
+
+func newReplayCache(max int) *replayCache {
+	return &replayCache{seen: make(map[[randomLen]byte]time.Time), max: max}
+}
+
+// add records random until expires and reports whether it was new.
+func (c *replayCache) add(random []byte, expires, now time.Time) bool {
+	var k [randomLen]byte
+	copy(k[:], random)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.order) > 0 && (len(c.order) >= c.max || !c.order[0].expires.After(now)) {
+		if c.seen[c.order[0].random] == c.order[0].expires {
+			delete(c.seen, c.order[0].random)
+		}
+		c.order = c.order[1:]
+	}
+	if exp, ok := c.seen[k]; ok && exp.After(now) {
+		return false
+	}
+	c.seen[k] = expires
+	c.order = append(c.order, replayEntry{random: k, expires: expires})
+	return true
+}

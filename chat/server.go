@@ -1,0 +1,223 @@
+package chat
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/securechat/scca/ca"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("chat: server closed")
+
+// ServerConfig configures a Server. Zero durations and limits take the
+// package defaults; Now and Rand nil mean the real clock and crypto/rand.
+type ServerConfig struct {
+	Chain   []*x509.Certificate // server certificate first, then intermediates
+	Key     crypto.Signer       // private key of Chain[0]
+	Trust   ca.Trust            // CA(s) client certificates must chain to
+	Checker PeerChecker         // inventory / revocation check; required
+
+	MaxFrame         int           // largest frame body after the handshake (DefaultMaxFrame)
+	HandshakeTimeout time.Duration // whole handshake deadline
+	IdleTimeout      time.Duration // longest wait for the next frame (and to receive it)
+	WriteTimeout     time.Duration // longest a write may block on a peer that does not read
+	MaxConns         int           // concurrent connections, handshaking or established
+	TimestampWindow  time.Duration // allowed clock difference for client_hello
+	KeyUpdateAfter   uint64        // records per key before key_update (DefaultKeyUpdateAfter)
+
+	Logger *slog.Logger // nil: discard
+	// OnMessage is called for each message, in order per session, before
+	// it is acknowledged; from is the authenticated certificate's CN.
+	OnMessage func(from, text string)
+	// OnAccept is called when a client completed the handshake.
+	OnAccept func(remote, cn string)
+	// OnReject is called when a handshake fails; errors.Is(err,
+	// ErrPeerCertificate) tells a certificate rejection from other failures.
+	OnReject func(remote string, err error)
+
+	Now  func() time.Time
+	Rand io.Reader
+}
+
+// Server accepts SecureChat connections.
+type Server struct {
+	cfg    ServerConfig
+	id     identity
+	replay *replayCache
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+}
+
+// NewServer checks cfg and returns a Server.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	id, err := newIdentity(cfg.Chain, cfg.Key, cfg.Trust, cfg.Checker, cfg.Now, cfg.Rand,
+		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	return &Server{
+		cfg: cfg, id: id,
+		// Enough for every handshake the window can hold at a high rate.
+		replay:    newReplayCache(1 << 20),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*serverConn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Shutdown; it then returns
+// ErrServerClosed. Each connection is served in its own goroutine.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.track(conn)
+	}
+}
+
+// track starts serving conn, or refuses it when at MaxConns.
+func (s *Server) track(conn net.Conn) {
+	sc := &serverConn{srv: s, conn: conn, remote: conn.RemoteAddr().String()}
+	s.mu.Lock()
+	full := len(s.conns) >= s.cfg.MaxConns
+	closing := s.closing.Load()
+	if !full && !closing {
+		s.conns[sc] = struct{}{}
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if full || closing {
+		go func() {
+			defer s.wg.Done()
+			s.id.logger.Warn("connection refused", "remote", sc.remote, "reason", "max connections")
+			sendError(conn, CodeBusy, "server is at its connection limit")
+			conn.Close()
+		}()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		defer s.untrack(sc)
+		sc.serve()
+	}()
+}
+
+func (s *Server) untrack(sc *serverConn) {
+	s.mu.Lock()
+	delete(s.conns, sc)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, lets each session finish the message it is
+// processing (and acknowledge it), sends close to every session and waits
+// for all connection goroutines to end. If ctx ends first, remaining
+// connections are closed abruptly and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for sc := range s.conns {
+		sc.interrupt()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for sc := range s.conns {
+			sc.conn.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Connection states, for Shutdown's decision.
+const (
+	stateHandshake = iota
+	stateBusy      // processing a received frame: let it finish
+	stateIdle      // waiting for the next frame: interrupt now
+)
+
+type serverConn struct {
+	srv    *Server
+	conn   net.Conn
+	remote string
+
+	mu    sync.Mutex
+	state int
+}
+
+// interrupt is Shutdown's nudge: a handshake is cut, an idle session's
+// read is woken (its loop then sends close), a busy one is left to finish.
+func (sc *serverConn) interrupt() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	switch sc.state {
+	case stateHandshake:
+		sc.conn.Close()
+	case stateIdle:
+		_ = sc.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// setState records the state and reports false if the server is closing
+// (checked under the same lock interrupt takes, so no wake-up is lost).
+func (sc *serverConn) setState(state int) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.state = state
+	return !sc.srv.closing.Load()
+}

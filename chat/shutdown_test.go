@@ -1,0 +1,96 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestGracefulShutdown: a message being processed when Shutdown starts is
+// finished and acknowledged; an idle session is told close; Serve returns
+// ErrServerClosed; goleak (TestMain) checks no goroutine is left.
+func TestGracefulShutdown(t *testing.T) {
+	w := newWorld(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	cfg := w.serverConfig()
+	cfg.OnMessage = func(from, text string) {
+		if text == "slow" {
+			close(entered)
+			<-release
+		}
+	}
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ctx := context.Background()
+	busy, err := Dial(ctx, ln.Addr().String(), w.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	idle, err := Dial(ctx, ln.Addr().String(), w.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	sent := make(chan error, 1)
+	go func() { sent <- busy.Send(ctx, "slow") }()
+	<-entered
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while a message was in flight", err)
+	default:
+	}
+	close(release)
+	if err := <-sent; err != nil {
+		t.Fatalf("in-flight message: %v, want delivered", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	if err := idle.Send(ctx, "late"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("idle session after shutdown: %v, want ErrClosed", err)
+	}
+	if _, err := Dial(ctx, ln.Addr().String(), w.clientConfig()); err == nil {
+		t.Fatal("dial after shutdown succeeded")
+	}
+}
+
+func TestShutdownDeadlineForcesClose(t *testing.T) {
+	w := newWorld(t)
+	block := make(chan struct{})
+	defer close(block)
+	cfg := w.serverConfig()
+	cfg.OnMessage = func(string, string) { <-block }
+	srv, _ := NewServer(cfg)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	c, err := Dial(context.Background(), ln.Addr().String(), w.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go c.Send(context.Background(), "stuck")
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	go func() { time.Sleep(300 * time.Millisecond); block <- struct{}{} }()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+}

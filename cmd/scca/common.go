@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
+)
+
+// openStore opens the inventory and checks that its schema is current, so
+// every command fails early with a clear message on a wrong database.
+func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
+	if err := e.prepareSQLiteDir(); err != nil {
+		return nil, err
+	}
+	st, err := certstore.Open(ctx, e.dbURL(), certstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// openStoreNoCheck opens the inventory without a schema check (for init and
+// db migrate/status).
+func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
+	if err := e.prepareSQLiteDir(); err != nil {
+		return nil, err
+	}
+	return certstore.Open(ctx, e.dbURL(), certstore.Options{})
+}
+
+// prepareSQLiteDir creates the directory of the default embedded inventory.
+func (e *env) prepareSQLiteDir() error {
+	if e.v.GetString("db") == "" {
+		return e.ensureCertsDir()
+	}
+	return nil
+}
+
+// loadCA loads the CA from the certs dir; an encrypted key's passphrase
+// comes from SCCA_CA_PASSPHRASE or, on a terminal, a prompt.
+func (e *env) loadCA(st ca.Recorder) (*ca.Authority, error) {
+	return ca.Load(ca.LoadOptions{
+		Dir:        e.certsDir(),
+		Passphrase: e.passphrase,
+		Store:      st,
+		BaseURL:    e.v.GetString("base-url"),
+		Actor:      e.actor(),
+	})
+}
+
+// passphrase returns the CA key passphrase. It is never logged or echoed.
+func (e *env) passphrase() ([]byte, error) {
+	if p, ok := os.LookupEnv("SCCA_CA_PASSPHRASE"); ok {
+		return []byte(p), nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, errors.New("the CA key is encrypted and no passphrase was given: set SCCA_CA_PASSPHRASE")
+	}
+	fmt.Fprint(e.stderr, "CA key passphrase: ")
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	return p, nil
+}
+
+// newPassphrase asks for a new passphrase twice (or takes SCCA_CA_PASSPHRASE).
+func (e *env) newPassphrase() ([]byte, error) {
+	if p, ok := os.LookupEnv("SCCA_CA_PASSPHRASE"); ok {
+		if len(p) < 8 {
+			return nil, errors.New("SCCA_CA_PASSPHRASE is shorter than 8 characters")
+		}
+		return []byte(p), nil
+	}
+	p1, err := e.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(e.stderr, "again: ")
+	p2, err := e.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	if string(p1) != string(p2) {
+		return nil, errors.New("passphrases do not match")
+	}
+	if len(p1) < 8 {
+		return nil, errors.New("passphrase is shorter than 8 characters")
+	}
+	return p1, nil
+}
+
+// parseValidity accepts Go durations plus a "d" (days) and "y" (365 days)
+// suffix, since certificate lifetimes are naturally counted in days.
+func parseValidity(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	unit := time.Duration(0)
+	switch {
+	case strings.HasSuffix(s, "d"):
+		unit = 24 * time.Hour
+	case strings.HasSuffix(s, "y"):
+		unit = 365 * 24 * time.Hour
+	}
+	if unit != 0 {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimRight(s, "dy"), "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != strings.TrimRight(s, "dy") {
+			return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
+		}
+		return time.Duration(n) * unit, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
+	}
+	return d, nil
+}

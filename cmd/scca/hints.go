@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
+)
+
+// hints pairs errors callers can recognise with what the operator should do
+// next. The error itself says what went wrong; the hint says how to fix it.
+var hints = []struct {
+	err  error
+	hint string
+}{
+	{certstore.ErrSchemaVersion, "run `scca db migrate` (or `scca init` for a new CA) against this --db"},
+	{ca.ErrNoCA, "create a CA with `scca init`, or point --certs-dir at an existing one"},
+	{ca.ErrCAExists, "a CA already lives in --certs-dir; use another directory for a new CA"},
+	{ca.ErrFileExists, "choose other paths with --cert-out/--key-out (or --out), or move the old files away"},
+	{ca.ErrWrongPassphrase, "check SCCA_CA_PASSPHRASE"},
+	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
+}
+
+func hintFor(err error) string {
+	for _, h := range hints {
+		if errors.Is(err, h.err) {
+			return h.hint
+		}
+	}
+	return ""
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/securechat/scca/ca"
+)
+
+func newInitCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the root CA (and optionally an intermediate) and the inventory",
+		Long: `Create a new CA in --certs-dir: root_ca.pem and root_ca_key.pem, plus
+intermediate_ca.pem and intermediate_ca_key.pem with --intermediate (leaf
+certificates are then issued by the intermediate, and the root key can be
+moved offline). The inventory schema is created and the CA certificates are
+recorded. An existing CA is never overwritten.`,
+		Example: `  scca init
+  scca init --cn "Example Root CA" --key-type ecdsa-p384 --validity 10y --intermediate
+  SCCA_CA_PASSPHRASE=... scca init --encrypt-key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kt, err := ca.ParseKeyType(e.v.GetString("key-type"))
+			if err != nil {
+				return err
+			}
+			validity, err := parseValidity(e.v.GetString("validity"))
+			if err != nil {
+				return err
+			}
+			var pass []byte
+			if e.v.GetBool("encrypt-key") {
+				if pass, err = e.newPassphrase(); err != nil {
+					return err
+				}
+			}
+			st, err := e.openStoreNoCheck(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Migrate(cmd.Context()); err != nil {
+				return err
+			}
+			a, err := ca.Init(cmd.Context(), ca.InitRequest{
+				Dir: e.certsDir(), CN: e.v.GetString("cn"), KeyType: kt, Validity: validity,
+				Intermediate: e.v.GetBool("intermediate"), Passphrase: pass,
+				Actor: e.actor(), BaseURL: e.v.GetString("base-url"), Store: st,
+			})
+			if err != nil {
+				return err
+			}
+			e.printf("Created root CA %q (serial %x, valid until %s)\n", a.Root.Subject.CommonName,
+				a.Root.SerialNumber, a.Root.NotAfter.UTC().Format("2006-01-02"))
+			if a.Intermediate != nil {
+				e.printf("Created intermediate CA %q (serial %x); leaf certificates will be issued by it\n",
+					a.Intermediate.Subject.CommonName, a.Intermediate.SerialNumber)
+			}
+			e.printf("CA files are in %s; inventory: %s\n", e.certsDir(), st.Location().Redacted)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.String("cn", "SecureChat Root CA", "common name of the root CA")
+	f.String("key-type", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
+	f.String("validity", "", "root validity, e.g. 10y or 3650d (default 10y; intermediate 5y)")
+	f.Bool("intermediate", false, "also create an intermediate CA that issues the leaf certificates")
+	f.Bool("encrypt-key", false, "encrypt the CA key(s) with a passphrase (SCCA_CA_PASSPHRASE or prompt)")
+	_ = cmd.RegisterFlagCompletionFunc("key-type", completeKeyTypes)
+	return cmd
+}
+
+func completeKeyTypes(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}, cobra.ShellCompDirectiveNoFileComp
+}

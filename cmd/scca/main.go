@@ -1,0 +1,60 @@
+// Command scca is the SecureChat certificate authority: it creates a CA,
+// issues and revokes certificates, keeps every certificate in an inventory
+// (embedded SQLite by default, MySQL/MariaDB in production), publishes CRLs,
+// answers OCSP, and runs the SecureChat server and client.
+//
+// This package is glue: each command binds its flags through viper, makes one
+// library call and prints the result. All behaviour lives in the ca,
+// certstore, revocation and chat packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one scca invocation and returns its exit code. It is separate
+// from main so the testscript tests can run scca in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		if exit.msg != "" {
+			fmt.Fprintf(stderr, "scca: %s\n", exit.msg)
+		}
+		return exit.code
+	}
+	fmt.Fprintf(stderr, "scca: %v\n", err)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h)
+	}
+	return 1
+}
+
+// exitError carries a specific exit code (for example `scca crl status`
+// reporting a stale CRL) without printing the error twice.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }

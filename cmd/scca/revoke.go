@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/revocation"
+)
+
+const revokeLong = `Revoke a certificate by serial (hex, with or without colons), or every active
+certificate of a common name with --cn (they are listed first; confirm, or pass
+--yes in scripts). The revocation and its audit entry are recorded in one
+transaction, then the issuer's CRL is republished (<certs-dir>/crl.pem and
+crl.der; with an intermediate, the root's CRL is root_crl.pem/root_crl.der).
+
+Reasons (RFC 5280): unspecified, keyCompromise, cACompromise,
+affiliationChanged, superseded, cessationOfOperation, certificateHold,
+privilegeWithdrawn, aACompromise. Revoking a CA certificate needs --force.`
+
+func newRevokeCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke SERIAL | --cn CN",
+		Short: "Revoke certificates and republish the CRL",
+		Long:  revokeLong,
+		Example: `  scca revoke 5f3a09c2e1d4b7a8 --reason keyCompromise
+  scca revoke --cn client123 --reason superseded --yes`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cn := e.v.GetString("cn")
+			if (len(args) == 1) == (cn != "") {
+				return errors.New("give either a SERIAL or --cn CN")
+			}
+			reason, err := certstore.ParseReason(e.v.GetString("reason"))
+			if err != nil {
+				return err
+			}
+			st, err := e.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rv, err := e.revoker(st)
+			if err != nil {
+				return err
+			}
+			serials := args
+			if cn != "" {
+				if serials, err = e.confirmCN(cmd, st, cn); err != nil || len(serials) == 0 {
+					return err
+				}
+			}
+			for _, s := range serials {
+				rec, info, err := rv.Revoke(cmd.Context(), revocation.RevokeRequest{
+					Serial: s, Reason: reason, Actor: e.actor(), Force: e.v.GetBool("force"),
+				})
+				if err != nil && !errors.Is(err, revocation.ErrCRLNotPublished) {
+					return err
+				}
+				e.printf("Revoked %s (%s %q), reason %s\n", rec.Serial, rec.Type, rec.CN, certstore.ReasonName(reason))
+				if err != nil {
+					return err
+				}
+				e.printf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.String("reason", "unspecified", "RFC 5280 reason, e.g. keyCompromise, superseded")
+	f.String("cn", "", "revoke every active certificate with this common name")
+	f.Bool("yes", false, "with --cn: do not ask for confirmation")
+	f.Bool("force", false, "allow revoking a CA certificate")
+	_ = cmd.RegisterFlagCompletionFunc("reason", fixedCompletion("unspecified", "keyCompromise", "cACompromise",
+		"affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"))
+	return cmd
+}
+
+// confirmCN lists the active certificates of cn and returns their serials
+// once the operator agrees (or --yes was given).
+func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]string, error) {
+	recs, err := st.FindByCN(cmd.Context(), cn)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tw := tableWriter(e.stdout)
+	var serials []string
+	for _, r := range recs {
+		if r.StatusAt(now) == certstore.StatusActive {
+			serials = append(serials, r.Serial)
+			_ = tw.write(r, now)
+		}
+	}
+	if len(serials) == 0 {
+		return nil, fmt.Errorf("no active certificate with CN %q: %w", cn, certstore.ErrNotFound)
+	}
+	if err := tw.close(); err != nil {
+		return nil, err
+	}
+	if e.v.GetBool("yes") {
+		return serials, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, errors.New("refusing to revoke without confirmation: pass --yes")
+	}
+	fmt.Fprintf(e.stderr, "Revoke these %d certificate(s)? [y/N] ", len(serials))
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		e.printf("nothing revoked\n")
+		return nil, nil
+	}
+	return serials, nil
+}
+
+// revoker builds a Revoker for the CA in --certs-dir with a CRL target per
+// issuer whose key is at hand.
+func (e *env) revoker(st *certstore.Store) (*revocation.Revoker, error) {
+	a, err := e.loadCA(st)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := e.crlTargets(a)
+	if err != nil {
+		return nil, err
+	}
+	return &revocation.Revoker{Store: st, CRLs: targets}, nil
+}
+
+// crlTargets maps issuer key ids to where their CRLs are published: the leaf
+// issuer's CRL is crl.pem/crl.der; with an intermediate, the root's own CRL
+// (covering the intermediate) is root_crl.pem/root_crl.der, published only
+// when the root key is online.
+func (e *env) crlTargets(a *ca.Authority) (map[string]revocation.CRLTarget, error) {
+	dir := e.certsDir()
+	validity, err := parseValidity(e.v.GetString("crl-validity"))
+	if err != nil {
+		return nil, fmt.Errorf("crl-validity: %w", err)
+	}
+	targets := map[string]revocation.CRLTarget{
+		a.IssuerKeyID(): {
+			CRLConfig: revocation.CRLConfig{Issuer: a.Issuer(), Signer: a.Signer(), Validity: validity},
+			PEMPath:   filepath.Join(dir, "crl.pem"), DERPath: filepath.Join(dir, "crl.der"),
+		},
+	}
+	if a.Intermediate == nil {
+		return targets, nil
+	}
+	rootKey, err := ca.LoadRootSigner(dir, e.passphrase)
+	if errors.Is(err, ca.ErrNoCA) {
+		return targets, nil // root key offline: its CRL is published where the key lives
+	}
+	if err != nil {
+		return nil, err
+	}
+	targets[fmt.Sprintf("%x", a.Root.SubjectKeyId)] = revocation.CRLTarget{
+		CRLConfig: revocation.CRLConfig{Issuer: a.Root, Signer: rootKey, Validity: validity},
+		PEMPath:   filepath.Join(dir, "root_crl.pem"), DERPath: filepath.Join(dir, "root_crl.der"),
+	}
+	return targets, nil
+}

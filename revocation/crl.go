@@ -1,0 +1,314 @@
+package revocation
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/atomicfile"
+)
+
+// DefaultCRLValidity is the time between a CRL's thisUpdate and nextUpdate
+// when CRLConfig.Validity is zero.
+const DefaultCRLValidity = 7 * 24 * time.Hour
+
+// CRLStore is what CRL generation needs from the inventory: the issuer's
+// revoked certificates, streamed, and a fresh CRL number.
+type CRLStore interface {
+	Revoked(ctx context.Context, issuerKeyID string, fn func(certstore.RevokedEntry) error) error
+	NextCRLNumber(ctx context.Context, issuerKeyID string) (int64, error)
+}
+
+// CRLConfig says who signs a CRL and for how long it is valid.
+type CRLConfig struct {
+	Issuer   *x509.Certificate // the CA whose certificates the CRL covers
+	Signer   crypto.Signer     // the CA's private key
+	Validity time.Duration     // nextUpdate - thisUpdate; 0 means DefaultCRLValidity
+	Now      func() time.Time  // nil means time.Now
+}
+
+// CRLInfo describes a generated CRL.
+type CRLInfo struct {
+	Number     int64
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	Entries    int
+	PEMPath    string
+	DERPath    string
+}
+
+var (
+	oidExtAuthorityKeyID = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidExtCRLNumber      = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidExtReasonCode     = asn1.ObjectIdentifier{2, 5, 29, 21}
+
+	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
+	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
+	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
+	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
+	oidEd25519         = asn1.ObjectIdentifier{1, 3, 101, 112}
+)
+
+// sigAlg is the signature algorithm used for a key: the same choices
+// crypto/x509 makes for certificates, so CRLs and certificates from one CA
+// agree.
+type sigAlg struct {
+	oid       asn1.ObjectIdentifier
+	nullParam bool // RSA PKCS #1 v1.5 identifiers carry an explicit NULL
+	hash      crypto.Hash
+}
+
+func signatureAlgorithm(pub crypto.PublicKey) (sigAlg, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return sigAlg{oidSHA256WithRSA, true, crypto.SHA256}, nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return sigAlg{oidECDSAWithSHA256, false, crypto.SHA256}, nil
+		case elliptic.P384():
+			return sigAlg{oidECDSAWithSHA384, false, crypto.SHA384}, nil
+		case elliptic.P521():
+			return sigAlg{oidECDSAWithSHA512, false, crypto.SHA512}, nil
+		}
+	case ed25519.PublicKey:
+		return sigAlg{oidEd25519, false, 0}, nil
+	}
+	return sigAlg{}, fmt.Errorf("unsupported CRL signing key type %T", pub)
+}
+
+func (a sigAlg) marshal(b *cryptobyte.Builder) {
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(a.oid)
+		if a.nullParam {
+			b.AddASN1NULL()
+		}
+	})
+}
+
+// GenerateCRL builds a complete RFC 5280 v2 CRL (DER) for cfg.Issuer from
+// the inventory: a freshly allocated CRL number, thisUpdate/nextUpdate, the
+// authority key identifier, and one entry per revoked certificate of that
+// issuer with its reason code.
+//
+// The entries are streamed from the store straight into the DER encoding,
+// so memory stays close to the size of the CRL itself even for a million
+// entries (x509.CreateRevocationList needs every entry as a Go value first).
+func GenerateCRL(ctx context.Context, st CRLStore, cfg CRLConfig) ([]byte, CRLInfo, error) {
+	if err := cfg.check(); err != nil {
+		return nil, CRLInfo{}, err
+	}
+	alg, err := signatureAlgorithm(cfg.Signer.Public())
+	if err != nil {
+		return nil, CRLInfo{}, err
+	}
+	keyID := hex.EncodeToString(cfg.Issuer.SubjectKeyId)
+	now := cfg.now().UTC().Truncate(time.Second)
+	info := CRLInfo{ThisUpdate: now, NextUpdate: now.Add(cfg.validity())}
+	// The number is allocated in its own store transaction before the list
+	// is read, so two concurrent publishers never share a number; a failure
+	// later only leaves a gap, and gaps are allowed (RFC 5280 §5.2.3).
+	if info.Number, err = st.NextCRLNumber(ctx, keyID); err != nil {
+		return nil, CRLInfo{}, fmt.Errorf("allocate crl number: %w", err)
+	}
+	tbs, err := buildTBSCertList(ctx, st, keyID, cfg.Issuer, alg, &info)
+	if err != nil {
+		return nil, CRLInfo{}, err
+	}
+	der, err := signCertList(tbs, alg, cfg.Signer)
+	if err != nil {
+		return nil, CRLInfo{}, err
+	}
+	return der, info, nil
+}
+
+func (cfg CRLConfig) check() error {
+	if cfg.Issuer == nil || cfg.Signer == nil {
+		return errors.New("crl: issuer certificate and signer are required")
+	}
+	if len(cfg.Issuer.SubjectKeyId) == 0 {
+		return errors.New("crl: issuer certificate has no subject key identifier")
+	}
+	if cfg.Validity < 0 {
+		return errors.New("crl: validity must not be negative")
+	}
+	return nil
+}
+
+func (cfg CRLConfig) now() time.Time {
+	if cfg.Now != nil {
+		return cfg.Now()
+	}
+	return time.Now()
+}
+
+func (cfg CRLConfig) validity() time.Duration {
+	if cfg.Validity == 0 {
+		return DefaultCRLValidity
+	}
+	return cfg.Validity
+}
+
+// buildTBSCertList encodes RFC 5280 §5.1.2 TBSCertList, streaming the
+// revokedCertificates from the store.
+func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x509.Certificate, alg sigAlg, info *CRLInfo) ([]byte, error) {
+	var streamErr error
+	b := cryptobyte.NewBuilder(make([]byte, 0, 64<<10))
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Int64(1) // version v2, required when extensions are present
+		alg.marshal(b)
+		b.AddBytes(issuer.RawSubject)
+		addTime(b, info.ThisUpdate)
+		addTime(b, info.NextUpdate)
+		// An empty revokedCertificates must be omitted, not encoded empty.
+		entries := cryptobyte.NewBuilder(nil)
+		var serial big.Int
+		streamErr = st.Revoked(ctx, keyID, func(e certstore.RevokedEntry) error {
+			if _, ok := serial.SetString(e.Serial, 16); !ok || serial.Sign() <= 0 {
+				return fmt.Errorf("%w: %q in inventory", ErrMalformedSerial, e.Serial)
+			}
+			addEntry(entries, &serial, e)
+			info.Entries++
+			return nil
+		})
+		if info.Entries > 0 {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(entries.BytesOrPanic()) })
+		}
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				addExtension(b, oidExtAuthorityKeyID, func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						// keyIdentifier [0] IMPLICIT OCTET STRING
+						b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(issuer.SubjectKeyId) })
+					})
+				})
+				addExtension(b, oidExtCRLNumber, func(b *cryptobyte.Builder) { b.AddASN1Int64(info.Number) })
+			})
+		})
+	})
+	if streamErr != nil {
+		return nil, fmt.Errorf("read revoked certificates: %w", streamErr)
+	}
+	tbs, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("encode crl: %w", err)
+	}
+	return tbs, nil
+}
+
+// addEntry encodes one revokedCertificates element. A reason of unspecified
+// (0) is left out, as RFC 5280 §5.3.1 asks.
+func addEntry(b *cryptobyte.Builder, serial *big.Int, e certstore.RevokedEntry) {
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1BigInt(serial)
+		addTime(b, e.RevokedAt.UTC())
+		if e.Reason > 0 {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				addExtension(b, oidExtReasonCode, func(b *cryptobyte.Builder) { b.AddASN1Enum(int64(e.Reason)) })
+			})
+		}
+	})
+}
+
+func addExtension(b *cryptobyte.Builder, oid asn1.ObjectIdentifier, value cryptobyte.BuilderContinuation) {
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid) // non-critical: critical defaults to FALSE and is omitted
+		b.AddASN1(cbasn1.OCTET_STRING, value)
+	})
+}
+
+// addTime encodes a Time as RFC 5280 §5.1.2.4 requires: UTCTime through
+// 2049, GeneralizedTime from 2050.
+func addTime(b *cryptobyte.Builder, t time.Time) {
+	t = t.UTC().Truncate(time.Second)
+	if t.Year() < 2050 {
+		b.AddASN1UTCTime(t)
+	} else {
+		b.AddASN1GeneralizedTime(t)
+	}
+}
+
+func signCertList(tbs []byte, alg sigAlg, signer crypto.Signer) ([]byte, error) {
+	digest := tbs
+	var opts crypto.SignerOpts = crypto.Hash(0) // Ed25519 signs the message itself
+	if alg.hash != 0 {
+		h := alg.hash.New()
+		h.Write(tbs)
+		digest = h.Sum(nil)
+		opts = alg.hash
+	}
+	sig, err := signer.Sign(rand.Reader, digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sign crl: %w", err)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+64))
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		alg.marshal(b)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+// PublishCRL generates the issuer's CRL and atomically replaces pemPath and
+// derPath (either may be empty to skip it) with it. Both files are staged
+// before either is replaced, so a failure leaves the published CRLs as they
+// were: complete and valid.
+func PublishCRL(ctx context.Context, st CRLStore, cfg CRLConfig, pemPath, derPath string) (CRLInfo, error) {
+	der, info, err := GenerateCRL(ctx, st, cfg)
+	if err != nil {
+		return CRLInfo{}, err
+	}
+	files := []struct {
+		path string
+		data []byte
+	}{
+		{pemPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})},
+		{derPath, der},
+	}
+	staged := make([]string, len(files))
+	defer func() {
+		for _, tmp := range staged {
+			if tmp != "" {
+				os.Remove(tmp)
+			}
+		}
+	}()
+	for i, f := range files {
+		if f.path == "" {
+			continue
+		}
+		// CRLs are public documents, hence 0644.
+		if staged[i], err = atomicfile.Stage(f.path, f.data, 0o644); err != nil {
+			return CRLInfo{}, fmt.Errorf("publish crl: %w", err)
+		}
+	}
+	for i, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if err := atomicfile.Commit(staged[i], f.path, false); err != nil {
+			return CRLInfo{}, fmt.Errorf("publish crl: %w", err)
+		}
+		staged[i] = ""
+	}
+	info.PEMPath, info.DERPath = pemPath, derPath
+	return info, nil
+}
