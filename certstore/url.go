@@ -47,6 +47,7 @@ type Location struct {
 	Driver   string
 	DSN      string
 	Redacted string
+	Path     string // the database file, for SQLite; empty for MySQL
 }
 
 // ParseURL understands three forms:
@@ -89,6 +90,7 @@ func parseSQLiteURL(path string) (Location, error) {
 		Driver:   DriverSQLite,
 		DSN:      path + "?" + sqlitePragmas,
 		Redacted: "sqlite:" + path,
+		Path:     path,
 	}, nil
 }
 

@@ -64,7 +64,7 @@ sender's authenticated CN. Stops gracefully on SIGINT/SIGTERM.`,
 			defer st.Close()
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
-				Checker: &revocation.InventoryChecker{Store: st},
+				Checker:  &revocation.InventoryChecker{Store: st},
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
 				Logger:    e.logger(),
 				OnMessage: func(from, text string) { e.printf("[Server] Received secure message from %s: %s\n", from, text) },
@@ -280,4 +280,3 @@ func (e *env) logger() *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
-

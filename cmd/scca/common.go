@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -17,8 +18,17 @@ import (
 // openStore opens the inventory and checks that its schema is current, so
 // every command fails early with a clear message on a wrong database.
 func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
-	if err := e.prepareSQLiteDir(); err != nil {
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil {
 		return nil, err
+	}
+	// Opening a missing SQLite file would create an empty one: refuse
+	// instead, so a mistyped --db or a command run before `scca init` leaves
+	// nothing behind.
+	if loc.Path != "" {
+		if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+		}
 	}
 	st, err := certstore.Open(ctx, e.dbURL(), certstore.Options{})
 	if err != nil {
@@ -30,6 +40,9 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 	}
 	return st, nil
 }
+
+// errNoInventory: the embedded inventory file is missing.
+var errNoInventory = errors.New("no inventory")
 
 // openStoreNoCheck opens the inventory without a schema check (for init and
 // db migrate/status).

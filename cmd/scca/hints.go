@@ -13,7 +13,8 @@ var hints = []struct {
 	err  error
 	hint string
 }{
-	{certstore.ErrSchemaVersion, "run `scca db migrate` (or `scca init` for a new CA) against this --db"},
+	{certstore.ErrSchemaVersion, "`scca db migrate` upgrades an existing inventory; `scca init` creates a new CA with its inventory"},
+	{errNoInventory, "create a CA and its inventory with `scca init`, or point --db/--certs-dir at an existing one"},
 	{ca.ErrNoCA, "create a CA with `scca init`, or point --certs-dir at an existing one"},
 	{ca.ErrCAExists, "a CA already lives in --certs-dir; use another directory for a new CA"},
 	{ca.ErrFileExists, "choose other paths with --cert-out/--key-out (or --out), or move the old files away"},

@@ -183,25 +183,29 @@ func tableWriter(w io.Writer) *recordWriter {
 
 func jsonWriter(w io.Writer) *recordWriter {
 	n := 0
-	enc := json.NewEncoder(w)
 	return &recordWriter{
 		write: func(r certstore.Record, now time.Time) error {
-			sep := ",\n"
+			b, err := json.Marshal(toJSON(r, now))
+			if err != nil {
+				return err
+			}
+			sep := ",\n  "
 			if n == 0 {
-				sep = "[\n"
+				sep = "[\n  "
 			}
 			n++
 			if _, err := io.WriteString(w, sep); err != nil {
 				return err
 			}
-			return enc.Encode(toJSON(r, now))
+			_, err = w.Write(b)
+			return err
 		},
 		close: func() error {
+			end := "\n]\n"
 			if n == 0 {
-				_, err := io.WriteString(w, "[]\n")
-				return err
+				end = "[]\n"
 			}
-			_, err := io.WriteString(w, "]\n")
+			_, err := io.WriteString(w, end)
 			return err
 		},
 	}
