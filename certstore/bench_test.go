@@ -115,7 +115,7 @@ func BenchmarkRevoked(b *testing.B) {
 // seed bulk-loads n certificates with multi-row INSERTs, 500 to a statement
 // and 20 statements to a transaction, bypassing Insert and the audit log.
 // Types alternate server/client; a quarter of the rows are expired.
-func seed(b *testing.B, s *Store, n int, issuer string, revoked bool) {
+func seed(b testing.TB, s *Store, n int, issuer string, revoked bool) {
 	b.Helper()
 	const batch, perTx = 500, 20
 	ctx := context.Background()

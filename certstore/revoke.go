@@ -30,6 +30,10 @@ const (
 		" WHERE id = ? AND status = 'active'"
 	selectRevoked = "SELECT serial, revoked_at, reason FROM certificates" +
 		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
+	// selectRevokedSQLite reads revoked_at as text, which the driver hands
+	// over as is instead of trying several time layouts on it.
+	selectRevokedSQLite = "SELECT serial, CAST(revoked_at AS TEXT), reason FROM certificates" +
+		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
 
 	upsertCRLNumberMySQL = "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)" +
 		" ON DUPLICATE KEY UPDATE last_number = last_number + 1"
@@ -125,25 +129,109 @@ func derefInt(p *int) int {
 // Revoked streams every revoked certificate of one issuer into fn, in
 // revocation-record order, for building a CRL. Rows are read one at a time,
 // so memory stays flat however long the list. An error from fn stops it.
+//
+// It runs once per CRL over up to millions of rows, so the loop avoids
+// per-row work: one Scan destination list for all rows, the reason read
+// without reflection, and on SQLite the time read as its fixed-width text
+// (the driver would otherwise try time.Parse with several layouts) and
+// parsed by hand.
 func (s *Store) Revoked(ctx context.Context, issuerKeyID string, fn func(RevokedEntry) error) error {
-	rows, err := s.db.QueryContext(ctx, selectRevoked, issuerKeyID)
+	query := selectRevoked
+	if s.d.name == DriverSQLite {
+		query = selectRevokedSQLite
+	}
+	rows, err := s.db.QueryContext(ctx, query, issuerKeyID)
 	if err != nil {
 		return fmt.Errorf("list revoked certificates: %w", err)
 	}
 	defer rows.Close()
+	var (
+		e      RevokedEntry
+		reason nullReason
+		dest   = []any{&e.Serial, &revokedTime{t: &e.RevokedAt}, &reason}
+	)
 	for rows.Next() {
-		var e RevokedEntry
-		var reason sql.NullInt64
-		if err := rows.Scan(&e.Serial, &scanTime{t: &e.RevokedAt}, &reason); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("list revoked certificates: %w", err)
 		}
-		e.Reason = int(reason.Int64)
+		e.Reason = reason.code
 		if err := fn(e); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list revoked certificates: %w", err)
+	}
+	return nil
+}
+
+// revokedTime scans revoked_at, parsing this package's own fixed-width
+// layout by hand and anything else through scanTime.
+type revokedTime struct{ t *time.Time }
+
+func (r *revokedTime) Scan(src any) error {
+	var ok bool
+	switch v := src.(type) {
+	case string:
+		*r.t, ok = parseTimeLayout(v)
+	case []byte:
+		*r.t, ok = parseTimeLayout(v)
+	}
+	if ok {
+		return nil
+	}
+	return (&scanTime{t: r.t}).Scan(src)
+}
+
+// parseTimeLayout parses exactly timeLayout ("2006-01-02 15:04:05.000000",
+// UTC), reporting false for anything else, including impossible dates.
+func parseTimeLayout[T string | []byte](v T) (time.Time, bool) {
+	if len(v) != len(timeLayout) {
+		return time.Time{}, false
+	}
+	for i := range len(timeLayout) {
+		if c := timeLayout[i]; c < '0' || c > '9' {
+			if v[i] != c {
+				return time.Time{}, false
+			}
+		} else if v[i] < '0' || v[i] > '9' {
+			return time.Time{}, false
+		}
+	}
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			n = n*10 + int(v[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), time.Month(num(5, 7)), num(8, 10)
+	hour, minute, sec, usec := num(11, 13), num(14, 16), num(17, 19), num(20, 26)
+	if hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, month, day, hour, minute, sec, usec*1000, time.UTC)
+	if t.Month() != month || t.Day() != day { // time.Date normalises Feb 30 and month 13
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// nullReason scans the nullable reason column; NULL reads as 0.
+type nullReason struct{ code int }
+
+func (n *nullReason) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		n.code = 0
+	case int64:
+		n.code = int(v)
+	default:
+		var r sql.NullInt64
+		if err := r.Scan(src); err != nil {
+			return err
+		}
+		n.code = int(r.Int64)
 	}
 	return nil
 }

@@ -60,7 +60,8 @@ type Conn struct {
 // the server's code and reason); a bad server certificate returns one
 // wrapping ErrPeerCertificate.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Conn, error) {
-	if _, err := cfg.identity(); err != nil {
+	id, err := cfg.identity()
+	if err != nil {
 		return nil, err
 	}
 	var d net.Dialer
@@ -68,7 +69,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := handshake(ctx, conn, cfg)
+	c, err := handshakeWith(ctx, conn, cfg, id)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -87,6 +88,10 @@ func handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, err
 	if err != nil {
 		return nil, err
 	}
+	return handshakeWith(ctx, conn, cfg, id)
+}
+
+func handshakeWith(ctx context.Context, conn net.Conn, cfg ClientConfig, id identity) (*Conn, error) {
 	deadline := handshakeDeadline(ctx, orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout))
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -135,6 +140,7 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	err := c.send(text)
+	c.sess.releaseRead()
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("send: %w", ctx.Err())
@@ -147,7 +153,7 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 
 func (c *Conn) send(text string) error {
 	c.sent++
-	if err := c.sess.writeRecord(typeMessage, []byte(text)); err != nil {
+	if err := writeRecord(c.sess, typeMessage, text); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
 	_ = c.sess.conn.SetReadDeadline(time.Now().Add(c.sess.writeTimeout))
@@ -184,10 +190,11 @@ func (c *Conn) Close() error {
 	if c.err != nil {
 		return nil
 	}
-	if err := c.sess.writeRecord(typeClose, nil); err != nil {
+	if err := writeRecord(c.sess, typeClose, ""); err != nil {
 		return nil // the peer is already gone: nothing more to do
 	}
 	_ = c.sess.conn.SetReadDeadline(time.Now().Add(time.Second))
+	defer c.sess.releaseRead()
 	if typ, _, err := c.sess.readRecord(); err == nil && typ != typeClose {
 		c.log.Debug("unexpected record at close", "type", typ)
 	} else if err != nil && !errors.Is(err, io.EOF) {

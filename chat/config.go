@@ -39,16 +39,19 @@ const (
 // identity is the shared part of both configs: our certificate and key,
 // what we trust, and how we check the peer.
 type identity struct {
-	chain   []*x509.Certificate
-	key     crypto.Signer
-	trust   ca.Trust
-	checker PeerChecker
-	now     func() time.Time
-	rand    io.Reader
-	window  time.Duration
-	rekey   uint64
-	max     int
-	logger  *slog.Logger
+	chain []*x509.Certificate
+	// certField is chain's PEM encoding for the hello, made once per
+	// config (a server encodes it once, not per handshake).
+	certField string
+	key       crypto.Signer
+	trust     ca.Trust
+	checker   PeerChecker
+	now       func() time.Time
+	rand      io.Reader
+	window    time.Duration
+	rekey     uint64
+	max       int
+	logger    *slog.Logger
 }
 
 func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, checker PeerChecker,
@@ -68,6 +71,7 @@ func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, c
 	}
 	id := identity{chain: chain, key: key, trust: trust, checker: checker, now: now, rand: rnd,
 		window: window, rekey: rekey, max: max, logger: logger}
+	id.certField = encodeChain(chain)
 	if id.now == nil {
 		id.now = time.Now
 	}

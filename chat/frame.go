@@ -30,6 +30,12 @@ var errFrameTooLarge = fmt.Errorf("%w: frame exceeds size limit", ErrProtocol)
 // truncated frame: io.ErrUnexpectedEOF wrapped in ErrProtocol. A clean EOF
 // before the header is returned as io.EOF.
 func readFrame(r io.Reader, hdr *[frameHeaderLen]byte, max int) ([]byte, error) {
+	return readFrameInto(r, hdr, max, nil)
+}
+
+// readFrameInto is readFrame reading the body into buf's storage when it is
+// large enough (the record layer reuses one buffer per session).
+func readFrameInto(r io.Reader, hdr *[frameHeaderLen]byte, max int, buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: truncated frame header", ErrProtocol)
@@ -43,7 +49,7 @@ func readFrame(r io.Reader, hdr *[frameHeaderLen]byte, max int) ([]byte, error) 
 	if uint64(n) > uint64(max) {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", errFrameTooLarge, n, max)
 	}
-	body := make([]byte, n)
+	body := growTo(buf, int(n))
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: truncated frame (%w)", ErrProtocol, io.ErrUnexpectedEOF)

@@ -77,7 +77,7 @@ func (h *clientHandshake) sendClientHello() error {
 		Type: typeClientHello, Version: ProtocolVersion,
 		Suites:       []string{SuiteX25519AES256GCMSHA256},
 		ClientID:     h.cfg.ClientID,
-		Certificate:  encodeChain(h.id.chain),
+		Certificate:  h.id.certField,
 		ClientRandom: b64.EncodeToString(random),
 		Timestamp:    h.id.now().Unix(),
 		KeyShare:     b64.EncodeToString(h.priv.PublicKey().Bytes()),

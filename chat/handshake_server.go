@@ -163,7 +163,7 @@ func (h *serverHandshake) sendServerFlight() error {
 	sh := marshal(serverHello{
 		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
 		Suite:             SuiteX25519AES256GCMSHA256,
-		ServerCertificate: encodeChain(id.chain),
+		ServerCertificate: id.certField,
 		ServerRandom:      b64.EncodeToString(random),
 		Timestamp:         id.now().Unix(),
 		KeyShare:          b64.EncodeToString(priv.PublicKey().Bytes()),

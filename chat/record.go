@@ -59,40 +59,62 @@ func (h *halfConn) setKeys(keys trafficKeys) error {
 // aligned (RFC 8446 §5.3). Each direction has its own key and the sequence
 // number strictly increases and resets only with a new key, so a
 // (key, nonce) pair is never used twice.
-func (h *halfConn) nonce(seq uint64) []byte {
-	n := make([]byte, len(h.keys.iv))
-	copy(n, h.keys.iv)
+func (h *halfConn) nonce(seq uint64) [gcmNonceLen]byte {
+	var n [gcmNonceLen]byte
+	copy(n[:], h.keys.iv)
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
-		n[len(n)-8+i] ^= s[i]
+		n[gcmNonceLen-8+i] ^= s[i]
 	}
 	return n
 }
 
+// gcmNonceLen is the AES-GCM nonce (and our IV) length.
+const gcmNonceLen = 12
+
+// maxADLen is the longest additional data: version, 0x00, dir, length
+// byte, the longest record type, 64-bit sequence number.
+const maxADLen = len(ProtocolVersion) + 3 + len(typeKeyUpdate) + 8
+
 // additionalData binds the protocol version, direction, record type and
 // sequence number to the ciphertext: "securechat/1" 0x00 dir len(type) type
-// seq(uint64 big-endian).
-func additionalData(dir byte, typ string, seq uint64) []byte {
-	ad := make([]byte, 0, len(ProtocolVersion)+3+len(typ)+8)
-	ad = append(ad, ProtocolVersion...)
+// seq(uint64 big-endian). It is built in dst (a stack array at the call
+// sites), so the record path does not allocate for it.
+func additionalData(dst *[maxADLen]byte, dir byte, typ string, seq uint64) []byte {
+	ad := append(dst[:0], ProtocolVersion...)
 	ad = append(ad, 0, dir, byte(len(typ)))
 	ad = append(ad, typ...)
 	return binary.BigEndian.AppendUint64(ad, seq)
 }
 
 // seal encrypts plaintext as the next record of type typ and returns the
-// whole wire frame (length header included).
+// whole wire frame (length header included) in a new slice.
 func (h *halfConn) seal(typ string, plaintext []byte) []byte {
-	seq := h.seq
-	h.seq++
-	ct := h.aead.Seal(nil, h.nonce(seq), plaintext, additionalData(h.dir, typ, seq))
-	return appendRecordFrame(nil, typ, seq, ct)
+	var scratch []byte
+	return appendSeal(h, nil, &scratch, typ, plaintext)
 }
 
-// open authenticates and decrypts a record frame. It refuses any sequence
-// number but the next expected one, so replayed, reordered and dropped
-// records all fail here; a tampered or reflected one fails the AEAD.
+// appendSeal encrypts pt as the next record of type typ and appends its
+// wire frame to dst. The plaintext is copied into *scratch and sealed in
+// place there (GCM allows exact overlap), and the ciphertext is base64
+// encoded straight into dst, so with reused buffers a record costs no
+// allocation.
+func appendSeal[T ~string | ~[]byte](h *halfConn, dst []byte, scratch *[]byte, typ string, pt T) []byte {
+	seq := h.seq
+	h.seq++
+	nonce := h.nonce(seq)
+	var adBuf [maxADLen]byte
+	buf := append((*scratch)[:0], pt...)
+	ct := h.aead.Seal(buf[:0], nonce[:], buf, additionalData(&adBuf, h.dir, typ, seq))
+	*scratch = ct
+	return appendRecordFrame(dst, typ, seq, ct)
+}
+
+// open authenticates and decrypts a record frame in place (the plaintext
+// aliases rf.Ciphertext). It refuses any sequence number but the next
+// expected one, so replayed, reordered and dropped records all fail here;
+// a tampered or reflected one fails the AEAD.
 func (h *halfConn) open(rf record) ([]byte, error) {
 	if rf.Seq != h.seq {
 		return nil, fmt.Errorf("%w: %s record has sequence %d, expected %d", ErrRecord, rf.Type, rf.Seq, h.seq)
@@ -100,7 +122,9 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 	if h.seq >= maxRecordsPerKey {
 		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrRecord, maxRecordsPerKey)
 	}
-	pt, err := h.aead.Open(rf.Ciphertext[:0], h.nonce(rf.Seq), rf.Ciphertext, additionalData(h.dir, rf.Type, rf.Seq))
+	nonce := h.nonce(rf.Seq)
+	var adBuf [maxADLen]byte
+	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce[:], rf.Ciphertext, additionalData(&adBuf, h.dir, rf.Type, rf.Seq))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s record %d", ErrRecord, rf.Type, rf.Seq)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -54,7 +55,14 @@ func appendRecordFrame(dst []byte, typ string, seq uint64, ct []byte) []byte {
 // the same meaning in any valid JSON spelling. FuzzParseRecord checks that
 // the two paths agree.
 func parseRecord(body []byte) (record, error) {
-	if r, ok := parseRecordCanonical(body); ok {
+	var ct []byte
+	return parseRecordInto(body, &ct)
+}
+
+// parseRecordInto is parseRecord decoding the canonical form's ciphertext
+// into *ctBuf (grown as needed and kept for the next record).
+func parseRecordInto(body []byte, ctBuf *[]byte) (record, error) {
+	if r, ok := parseRecordCanonicalInto(body, ctBuf); ok {
 		return r, nil
 	}
 	return parseRecordJSON(body)
@@ -84,7 +92,23 @@ func parseRecordJSON(body []byte) (record, error) {
 
 // parseRecordCanonical recognises exactly the form appendRecordFrame
 // writes; ok is false for anything else (not necessarily invalid).
-func parseRecordCanonical(b []byte) (r record, ok bool) {
+func parseRecordCanonical(b []byte) (record, bool) {
+	var ct []byte
+	return parseRecordCanonicalInto(b, &ct)
+}
+
+// recordTypeOf maps a record type's bytes to its constant without
+// allocating a string.
+func recordTypeOf(b []byte) (string, bool) {
+	for _, t := range [...]string{typeMessage, typeAck, typeKeyUpdate, typeClose} {
+		if string(b) == t {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+func parseRecordCanonicalInto(b []byte, ctBuf *[]byte) (r record, ok bool) {
 	if !bytes.HasPrefix(b, []byte(recPrefix)) {
 		return r, false
 	}
@@ -93,8 +117,7 @@ func parseRecordCanonical(b []byte) (r record, ok bool) {
 	if i < 0 {
 		return r, false
 	}
-	r.Type = string(b[:i])
-	if !isRecordType(r.Type) {
+	if r.Type, ok = recordTypeOf(b[:i]); !ok {
 		return r, false
 	}
 	b = b[i:]
@@ -106,11 +129,9 @@ func parseRecordCanonical(b []byte) (r record, ok bool) {
 	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
 		n++
 	}
-	if n == 0 || (n > 1 && b[0] == '0') {
-		return r, false // JSON forbids leading zeros
-	}
-	seq, err := strconv.ParseUint(string(b[:n]), 10, 64)
-	if err != nil {
+	// JSON forbids leading zeros; canonicalDigits refuses them.
+	seq, ok := canonicalDigits(b[:n])
+	if !ok {
 		return r, false
 	}
 	r.Seq = seq
@@ -118,15 +139,39 @@ func parseRecordCanonical(b []byte) (r record, ok bool) {
 	if len(b) < len(recCT)+len(recSuffix) || !bytes.HasPrefix(b, []byte(recCT)) || !bytes.HasSuffix(b, []byte(recSuffix)) {
 		return r, false
 	}
+	// A quote or backslash inside needs the JSON path; neither is in the
+	// base64 alphabet, so the strict decoder below refuses them and we fall
+	// back to it.
 	enc := b[len(recCT) : len(b)-len(recSuffix)]
-	if bytes.ContainsAny(enc, "\"\\") {
-		return r, false
-	}
-	ct := make([]byte, b64.DecodedLen(len(enc)))
+	ct := growTo(*ctBuf, b64.DecodedLen(len(enc)))
+	*ctBuf = ct
 	m, err := b64.Decode(ct, enc)
 	if err != nil {
 		return r, false
 	}
 	r.Ciphertext = ct[:m]
 	return r, true
+}
+
+// parseDigits parses decimal digits as a uint64 without allocating;
+// ok is false on overflow.
+func parseDigits(b []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if v > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// growTo returns a slice of length n, reusing b's storage when it is large
+// enough.
+func growTo(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
 }

@@ -69,7 +69,10 @@ func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 	s := sc.srv
 	var received uint64
+	var ackBuf [len(`{"id":}`) + 20]byte
+	defer sess.releaseRead()
 	for {
+		sess.releaseRead() // nothing is held while waiting
 		if !sc.waitIdle(s.cfg.IdleTimeout) {
 			sc.sayClose(sess, log, "server shutting down")
 			return
@@ -90,17 +93,19 @@ func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 				return
 			}
 			received++
-			log.Info("message received", "id", received, "bytes", len(pt))
+			if log.Enabled(context.Background(), slog.LevelInfo) {
+				log.Info("message received", "id", received, "bytes", len(pt))
+			}
 			if s.cfg.OnMessage != nil {
 				s.cfg.OnMessage(cn, string(pt))
 			}
-			if err := sess.writeRecord(typeAck, marshal(ackBody{ID: received})); err != nil {
+			if err := writeRecord(sess, typeAck, appendAck(ackBuf[:0], received)); err != nil {
 				log.Warn("ack failed", "err", err)
 				return
 			}
 		case typeClose:
 			log.Info("client closed session", "messages", received)
-			_ = sess.writeRecord(typeClose, nil)
+			_ = writeRecord(sess, typeClose, "")
 			return
 		default:
 			sc.endOnError(sess, log, fmt.Errorf("%w: client sent %s", ErrProtocol, typ))
@@ -125,7 +130,7 @@ func (sc *serverConn) waitIdle(idle time.Duration) bool {
 
 func (sc *serverConn) sayClose(sess *session, log *slog.Logger, reason string) {
 	log.Info("closing session", "reason", reason)
-	_ = sess.writeRecord(typeClose, []byte(reason))
+	_ = writeRecord(sess, typeClose, reason)
 }
 
 // endOnError ends a session after a read or record failure, telling the

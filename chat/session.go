@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -20,6 +21,10 @@ type session struct {
 	maxSend    int // the limit the peer announced
 	rekeyAfter uint64
 	in         *halfConn
+	// rbody and rct hold the frame being read and its decoded ciphertext
+	// (then plaintext); taken from bufPool on demand and given back by
+	// releaseRead, so an idle session holds no record buffers.
+	rbody, rct *[]byte
 
 	wmu          sync.Mutex // guards out and writes
 	out          *halfConn
@@ -59,21 +64,25 @@ func maxPlaintext(max int) int {
 }
 
 // writeRecord seals and sends one record, preceded by a key_update when the
-// current key has sealed rekeyAfter records (§6.4).
-func (s *session) writeRecord(typ string, pt []byte) error {
+// current key has sealed rekeyAfter records (§6.4), with one Write call.
+func writeRecord[T ~string | ~[]byte](s *session, typ string, pt T) error {
 	if len(pt) > maxPlaintext(s.maxSend) {
 		return fmt.Errorf("%w: %d bytes, peer accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(s.maxSend))
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	var buf []byte
+	wbuf, scratch := getBuf(), getBuf()
+	defer putBuf(wbuf)
+	defer putBuf(scratch)
+	buf := (*wbuf)[:0]
 	if s.out.seq >= s.rekeyAfter {
-		buf = s.out.seal(typeKeyUpdate, nil)
+		buf = appendSeal(s.out, buf, scratch, typeKeyUpdate, "")
 		if err := s.out.update(); err != nil {
 			return err
 		}
 	}
-	buf = append(buf, s.out.seal(typ, pt)...)
+	buf = appendSeal(s.out, buf, scratch, typ, pt)
+	*wbuf = buf
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
 		return err
 	}
@@ -82,14 +91,19 @@ func (s *session) writeRecord(typ string, pt []byte) error {
 }
 
 // readRecord returns the next record's type and plaintext, applying key
-// updates on the way. An error frame from the peer is a *RemoteError.
+// updates on the way. An error frame from the peer is a *RemoteError. The
+// plaintext is valid until the next readRecord or releaseRead.
 func (s *session) readRecord() (string, []byte, error) {
+	if s.rbody == nil {
+		s.rbody, s.rct = getBuf(), getBuf()
+	}
 	for {
-		body, err := readFrame(s.br, &s.hdr, s.maxRecv)
+		body, err := readFrameInto(s.br, &s.hdr, s.maxRecv, *s.rbody)
 		if err != nil {
 			return "", nil, err
 		}
-		r, err := parseRecord(body)
+		*s.rbody = body
+		r, err := parseRecordInto(body, s.rct)
 		if err != nil {
 			return "", nil, err
 		}
@@ -109,6 +123,37 @@ func (s *session) readRecord() (string, []byte, error) {
 	}
 }
 
+// releaseRead gives the read buffers back to the pool once the last
+// plaintext has been consumed. The plaintext buffer is wiped first so no
+// message text lingers in memory another session may reuse.
+func (s *session) releaseRead() {
+	if s.rbody == nil {
+		return
+	}
+	clear((*s.rct)[:cap(*s.rct)])
+	putBuf(s.rbody)
+	putBuf(s.rct)
+	s.rbody, s.rct = nil, nil
+}
+
+// bufPool recycles record buffers between records and sessions, so a busy
+// session seals and opens without allocating and an idle one holds none.
+// Every user overwrites a buffer before reading it.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf keeps unusually large buffers (a peer configured with a huge
+// MaxFrame) out of the pool.
+const maxPooledBuf = 1 << 20
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
 // sendError sends a cleartext error frame (§8), best effort, bounded by a
 // short write deadline so a peer that does not read cannot hold us.
 func sendError(conn net.Conn, code, reason string) {
@@ -121,12 +166,42 @@ type ackBody struct {
 	ID uint64 `json:"id"`
 }
 
+// appendAck appends the ack plaintext {"id":n}, byte for byte what
+// encoding/json writes for ackBody.
+func appendAck(dst []byte, id uint64) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	return append(dst, '}')
+}
+
+// parseAck reads an ack plaintext. The canonical form is parsed directly;
+// any other valid JSON spelling goes through encoding/json.
 func parseAck(pt []byte) (uint64, error) {
+	if len(pt) > len(`{"id":}`) && string(pt[:6]) == `{"id":` && pt[len(pt)-1] == '}' {
+		digits := pt[6 : len(pt)-1]
+		if d, ok := canonicalDigits(digits); ok && d != 0 {
+			return d, nil
+		}
+	}
 	var a ackBody
 	if err := json.Unmarshal(pt, &a); err != nil || a.ID == 0 {
 		return 0, fmt.Errorf("%w: malformed ack", ErrProtocol)
 	}
 	return a.ID, nil
+}
+
+// canonicalDigits parses a JSON non-negative integer in canonical form (no
+// sign, no leading zero, no fraction or exponent).
+func canonicalDigits(b []byte) (uint64, bool) {
+	if len(b) == 0 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	return parseDigits(b)
 }
 
 func checkText(pt []byte) error {

@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"time"
 
@@ -178,18 +177,15 @@ func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x5
 		addTime(b, info.ThisUpdate)
 		addTime(b, info.NextUpdate)
 		// An empty revokedCertificates must be omitted, not encoded empty.
-		entries := cryptobyte.NewBuilder(nil)
-		var serial big.Int
+		var entries, scratch []byte
 		streamErr = st.Revoked(ctx, keyID, func(e certstore.RevokedEntry) error {
-			if _, ok := serial.SetString(e.Serial, 16); !ok || serial.Sign() <= 0 {
-				return fmt.Errorf("%w: %q in inventory", ErrMalformedSerial, e.Serial)
-			}
-			addEntry(entries, &serial, e)
+			var err error
+			entries, scratch, err = appendEntry(entries, scratch, e)
 			info.Entries++
-			return nil
+			return err
 		})
 		if info.Entries > 0 {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(entries.BytesOrPanic()) })
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(entries) })
 		}
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -213,19 +209,138 @@ func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x5
 	return tbs, nil
 }
 
-// addEntry encodes one revokedCertificates element. A reason of unspecified
-// (0) is left out, as RFC 5280 §5.3.1 asks.
-func addEntry(b *cryptobyte.Builder, serial *big.Int, e certstore.RevokedEntry) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1BigInt(serial)
-		addTime(b, e.RevokedAt.UTC())
-		if e.Reason > 0 {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				addExtension(b, oidExtReasonCode, func(b *cryptobyte.Builder) { b.AddASN1Enum(int64(e.Reason)) })
-			})
-		}
-	})
+// reasonExtPrefix is the DER of crlEntryExtensions holding one reasonCode
+// extension, up to the one-byte ENUMERATED value that follows it:
+// SEQUENCE { SEQUENCE { OID 2.5.29.21, OCTET STRING { ENUMERATED } } }.
+var reasonExtPrefix = []byte{0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01}
+
+// appendEntry appends the DER of one revokedCertificates element to dst.
+// It is called once per revoked certificate, up to millions of times per
+// CRL, so it encodes by hand with no allocation per entry: the serial goes
+// from its inventory hex straight to the INTEGER's bytes (through scratch,
+// returned for reuse), and the time is formatted digit by digit. A reason of
+// unspecified (0) is left out, as RFC 5280 §5.3.1 asks.
+func appendEntry(dst, scratch []byte, e certstore.RevokedEntry) ([]byte, []byte, error) {
+	serial, err := appendSerial(scratch[:0], e.Serial)
+	if err != nil {
+		return dst, scratch, err
+	}
+	if e.Reason < 0 || e.Reason > 0x7f {
+		return dst, serial, fmt.Errorf("reason code %d of serial %s in inventory", e.Reason, e.Serial)
+	}
+	at := e.RevokedAt.UTC()
+	if at.Year() < 0 || at.Year() > 9999 {
+		return dst, serial, fmt.Errorf("revocation time %s of serial %s cannot be encoded", at, e.Serial)
+	}
+	n := 1 + lengthSize(len(serial)) + len(serial) + timeSize(at)
+	if e.Reason > 0 {
+		n += len(reasonExtPrefix) + 1
+	}
+	dst = appendHeader(dst, 0x30, n) // SEQUENCE
+	dst = appendHeader(dst, 0x02, len(serial))
+	dst = append(dst, serial...)
+	dst = appendTime(dst, at)
+	if e.Reason > 0 {
+		dst = append(append(dst, reasonExtPrefix...), byte(e.Reason))
+	}
+	return dst, serial, nil
 }
+
+// appendSerial appends the content octets of the DER INTEGER for a positive
+// serial in hex: minimal, with a leading zero byte when the top bit is set.
+// Anything but hex digits, and zero, is ErrMalformedSerial.
+func appendSerial(dst []byte, hexSerial string) ([]byte, error) {
+	s := hexSerial
+	for len(s) > 0 && s[0] == '0' {
+		s = s[1:]
+	}
+	if s == "" {
+		return dst, fmt.Errorf("%w: %q in inventory", ErrMalformedSerial, hexSerial)
+	}
+	first, ok := unhex(s[0])
+	if len(s)%2 == 0 {
+		lo, ok2 := unhex(s[1])
+		first, ok, s = first<<4|lo, ok && ok2, s[2:]
+	} else {
+		s = s[1:]
+	}
+	if first >= 0x80 {
+		dst = append(dst, 0)
+	}
+	dst = append(dst, first)
+	for i := 0; ok && i < len(s); i += 2 {
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		dst, ok = append(dst, hi<<4|lo), ok1 && ok2
+	}
+	if !ok {
+		return dst, fmt.Errorf("%w: %q in inventory", ErrMalformedSerial, hexSerial)
+	}
+	return dst, nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// lengthSize is the size of the DER length octets for a content of n bytes.
+func lengthSize(n int) int {
+	size := 1
+	for ; n > 0x7f; n >>= 8 {
+		size++
+	}
+	return size
+}
+
+// appendHeader appends a DER tag and definite length.
+func appendHeader(dst []byte, tag byte, n int) []byte {
+	dst = append(dst, tag)
+	if n <= 0x7f {
+		return append(dst, byte(n))
+	}
+	size := lengthSize(n) - 1
+	dst = append(dst, 0x80|byte(size))
+	for i := size - 1; i >= 0; i-- {
+		dst = append(dst, byte(n>>(8*i)))
+	}
+	return dst
+}
+
+// timeSize is the encoded size of appendTime's output for t.
+func timeSize(t time.Time) int {
+	if y := t.Year(); y >= 1950 && y < 2050 {
+		return 2 + len("YYMMDDhhmmssZ")
+	}
+	return 2 + len("YYYYMMDDhhmmssZ")
+}
+
+// appendTime appends a UTC t, to the second, as RFC 5280 §5.1.2.4 requires:
+// UTCTime for 1950 through 2049, GeneralizedTime otherwise. t.Year() must be
+// in 0..9999.
+func appendTime(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year >= 1950 && year < 2050 {
+		dst = append(dst, 0x17, 13)
+		dst = append2(dst, year%100)
+	} else {
+		dst = append(dst, 0x18, 15)
+		dst = append2(append2(dst, year/100), year%100)
+	}
+	dst = append2(append2(append2(dst, int(month)), day), hour)
+	return append(append2(append2(dst, minute), sec), 'Z')
+}
+
+// append2 appends v (0..99) as two decimal digits.
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
 
 func addExtension(b *cryptobyte.Builder, oid asn1.ObjectIdentifier, value cryptobyte.BuilderContinuation) {
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -181,8 +182,9 @@ func tableWriter(w io.Writer) *recordWriter {
 	}
 }
 
-func jsonWriter(w io.Writer) *recordWriter {
+func jsonWriter(out io.Writer) *recordWriter {
 	n := 0
+	w := bufio.NewWriterSize(out, 64<<10)
 	return &recordWriter{
 		write: func(r certstore.Record, now time.Time) error {
 			b, err := json.Marshal(toJSON(r, now))
@@ -205,8 +207,10 @@ func jsonWriter(w io.Writer) *recordWriter {
 			if n == 0 {
 				end = "[]\n"
 			}
-			_, err := io.WriteString(w, end)
-			return err
+			if _, err := io.WriteString(w, end); err != nil {
+				return err
+			}
+			return w.Flush()
 		},
 	}
 }
