@@ -3,6 +3,7 @@ package revocation
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -39,9 +40,14 @@ type ResponderConfig struct {
 	Signer      crypto.Signer     // the key that signs responses: the CA's, or Certificate's
 	Certificate *x509.Certificate // delegated responder certificate (id-kp-OCSPSigning, issued by Issuer); nil when the CA signs
 	Store       RecordGetter
-	Validity    time.Duration    // 0 means DefaultOCSPValidity
-	Now         func() time.Time // nil means time.Now
-	Logger      *slog.Logger     // store failures are logged here; nil discards
+	Validity    time.Duration // 0 means DefaultOCSPValidity
+	// CacheTTL is how long a signed response is reused for further requests
+	// about the same serial (see the freshness note at NewOCSPResponder):
+	// 0 means DefaultOCSPCacheTTL, negative disables reuse. It is capped at
+	// a tenth of Validity.
+	CacheTTL time.Duration
+	Now      func() time.Time // nil means time.Now
+	Logger   *slog.Logger     // store failures are logged here; nil discards
 }
 
 type ocspIssuer struct {
@@ -50,6 +56,8 @@ type ocspIssuer struct {
 	nameHash  map[crypto.Hash][]byte
 	keyHash   map[crypto.Hash][]byte
 	responder *x509.Certificate // what goes in responderID
+	validity  time.Duration
+	cache     *responseCache // nil when responses are not reused
 }
 
 type ocspResponder struct {
@@ -69,7 +77,16 @@ var hashes = []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA
 // wherever it is mounted. Answers: good, revoked (time and reason) or
 // unknown; a malformed request gets malformedRequest, a request for another
 // issuer unauthorized (RFC 5019 §2.2.3), an inventory failure tryLater.
-// Responses are signed fresh for every request and carry no nonce.
+// Responses carry no nonce.
+//
+// Freshness: a signed response is reused for CacheTTL (default
+// DefaultOCSPCacheTTL, 2 s) for requests about the same issuer, serial and
+// CertID hash, so a revocation (or a newly issued certificate) recorded in
+// the inventory is reflected in this responder's answers within CacheTTL.
+// GET answers also carry RFC 5019 §6.2 HTTP caching headers (ETag,
+// Last-Modified, Expires and max-age up to nextUpdate), so HTTP caches and
+// clients may, as OCSP intends, keep an answer until its nextUpdate:
+// Validity, not CacheTTL, bounds what they see.
 func NewOCSPResponder(cfg ResponderConfig, more ...ResponderConfig) (http.Handler, error) {
 	r := &ocspResponder{}
 	for _, c := range append([]ResponderConfig{cfg}, more...) {
@@ -110,7 +127,13 @@ func newOCSPIssuer(c ResponderConfig) (*ocspIssuer, error) {
 		return nil, fmt.Errorf("ocsp responder: %w", err)
 	}
 	is := &ocspIssuer{cfg: c, keyID: hex.EncodeToString(c.Issuer.SubjectKeyId), responder: responder,
-		nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}}
+		nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}, validity: c.Validity}
+	if is.validity <= 0 {
+		is.validity = DefaultOCSPValidity
+	}
+	if ttl := cacheTTL(c.CacheTTL, is.validity); ttl > 0 {
+		is.cache = newResponseCache(ttl, maxCachedResponses)
+	}
 	for _, h := range hashes {
 		is.nameHash[h] = digest(h, c.Issuer.RawSubject)
 		is.keyHash[h] = digest(h, spk)
@@ -151,16 +174,11 @@ func (r *ocspResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	if der == nil {
-		writeOCSP(w, ocsp.MalformedRequestErrorResponse, nil)
-		return
+	ans, now := &malformedAnswer, time.Time{}
+	if der != nil {
+		ans, now = r.respond(req, der)
 	}
-	resp, nextUpdate := r.respond(req, der)
-	var cacheUntil *time.Time
-	if req.Method == http.MethodGet && !nextUpdate.IsZero() {
-		cacheUntil = &nextUpdate
-	}
-	writeOCSP(w, resp, cacheUntil)
+	writeOCSP(w, req, ans, now)
 }
 
 // readOCSPRequest returns the DER request, nil with 200 for a request that
@@ -202,53 +220,80 @@ func readOCSPRequest(w http.ResponseWriter, req *http.Request) ([]byte, int) {
 	}
 }
 
-func writeOCSP(w http.ResponseWriter, body []byte, cacheUntil *time.Time) {
+// writeOCSP sends an answer. Signed answers to GET requests get the
+// RFC 5019 §6.2 caching headers and honour If-None-Match; everything else
+// is marked not cacheable.
+func writeOCSP(w http.ResponseWriter, req *http.Request, ans *ocspAnswer, now time.Time) {
 	h := w.Header()
 	h.Set("Content-Type", "application/ocsp-response")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if cacheUntil != nil {
-		// RFC 5019 §6.2: let caches keep a GET response until its nextUpdate.
-		maxAge := max(int(time.Until(*cacheUntil).Seconds()), 0)
-		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge))
-		h.Set("Expires", cacheUntil.UTC().Format(http.TimeFormat))
+	if req.Method == http.MethodGet && !ans.nextUpdate.IsZero() {
+		// Let caches keep a GET response until its nextUpdate, no longer.
+		maxAge := max(int(ans.nextUpdate.Sub(now).Seconds()), 0)
+		h.Set("Cache-Control", "max-age="+strconv.Itoa(maxAge)+", public, no-transform, must-revalidate")
+		h.Set("Expires", ans.nextUpdate.Format(http.TimeFormat))
+		h.Set("Last-Modified", ans.thisUpdate.Format(http.TimeFormat))
+		h.Set("ETag", ans.etag)
+		if req.Header.Get("If-None-Match") == ans.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	} else {
 		h.Set("Cache-Control", "no-store")
 	}
+	h.Set("Content-Length", strconv.Itoa(len(ans.der)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Write(ans.der)
 }
 
-// respond answers one DER OCSP request; it returns the DER response and, for
-// a signed response, its nextUpdate.
-func (r *ocspResponder) respond(req *http.Request, der []byte) ([]byte, time.Time) {
+// Unsigned answers (RFC 6960 §4.2.1 error statuses), never cached.
+var (
+	malformedAnswer    = ocspAnswer{der: ocsp.MalformedRequestErrorResponse}
+	unauthorizedAnswer = ocspAnswer{der: ocsp.UnauthorizedErrorResponse}
+	tryLaterAnswer     = ocspAnswer{der: ocsp.TryLaterErrorResponse}
+	internalAnswer     = ocspAnswer{der: ocsp.InternalErrorErrorResponse}
+)
+
+// respond answers one DER OCSP request, from the cache when it holds a
+// fresh answer, and returns it with the responder's current time.
+func (r *ocspResponder) respond(req *http.Request, der []byte) (*ocspAnswer, time.Time) {
 	oreq, err := ocsp.ParseRequest(der)
 	if err != nil {
-		return ocsp.MalformedRequestErrorResponse, time.Time{}
+		return &malformedAnswer, time.Time{}
 	}
 	is := r.issuerFor(oreq)
 	if is == nil {
-		return ocsp.UnauthorizedErrorResponse, time.Time{}
+		return &unauthorizedAnswer, time.Time{}
 	}
-	now := nowOr(is.cfg.Now).UTC().Truncate(time.Second)
-	validity := is.cfg.Validity
-	if validity <= 0 {
-		validity = DefaultOCSPValidity
+	now := nowOr(is.cfg.Now)
+	key := cacheKey{hash: oreq.HashAlgorithm, serial: oreq.SerialNumber.Text(16)}
+	if ans := is.cache.get(key, now); ans != nil {
+		return ans, now
 	}
+	ans := r.sign(req, is, oreq, key.serial, now)
+	if !ans.nextUpdate.IsZero() {
+		is.cache.put(key, ans, now)
+	}
+	return ans, now
+}
+
+// sign looks the serial up in the inventory and signs a fresh answer.
+func (r *ocspResponder) sign(req *http.Request, is *ocspIssuer, oreq *ocsp.Request, serial string, now time.Time) *ocspAnswer {
+	thisUpdate := now.UTC().Truncate(time.Second)
 	tmpl := ocsp.Response{
 		Status:       ocsp.Unknown,
 		SerialNumber: oreq.SerialNumber,
-		ThisUpdate:   now,
-		NextUpdate:   now.Add(validity),
+		ThisUpdate:   thisUpdate,
+		NextUpdate:   thisUpdate.Add(is.validity),
 		IssuerHash:   oreq.HashAlgorithm, // echo the client's CertID hash so it can match the response
 		Certificate:  is.cfg.Certificate,
 	}
 	if oreq.SerialNumber.Sign() > 0 {
-		rec, err := is.cfg.Store.Get(req.Context(), is.keyID, fmt.Sprintf("%x", oreq.SerialNumber))
+		rec, err := is.cfg.Store.Get(req.Context(), is.keyID, serial)
 		switch {
 		case errors.Is(err, certstore.ErrNotFound):
 		case err != nil:
 			r.logger.Error("ocsp: inventory lookup failed", "issuer", is.keyID, "err", err)
-			return ocsp.TryLaterErrorResponse, time.Time{}
+			return &tryLaterAnswer
 		case rec.Status == certstore.StatusRevoked:
 			tmpl.Status = ocsp.Revoked
 			if rec.RevokedAt != nil {
@@ -264,9 +309,11 @@ func (r *ocspResponder) respond(req *http.Request, der []byte) ([]byte, time.Tim
 	resp, err := ocsp.CreateResponse(is.cfg.Issuer, is.responder, tmpl, is.cfg.Signer)
 	if err != nil {
 		r.logger.Error("ocsp: sign response failed", "issuer", is.keyID, "err", err)
-		return ocsp.InternalErrorErrorResponse, time.Time{}
+		return &internalAnswer
 	}
-	return resp, tmpl.NextUpdate
+	sum := sha256.Sum256(resp)
+	return &ocspAnswer{der: resp, thisUpdate: tmpl.ThisUpdate, nextUpdate: tmpl.NextUpdate,
+		etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 }
 
 func (r *ocspResponder) issuerFor(req *ocsp.Request) *ocspIssuer {

@@ -52,10 +52,14 @@ type auditTable struct {
 func newAuditTable(e *env) *auditTable { return &auditTable{e: e} }
 
 func (t *auditTable) add(a certstore.AuditEntry) error {
-	t.rows = append(t.rows, []string{itoa(a.ID), a.At.UTC().Format(time.DateTime), a.Actor, a.Action, a.Serial, a.Details, a.Hash[:16]})
+	details := a.Details
+	if r := []rune(details); len(r) > 60 {
+		details = string(r[:59]) + "…"
+	}
+	t.rows = append(t.rows, []string{itoa(a.ID), a.At.UTC().Format(time.DateTime), a.Actor, a.Action, a.Serial, details, a.Hash[:16]})
 	return nil
 }
 
 func (t *auditTable) render() error {
-	return renderTable(t.e.stdout, []string{"id", "at (UTC)", "actor", "action", "serial", "details", "hash"}, t.rows)
+	return renderTable(t.e.stdout, []string{"id", "time utc", "actor", "action", "serial", "details", "hash"}, t.rows)
 }

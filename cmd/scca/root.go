@@ -50,7 +50,7 @@ func newRootCmd(e *env) *cobra.Command {
 	pf.String("config", "", "config file (default ./scca.yaml when present)")
 	pf.String("certs-dir", "certs", "directory holding the CA, issued certificates and keys")
 	pf.String("db", "", "inventory: sqlite:PATH or mysql://USER[:PASS]@HOST:PORT/DB or a go-sql-driver DSN (default sqlite:<certs-dir>/inventory.db)")
-	pf.String("base-url", "", "public URL of `scca serve` (e.g. http://ca.example:8080); adds CRL and OCSP locations to issued certificates")
+	pf.String("base-url", "", "public `URL` of scca serve (e.g. http://ca.example:8080); adds CRL and OCSP locations to issued certificates")
 	pf.String("crl-validity", "7d", "time from a CRL's thisUpdate to its nextUpdate")
 	pf.String("actor", "", "name recorded in the inventory and audit trail as who did it (default: the OS user)")
 
