@@ -78,27 +78,18 @@ within --warn, so monitoring can page before the outage.`,
 }
 
 func (e *env) crlStatus(cas *ca.Certificates, warn time.Duration, now time.Time) error {
-	type file struct {
-		path   string
-		issuer string
-		cert   func() *ca.Certificates
+	type crlFile struct {
+		path     string
+		ofIssuer bool // the leaf issuer's CRL (must exist) rather than the root's own
 	}
-	checks := []struct {
-		path string
-		name string
-		iss  bool
-	}{{"crl.pem", "leaf issuer", true}}
+	checks := []crlFile{{"crl.pem", true}}
 	if cas.Intermediate != nil {
-		checks = append(checks, struct {
-			path string
-			name string
-			iss  bool
-		}{"root_crl.pem", "root", false})
+		checks = append(checks, crlFile{"root_crl.pem", false})
 	}
 	worst := 0
 	for _, c := range checks {
 		issuer := cas.Root
-		if c.iss {
+		if c.ofIssuer {
 			issuer = cas.Issuer()
 		}
 		path := filepath.Join(e.certsDir(), c.path)
@@ -109,7 +100,7 @@ func (e *env) crlStatus(cas *ca.Certificates, warn time.Duration, now time.Time)
 				path, h.Number, h.NextUpdate.UTC().Format(time.RFC3339))
 			worst = 1
 		case err != nil:
-			if c.iss {
+			if c.ofIssuer {
 				e.printf("%s: INVALID — %v\n", path, err)
 				worst = 1
 			} else {
