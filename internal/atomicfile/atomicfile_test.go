@@ -1,0 +1,80 @@
+package atomicfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteReplacesWithMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != "new" {
+		t.Fatalf("content = %q, %v; want new", got, err)
+	}
+	fi, _ := os.Stat(p)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %o, want 600", fi.Mode().Perm())
+	}
+	assertNoTemps(t, filepath.Dir(p))
+}
+
+func TestCreateRefusesExisting(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cert.pem")
+	if err := Create(p, []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Create(p, []byte("second"), 0o644)
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("second Create = %v, want ErrExists", err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != "first" {
+		t.Fatalf("existing file changed to %q", got)
+	}
+	assertNoTemps(t, filepath.Dir(p))
+}
+
+func TestStageIsInvisibleUntilCommit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "crl.der")
+	tmp, err := Stage(p, []byte("data"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("target visible before Commit: %v", err)
+	}
+	fi, err := os.Stat(tmp)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("staged file: %v, mode %v", err, fi)
+	}
+	if err := Commit(tmp, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "data" {
+		t.Fatalf("committed content %q", got)
+	}
+	assertNoTemps(t, dir)
+}
+
+func TestStageInMissingDirFails(t *testing.T) {
+	if _, err := Stage(filepath.Join(t.TempDir(), "nope", "f"), []byte("x"), 0o600); err == nil {
+		t.Fatal("Stage into a missing directory succeeded")
+	}
+}
+
+func assertNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	if len(matches) != 0 {
+		t.Fatalf("temporary files left behind: %v", matches)
+	}
+}
