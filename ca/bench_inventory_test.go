@@ -2,15 +2,10 @@ package ca_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/securechat/scca/internal/testdb"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
@@ -21,7 +16,10 @@ import (
 // audit entry) committed to a real inventory — SQLite, and MariaDB/MySQL when
 // SCCA_TEST_MYSQL_DSN is set — from one issuer and from 8 concurrent issuers.
 func BenchmarkIssueInventory(b *testing.B) {
-	stores := map[string]func(b *testing.B) string{"sqlite": sqliteURL, "mysql": mysqlURL}
+	stores := map[string]func(b *testing.B) string{
+		"sqlite": func(b *testing.B) string { return testdb.SQLite(b) },
+		"mysql":  func(b *testing.B) string { return testdb.MySQL(b, "scca_bench") },
+	}
 	for _, name := range []string{"sqlite", "mysql"} {
 		b.Run(name, func(b *testing.B) {
 			url := stores[name](b)
@@ -68,33 +66,4 @@ func BenchmarkIssueInventory(b *testing.B) {
 			})
 		})
 	}
-}
-
-func sqliteURL(b *testing.B) string {
-	return "sqlite:" + filepath.Join(b.TempDir(), "inventory.db")
-}
-
-// mysqlURL creates a throw-away database on the SCCA_TEST_MYSQL_DSN server.
-func mysqlURL(b *testing.B) string {
-	dsn := os.Getenv("SCCA_TEST_MYSQL_DSN")
-	if dsn == "" {
-		b.Skip("SCCA_TEST_MYSQL_DSN not set")
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	rand.Read(buf)
-	name := "scca_bench_" + hex.EncodeToString(buf)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Exec("DROP DATABASE " + name); db.Close() })
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.DBName = name
-	return cfg.FormatDSN()
 }

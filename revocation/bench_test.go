@@ -30,6 +30,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/testdb"
 )
 
 // Benchmarks. The 1,000,000-entry CRL sizes run only with
@@ -179,7 +180,7 @@ func runCRLBench(b *testing.B, gen func(k int) error) {
 // BenchmarkInventoryCheckerMySQL measures Check latency against MariaDB with
 // 100,000 other rows in the table; p50/p99 are reported per operation.
 func BenchmarkInventoryCheckerMySQL(b *testing.B) {
-	url := newMySQLDatabase(b)
+	url := testdb.MySQL(b, "scca_revocation_bench")
 	st := openStore(b, url)
 	root := newRootCA(b, "", "bench root", nil)
 	bulkLoad(b, "mysql", url, root.keyID(), 100_000, time.Now())
@@ -244,7 +245,7 @@ func BenchmarkOCSPHandler(b *testing.B) {
 			}
 		},
 		"mysql": func(b *testing.B) (RevokerStore, func(certstore.Record) error) {
-			st := openStore(b, newMySQLDatabase(b))
+			st := openStore(b, testdb.MySQL(b, "scca_revocation_bench"))
 			return st, func(r certstore.Record) error { return st.Insert(context.Background(), r) }
 		},
 	}
@@ -282,7 +283,7 @@ func BenchmarkOCSPServerWrk(b *testing.B) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Skip("wrk not installed")
 	}
-	st := openStore(b, newMySQLDatabase(b))
+	st := openStore(b, testdb.MySQL(b, "scca_revocation_bench"))
 	h, reqs := ocspBenchFixture(b, st, func(r certstore.Record) error { return st.Insert(context.Background(), r) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,18 +2,14 @@ package revocation
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/securechat/scca/internal/testdb"
 
 	"github.com/securechat/scca/certstore"
 )
@@ -28,53 +24,8 @@ type backend struct {
 }
 
 var backends = []backend{
-	{"sqlite", func(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "inventory.db") }},
-	{"mysql", newMySQLDatabase},
-}
-
-// mysqlAdminDSN returns SCCA_TEST_MYSQL_DSN, skipping when it is unset,
-// unless CI=true, where a missing MySQL is a failure.
-func mysqlAdminDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("SCCA_TEST_MYSQL_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SCCA_TEST_MYSQL_DSN is not set and CI=true: MySQL tests must run in CI")
-		}
-		tb.Skip("SCCA_TEST_MYSQL_DSN not set; skipping MySQL tests")
-	}
-	return dsn
-}
-
-// newMySQLDatabase creates a uniquely named database, dropped at cleanup,
-// and returns a DSN for it.
-func newMySQLDatabase(tb testing.TB) string {
-	tb.Helper()
-	cfg, err := mysql.ParseDSN(mysqlAdminDSN(tb))
-	if err != nil {
-		tb.Fatalf("SCCA_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	cfg.Timeout = 5 * time.Second
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "scca_revocation_test_" + hex.EncodeToString(suffix)
-	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		tb.Fatalf("MySQL at %s unreachable or unusable: %v", cfg.Addr, err)
-	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE " + name); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	{"sqlite", testdb.SQLite},
+	{"mysql", func(tb testing.TB) string { return testdb.MySQL(tb, "scca_revocation_test") }},
 }
 
 func openStore(tb testing.TB, url string) *certstore.Store {
