@@ -299,6 +299,8 @@ func runConformance(t *testing.T, b backend) {
 
 	t.Run("audit chain detects tampering", func(t *testing.T) { testAuditTamper(t, fresh) })
 
+	runMessageConformance(t, fresh)
+
 	if b.name == DriverMySQL {
 		t.Run("session is strict and UTC", func(t *testing.T) {
 			s, _, _ := fresh(t)
