@@ -2,17 +2,12 @@ package certstore
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/securechat/scca/internal/testdb"
 )
 
 // backend makes fresh, empty databases of one kind for tests.
@@ -23,57 +18,12 @@ type backend struct {
 
 func sqliteBackend() backend {
 	return backend{name: DriverSQLite, newURL: func(tb testing.TB) string {
-		return "sqlite:" + filepath.Join(tb.TempDir(), "inventory.db")
+		return testdb.SQLite(tb)
 	}}
 }
 
 func mysqlBackend() backend {
-	return backend{name: DriverMySQL, newURL: newMySQLDatabase}
-}
-
-// mysqlAdminDSN returns SCCA_TEST_MYSQL_DSN, skipping the test when it is
-// unset, unless CI=true, where a missing MySQL is a failure.
-func mysqlAdminDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("SCCA_TEST_MYSQL_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SCCA_TEST_MYSQL_DSN is not set and CI=true: MySQL tests must run in CI")
-		}
-		tb.Skip("SCCA_TEST_MYSQL_DSN not set; skipping MySQL tests")
-	}
-	return dsn
-}
-
-// newMySQLDatabase creates a uniquely named database on the test server and
-// returns a go-sql-driver DSN for it; the database is dropped at cleanup.
-func newMySQLDatabase(tb testing.TB) string {
-	tb.Helper()
-	cfg, err := mysql.ParseDSN(mysqlAdminDSN(tb))
-	if err != nil {
-		tb.Fatalf("SCCA_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	cfg.Timeout = 5 * time.Second
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "scca_test_" + hex.EncodeToString(suffix)
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
-		tb.Fatalf("MySQL at %s unreachable or unusable: %v", cfg.Addr, err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	return backend{name: DriverMySQL, newURL: func(tb testing.TB) string { return testdb.MySQL(tb, "scca_test") }}
 }
 
 // openAt opens url with clock and closes it at cleanup.
