@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -33,6 +35,10 @@ type ClientConfig struct {
 	TimestampWindow  time.Duration
 	KeyUpdateAfter   uint64
 
+	// Tickets, if set, makes the client ask for resumption tickets and
+	// resume with them (docs/PROTOCOL.md §13).
+	Tickets TicketCache
+
 	Logger *slog.Logger
 	Now    func() time.Time
 	Rand   io.Reader
@@ -43,16 +49,52 @@ func (cfg *ClientConfig) identity() (identity, error) {
 		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 }
 
-// Conn is an established client session.
+// Conn is an established client session. Send and the other requests may
+// be called from one goroutine while Receive runs in another; requests are
+// served one at a time.
 type Conn struct {
 	sess   *session
 	peerCN string
 	log    *slog.Logger
+	rand   io.Reader
+	// resumed is set when the handshake resumed with a ticket (§13).
+	resumed bool
 
-	mu     sync.Mutex // one Send or Close at a time
+	mu     sync.Mutex // one request (Send, SendTo, Join, ...) or Close at a time
 	sent   uint64
-	err    error // sticky: once the session failed, every call returns it
 	closed bool
+
+	// rsem is held by the one goroutine reading from the connection: a
+	// waiting request or Receive. Whoever reads dispatches each record: a
+	// response to resp, a push to the event queue (docs/PROTOCOL.md §12.1).
+	rsem chan struct{}
+	resp chan response
+
+	evmu    sync.Mutex
+	events  []Event
+	evReady chan struct{} // signalled when events grows
+
+	dead     chan struct{} // closed when the session failed or ended
+	deadOnce sync.Once
+	err      error // why, set before dead closes
+}
+
+// response is a server record answering our outstanding request.
+type response struct {
+	typ string
+	pt  []byte
+}
+
+// maxUnreadEvents bounds pushes received but not yet taken by Receive; a
+// client that never calls Receive while being sent messages ends its
+// session there instead of growing without bound (direct messages stay
+// queued on the server: they were never confirmed).
+const maxUnreadEvents = 1 << 16
+
+func newConn(sess *session, peerCN string, log *slog.Logger, rnd io.Reader) *Conn {
+	return &Conn{sess: sess, peerCN: peerCN, log: log, rand: rnd,
+		rsem: make(chan struct{}, 1), resp: make(chan response, 1),
+		evReady: make(chan struct{}, 1), dead: make(chan struct{})}
 }
 
 // Dial connects to addr and performs the handshake. A rejection by the
@@ -113,68 +155,172 @@ func handshakeWith(ctx context.Context, conn net.Conn, cfg ClientConfig, id iden
 	sess.writeTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
 	cn := h.peer[0].Subject.CommonName
 	id.logger.Info("connected", "server", conn.RemoteAddr().String(), "cn", cn)
-	return &Conn{sess: sess, peerCN: cn, log: id.logger}, nil
+	c := newConn(sess, cn, id.logger, id.rand)
+	c.resumed = h.resumed
+	return c, nil
 }
 
 // PeerCN is the common name of the server's verified certificate.
 func (c *Conn) PeerCN() string { return c.peerCN }
 
-// Send encrypts text as one message and waits for the server's ack, so a
-// nil error means the server received and processed it. Cancelling ctx
-// abandons the wait and ends the session (delivery is then unknown).
+// Send encrypts text as one message to the server (the seed's message,
+// §6.3) and waits for the server's ack, so a nil error means the server
+// received and processed it. Cancelling ctx abandons the wait and ends the
+// session (delivery is then unknown).
 func (c *Conn) Send(ctx context.Context, text string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	if c.closed {
-		return ErrClosed
-	}
 	if !utf8.ValidString(text) {
 		return fmt.Errorf("%w: message text is not UTF-8", ErrProtocol)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.usable(); err != nil {
+		return err
 	}
 	if len(text) > maxPlaintext(c.sess.maxSend) {
 		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), maxPlaintext(c.sess.maxSend))
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	err := c.send(text)
-	c.sess.releaseRead()
+	c.sent++
+	r, err := c.roundTrip(ctx, typeMessage, []byte(text))
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("send: %w", ctx.Err())
-		}
-		c.err = err
-		c.sess.conn.Close()
+		return err
 	}
-	return err
+	if r.typ != typeAck {
+		return c.fail(fmt.Errorf("%w: server sent %s instead of ack", ErrProtocol, r.typ))
+	}
+	id, err := parseAck(r.pt)
+	if err != nil {
+		return c.fail(err)
+	}
+	if id != c.sent {
+		return c.fail(fmt.Errorf("%w: ack for message %d, expected %d", ErrProtocol, id, c.sent))
+	}
+	return nil
 }
 
-func (c *Conn) send(text string) error {
-	c.sent++
-	if err := writeRecord(c.sess, typeMessage, text); err != nil {
-		return fmt.Errorf("send: %w", err)
+// usable reports why no request can be made, if so. Called with mu held.
+func (c *Conn) usable() error {
+	if c.closed {
+		return ErrClosed
 	}
-	_ = c.sess.conn.SetReadDeadline(time.Now().Add(c.sess.writeTimeout))
+	select {
+	case <-c.dead:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// roundTrip sends one request record and waits for its response, reading
+// from the connection itself unless a Receive is already reading. Called
+// with mu held. The wait is bounded by the write timeout.
+func (c *Conn) roundTrip(ctx context.Context, typ string, pt []byte) (response, error) {
+	if len(pt) > maxPlaintext(c.sess.maxSend) {
+		return response{}, fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(c.sess.maxSend))
+	}
+	if err := writeRecord(c.sess, typ, pt); err != nil {
+		return response{}, c.fail(fmt.Errorf("send: %w", err))
+	}
+	deadline := time.Now().Add(c.sess.writeTimeout)
+	timer := time.NewTimer(c.sess.writeTimeout)
+	defer timer.Stop()
+	for {
+		// A response already read wins over reading more: select alone
+		// would pick at random between it and the read semaphore.
+		select {
+		case r := <-c.resp:
+			return r, nil
+		default:
+		}
+		select {
+		case r := <-c.resp:
+			return r, nil
+		case <-c.dead:
+			return response{}, c.err
+		case <-ctx.Done():
+			return response{}, c.fail(fmt.Errorf("send: %w", ctx.Err()))
+		case <-timer.C:
+			return response{}, c.fail(fmt.Errorf("waiting for %s response: %w", typ, errTimeout))
+		case c.rsem <- struct{}{}:
+			_ = c.sess.conn.SetReadDeadline(deadline)
+			err := c.readOne(ctx)
+			<-c.rsem
+			if err != nil {
+				return response{}, err
+			}
+		}
+	}
+}
+
+// errTimeout is the cause when the server does not answer in time.
+var errTimeout = errors.New("timed out")
+
+// readOne reads one record and dispatches it; called holding rsem. A
+// cancelled ctx wakes the read (and so ends the session: the stream
+// position would be unknown).
+func (c *Conn) readOne(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	typ, pt, err := c.sess.readRecord()
+	defer c.sess.releaseRead()
 	if err != nil {
-		return fmt.Errorf("waiting for ack: %w", err)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: connection closed by server without close", ErrClosed)
+		}
+		return c.fail(fmt.Errorf("read: %w", err))
 	}
 	switch typ {
-	case typeAck:
-		id, err := parseAck(pt)
+	case typeAck, typeSent, typeReply:
+		select {
+		case c.resp <- response{typ: typ, pt: bytes.Clone(pt)}:
+			return nil
+		default:
+			return c.fail(fmt.Errorf("%w: unsolicited %s", ErrProtocol, typ))
+		}
+	case typeDeliver, typeEvent:
+		ev, err := parsePush(typ, pt)
 		if err != nil {
-			return err
+			return c.fail(err)
 		}
-		if id != c.sent {
-			return fmt.Errorf("%w: ack for message %d, expected %d", ErrProtocol, id, c.sent)
-		}
-		return nil
+		return c.queueEvent(ev)
 	case typeClose:
-		return fmt.Errorf("%w by server: %s", ErrClosed, truncate(string(pt), maxTextErr))
+		return c.fail(closeError(pt))
 	}
-	return fmt.Errorf("%w: server sent %s instead of ack", ErrProtocol, typ)
+	return c.fail(fmt.Errorf("%w: server sent %s", ErrProtocol, typ))
+}
+
+// closeError is the error for a close record from the server: ErrClosed,
+// and a *RemoteError when the reason starts with a code (§12.5).
+func closeError(pt []byte) error {
+	reason := truncate(string(pt), maxTextErr)
+	if code, detail, ok := strings.Cut(reason, ": "); ok && isCode(code) {
+		return fmt.Errorf("%w by server: %w", ErrClosed, &RemoteError{Code: code, Reason: detail})
+	}
+	return fmt.Errorf("%w by server: %s", ErrClosed, reason)
+}
+
+func isCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// fail ends the session once with err, closing the connection, and
+// returns the session's error.
+func (c *Conn) fail(err error) error {
+	c.deadOnce.Do(func() {
+		c.err = err
+		close(c.dead)
+		c.sess.conn.Close()
+	})
+	return c.err
 }
 
 // Close sends close, waits briefly for the server's close and closes the
@@ -185,20 +331,35 @@ func (c *Conn) Close() error {
 	if c.closed {
 		return nil
 	}
-	c.closed = true
-	defer c.sess.conn.Close()
-	if c.err != nil {
+	if c.usable() != nil {
+		c.closed = true
 		return nil
 	}
+	c.closed = true
 	if err := writeRecord(c.sess, typeClose, ""); err != nil {
+		c.fail(ErrClosed)
 		return nil // the peer is already gone: nothing more to do
 	}
-	_ = c.sess.conn.SetReadDeadline(time.Now().Add(time.Second))
-	defer c.sess.releaseRead()
-	if typ, _, err := c.sess.readRecord(); err == nil && typ != typeClose {
-		c.log.Debug("unexpected record at close", "type", typ)
-	} else if err != nil && !errors.Is(err, io.EOF) {
-		c.log.Debug("no close from server", "err", err)
+	// Wait for the server's close (read by us, or by a Receive that is
+	// reading), at most a second.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for {
+		select {
+		case <-c.dead:
+			return nil
+		case <-ctx.Done():
+			c.fail(ErrClosed)
+			return nil
+		case <-c.resp: // a response nobody waits for any more
+		case c.rsem <- struct{}{}:
+			_ = c.sess.conn.SetReadDeadline(time.Time{})
+			err := c.readOne(ctx)
+			<-c.rsem
+			if err != nil {
+				c.fail(ErrClosed)
+				return nil
+			}
+		}
 	}
-	return nil
 }

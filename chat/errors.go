@@ -31,6 +31,9 @@ var (
 	ErrClosed = errors.New("session closed")
 	// ErrMessageTooLarge: the text does not fit in the peer's maximum frame.
 	ErrMessageTooLarge = errors.New("message too large for peer's frame limit")
+	// ErrMessageRejected: the server answered a send or request with a
+	// refusal (rejected status or reply error); the text carries its reason.
+	ErrMessageRejected = errors.New("rejected by server")
 )
 
 // Error codes carried in error frames and rejected server_hellos
@@ -46,6 +49,10 @@ const (
 	CodeBusy                = "server_busy"
 	CodeTimeout             = "timeout"
 	CodeInternal            = "internal_error"
+	// Close reasons of a live session (§12.5): a close record's plaintext
+	// starts with one of these codes, then ": " and the detail.
+	CodeCertificateRevoked = "certificate_revoked"
+	CodeSlowConsumer       = "slow_consumer"
 )
 
 // codedError pairs an error with the code sent to the peer, so the

@@ -23,11 +23,16 @@ type clientHandshake struct {
 	hdr   [frameHeaderLen]byte
 	th    *transcript
 	priv  *ecdh.PrivateKey
-	sh    serverHello
+	sh    serverHelloExt
 	peer  []*x509.Certificate
 	hs    []byte
 	thSH  []byte
+	thCF  []byte
 	peerM int
+	// offered is the ticket sent in client_hello, if any; resumed is set
+	// when the server accepted it (§13).
+	offered *SessionTicket
+	resumed bool
 }
 
 func (h *clientHandshake) run(ctx context.Context) (*session, error) {
@@ -38,7 +43,11 @@ func (h *clientHandshake) run(ctx context.Context) (*session, error) {
 	if err := h.readServerHello(); err != nil {
 		return nil, err
 	}
-	if err := h.checkServerCertificate(ctx); err != nil {
+	check := h.checkServerCertificate
+	if h.resumed {
+		check = h.checkResumedServer
+	}
+	if err := check(ctx); err != nil {
 		h.abort(err)
 		return nil, err
 	}
@@ -49,6 +58,12 @@ func (h *clientHandshake) run(ctx context.Context) (*session, error) {
 	s, err := h.sendClientFinish()
 	if err != nil {
 		return nil, err
+	}
+	if h.sh.NewTicket {
+		if err := h.readNewTicket(s); err != nil {
+			h.abort(err)
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -63,7 +78,8 @@ func (h *clientHandshake) abort(err error) {
 }
 
 // sendClientHello sends our random, timestamp, ephemeral key share and
-// certificate chain (§4.1).
+// certificate chain (§4.1); with a ticket cache, also a ticket request and
+// a ticket with its binder when one is at hand (§13.1).
 func (h *clientHandshake) sendClientHello() error {
 	random := make([]byte, randomLen)
 	if _, err := io.ReadFull(h.id.rand, random); err != nil {
@@ -73,7 +89,7 @@ func (h *clientHandshake) sendClientHello() error {
 	if h.priv, err = newKeyShare(h.id.rand); err != nil {
 		return err
 	}
-	body := marshal(clientHello{
+	ch := clientHelloExt{clientHello: clientHello{
 		Type: typeClientHello, Version: ProtocolVersion,
 		Suites:       []string{SuiteX25519AES256GCMSHA256},
 		ClientID:     h.cfg.ClientID,
@@ -82,7 +98,18 @@ func (h *clientHandshake) sendClientHello() error {
 		Timestamp:    h.id.now().Unix(),
 		KeyShare:     b64.EncodeToString(h.priv.PublicKey().Bytes()),
 		MaxFrame:     h.id.max,
-	})
+	}}
+	var body []byte
+	if h.cfg.Tickets != nil {
+		ch.TicketRequest = true
+		h.offered = h.takeTicket()
+	}
+	if h.offered != nil {
+		ch.Ticket = b64.EncodeToString(h.offered.Ticket)
+		body = marshalHelloWithBinder(ch, h.offered.Secret)
+	} else {
+		body = marshal(ch)
+	}
 	h.th.add(body)
 	return writeFrame(h.conn, body)
 }
@@ -104,6 +131,10 @@ func (h *clientHandshake) readServerHello() error {
 		}
 		return remoteError(*sh.Error)
 	}
+	if (sh.Resumed && h.offered == nil) || (sh.NewTicket && h.cfg.Tickets == nil) {
+		return fmt.Errorf("%w: server_hello answers a ticket field the client did not send", ErrProtocol)
+	}
+	h.resumed = sh.Resumed
 	if sh.Version != ProtocolVersion || sh.Suite != SuiteX25519AES256GCMSHA256 {
 		return fmt.Errorf("%w: server chose %q / %q", ErrHandshake, truncate(sh.Version, 32), truncate(sh.Suite, 64))
 	}
@@ -127,7 +158,11 @@ func (h *clientHandshake) readServerHello() error {
 	if err != nil {
 		return err
 	}
-	h.hs = handshakeSecret(shared)
+	if h.resumed {
+		h.hs = resumedHandshakeSecret(h.offered.Secret, shared)
+	} else {
+		h.hs = handshakeSecret(shared)
+	}
 	return nil
 }
 
@@ -156,7 +191,12 @@ func (h *clientHandshake) readServerFinish() error {
 	if err := decodeFrame(body, typeServerFinish, &sf); err != nil {
 		return err
 	}
-	if err := checkFinish(sf, h.peer[0], serverSignatureContext, h.hs, "s finished", h.thSH); err != nil {
+	if h.resumed {
+		err = checkResumedFinish(sf, h.hs, "s finished", h.thSH)
+	} else {
+		err = checkFinish(sf, h.peer[0], serverSignatureContext, h.hs, "s finished", h.thSH)
+	}
+	if err != nil {
 		return err
 	}
 	h.th.add(body)
@@ -164,20 +204,27 @@ func (h *clientHandshake) readServerFinish() error {
 }
 
 // sendClientFinish signs the transcript through server_finish with our
-// certificate's key and adds our Finished MAC (§4.4).
+// certificate's key and adds our Finished MAC (§4.4); a resumed handshake
+// sends the MAC alone (§13.4).
 func (h *clientHandshake) sendClientFinish() (*session, error) {
 	thSF := h.th.sum()
-	sig, err := sign(h.id.rand, h.id.key, clientSignatureContext, thSF)
-	if err != nil {
-		return nil, fmt.Errorf("sign transcript: %w", err)
+	mac := b64.EncodeToString(finishedMAC(h.hs, "c finished", thSF))
+	var body []byte
+	if h.resumed {
+		body = marshal(resumedFinish{Type: typeClientFinish, Finished: mac})
+	} else {
+		sig, err := sign(h.id.rand, h.id.key, clientSignatureContext, thSF)
+		if err != nil {
+			return nil, fmt.Errorf("sign transcript: %w", err)
+		}
+		body = marshal(finish{Type: typeClientFinish, Signature: b64.EncodeToString(sig), Finished: mac})
 	}
-	body := marshal(finish{Type: typeClientFinish, Signature: b64.EncodeToString(sig),
-		Finished: b64.EncodeToString(finishedMAC(h.hs, "c finished", thSF))})
 	h.th.add(body)
 	if err := writeFrame(h.conn, body); err != nil {
 		return nil, err
 	}
-	return newSession(h.conn, h.br, h.hs, h.th.sum(), true, h.id, h.peerM)
+	h.thCF = h.th.sum()
+	return newSession(h.conn, h.br, h.hs, h.thCF, true, h.id, h.peerM)
 }
 
 // handshakeDeadline is the earlier of ctx's deadline and now+timeout.

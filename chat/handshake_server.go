@@ -22,10 +22,18 @@ type serverHandshake struct {
 	br     *bufio.Reader
 	hdr    [frameHeaderLen]byte
 	th     *transcript
-	ch     clientHello
+	ch     clientHelloExt
+	chBody []byte // client_hello as received, for the binder (§13.3)
 	peer   []*x509.Certificate
 	peerMx int
 	hs     []byte
+	thCF   []byte
+	// Resumption (§13): rs is the ticket's resumption secret when the
+	// ticket was accepted, parentExpiry its expiry; promised is set when
+	// server_hello announced a new_ticket record.
+	rs           []byte
+	parentExpiry time.Time
+	promised     bool
 	// sentHello is set once server_hello went out, after which errors are
 	// reported with an error frame instead of a rejected server_hello.
 	sentHello bool
@@ -36,14 +44,23 @@ func (h *serverHandshake) run(ctx context.Context) (*session, string, error) {
 	if err := h.readClientHello(); err != nil {
 		return nil, "", err
 	}
-	if err := h.checkClientCertificate(ctx); err != nil {
+	resumed, err := h.tryResume(ctx)
+	if err != nil {
 		return nil, "", err
+	}
+	if !resumed {
+		if err := h.checkClientCertificate(ctx); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := h.sendServerFlight(); err != nil {
 		return nil, "", err
 	}
 	s, err := h.readClientFinish()
 	if err != nil {
+		return nil, "", err
+	}
+	if err := h.sendTicket(s); err != nil {
 		return nil, "", err
 	}
 	return s, h.peer[0].Subject.CommonName, nil
@@ -59,6 +76,7 @@ func (h *serverHandshake) readClientHello() error {
 	if err := decodeFrame(body, typeClientHello, &h.ch); err != nil {
 		return err
 	}
+	h.chBody = body
 	h.th.add(body)
 	ch := &h.ch
 	if ch.Version != ProtocolVersion {
@@ -144,7 +162,9 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 
 // sendServerFlight sends server_hello and server_finish in one write
 // (§4.2, §4.3): our random and key share, then a signature and Finished
-// MAC over the transcript through server_hello.
+// MAC over the transcript through server_hello. A resumed handshake
+// (§13.4) sends no certificate and no signature: the Finished MAC, keyed
+// from the ticket's resumption secret, authenticates the server.
 func (h *serverHandshake) sendServerFlight() error {
 	id := h.srv.id
 	random := make([]byte, randomLen)
@@ -160,27 +180,38 @@ func (h *serverHandshake) sendServerFlight() error {
 	if err != nil {
 		return err
 	}
-	sh := marshal(serverHello{
+	resumed := h.rs != nil
+	h.promised = h.ch.TicketRequest && h.srv.tickets != nil
+	sh := serverHelloExt{serverHello: serverHello{
 		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
-		Suite:             SuiteX25519AES256GCMSHA256,
-		ServerCertificate: id.certField,
-		ServerRandom:      b64.EncodeToString(random),
-		Timestamp:         id.now().Unix(),
-		KeyShare:          b64.EncodeToString(priv.PublicKey().Bytes()),
-		MaxFrame:          id.max,
-	})
-	h.th.add(sh)
-	thSH := h.th.sum()
-	h.hs = handshakeSecret(shared)
-	sig, err := sign(id.rand, id.key, serverSignatureContext, thSH)
-	if err != nil {
-		return fmt.Errorf("sign transcript: %w", err)
+		Suite:        SuiteX25519AES256GCMSHA256,
+		ServerRandom: b64.EncodeToString(random),
+		Timestamp:    id.now().Unix(),
+		KeyShare:     b64.EncodeToString(priv.PublicKey().Bytes()),
+		MaxFrame:     id.max,
+	}, Resumed: resumed, NewTicket: h.promised}
+	if !resumed {
+		sh.ServerCertificate = id.certField
 	}
-	sf := marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
-		Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
+	shBody := marshal(sh)
+	h.th.add(shBody)
+	thSH := h.th.sum()
+	var sf []byte
+	if resumed {
+		h.hs = resumedHandshakeSecret(h.rs, shared)
+		sf = marshal(resumedFinish{Type: typeServerFinish, Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
+	} else {
+		h.hs = handshakeSecret(shared)
+		sig, err := sign(id.rand, id.key, serverSignatureContext, thSH)
+		if err != nil {
+			return fmt.Errorf("sign transcript: %w", err)
+		}
+		sf = marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
+			Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
+	}
 	h.th.add(sf)
 	h.sentHello = true
-	_, err = h.conn.Write(appendFrame(appendFrame(nil, sh), sf))
+	_, err = h.conn.Write(appendFrame(appendFrame(nil, shBody), sf))
 	return err
 }
 
@@ -198,11 +229,17 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 		return nil, err
 	}
 	thSF := h.th.sum()
-	if err := checkFinish(cf, h.peer[0], clientSignatureContext, h.hs, "c finished", thSF); err != nil {
+	if h.rs != nil {
+		err = checkResumedFinish(cf, h.hs, "c finished", thSF)
+	} else {
+		err = checkFinish(cf, h.peer[0], clientSignatureContext, h.hs, "c finished", thSF)
+	}
+	if err != nil {
 		return nil, err
 	}
 	h.th.add(body)
-	return newSession(h.conn, h.br, h.hs, h.th.sum(), false, h.srv.id, h.peerMx)
+	h.thCF = h.th.sum()
+	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, h.peerMx)
 }
 
 // checkFinish verifies a finish message's signature and MAC.

@@ -167,3 +167,39 @@ func digest(h crypto.Hash, msg []byte) []byte {
 	d := sha256.Sum256(msg)
 	return d[:]
 }
+
+// Resumption key schedule (docs/PROTOCOL.md §13.3).
+
+// binderLen is the size of a binder (HMAC-SHA256) and of a resumption
+// secret.
+const binderLen = sha256.Size
+
+// resumptionSecret is what a ticket carries: derived from the session's
+// handshake secret and full transcript with its own label, so it is
+// independent of both traffic secrets (knowing it reveals no record key of
+// the session it came from).
+func resumptionSecret(hs, thCF []byte) []byte {
+	return expandLabel(hs, "resumption", thCF, binderLen)
+}
+
+// resumedHandshakeSecret = HKDF-Extract(salt = resumption secret, IKM =
+// fresh X25519 shared secret). The fresh ephemeral exchange is what keeps
+// forward secrecy: a resumption secret (or the ticket key that seals it)
+// learned later does not give the traffic keys without an ephemeral key.
+func resumedHandshakeSecret(rs, shared []byte) []byte {
+	prk, err := hkdf.Extract(sha256.New, shared, rs)
+	if err != nil {
+		panic("chat: hkdf extract: " + err.Error())
+	}
+	return prk
+}
+
+// binder = HMAC-SHA256(ExpandLabel(RS, "res binder", "", 32), truncated
+// client_hello), as RFC 8446 §4.2.11.2 PSK binders: it proves the client
+// holds the resumption secret behind the ticket, so a ticket alone (seen
+// or stolen) cannot be used, and cannot even burn its single use.
+func binder(rs, truncatedHello []byte) []byte {
+	m := hmac.New(sha256.New, expandLabel(rs, "res binder", nil, binderLen))
+	m.Write(truncatedHello)
+	return m.Sum(nil)
+}

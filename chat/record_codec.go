@@ -16,12 +16,15 @@ type record struct {
 	Ciphertext []byte
 }
 
+// recordTypes are all record types (§6.1, §12): the core four, then the
+// messaging requests and the server's responses and pushes.
+var recordTypes = [...]string{typeMessage, typeAck, typeKeyUpdate, typeClose,
+	typeSend, typeJoin, typeLeave, typeWho, typeRooms, typeDelivered,
+	typeSent, typeReply, typeDeliver, typeEvent}
+
 func isRecordType(t string) bool {
-	switch t {
-	case typeMessage, typeAck, typeKeyUpdate, typeClose:
-		return true
-	}
-	return false
+	_, ok := recordTypeOf([]byte(t))
+	return ok
 }
 
 // Canonical record encoding pieces. Senders always emit exactly this form;
@@ -100,7 +103,7 @@ func parseRecordCanonical(b []byte) (record, bool) {
 // recordTypeOf maps a record type's bytes to its constant without
 // allocating a string.
 func recordTypeOf(b []byte) (string, bool) {
-	for _, t := range [...]string{typeMessage, typeAck, typeKeyUpdate, typeClose} {
+	for _, t := range recordTypes {
 		if string(b) == t {
 			return t, true
 		}

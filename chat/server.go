@@ -34,6 +34,16 @@ type ServerConfig struct {
 	TimestampWindow  time.Duration // allowed clock difference for client_hello
 	KeyUpdateAfter   uint64        // records per key before key_update (DefaultKeyUpdateAfter)
 
+	// Mailbox keeps direct messages for offline users (§12.3); nil: the
+	// server refuses direct messages. Revocations, if set, is polled every
+	// RevocationPoll and ends the live sessions of revoked certificates
+	// (§12.5); nil: revocation applies at the next handshake only.
+	Mailbox        Mailbox
+	Revocations    RevocationFeed
+	RevocationPoll time.Duration // DefaultRevocationPoll
+	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
+	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
 	// it is acknowledged; from is the authenticated certificate's CN.
@@ -44,6 +54,10 @@ type ServerConfig struct {
 	// ErrPeerCertificate) tells a certificate rejection from other failures.
 	OnReject func(remote string, err error)
 
+	// Tickets configures session resumption (docs/PROTOCOL.md §13); the
+	// zero value enables it with the defaults.
+	Tickets TicketConfig
+
 	Now  func() time.Time
 	Rand io.Reader
 }
@@ -53,12 +67,19 @@ type Server struct {
 	cfg    ServerConfig
 	id     identity
 	replay *replayCache
+	// tickets seals and opens resumption tickets; nil when disabled.
+	tickets *ticketer
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
 	closing   atomic.Bool
 	wg        sync.WaitGroup
+
+	hub       *hub
+	lastMsgID atomic.Int64 // room message ids (§12.2)
+	watchOnce sync.Once
+	stopWatch chan struct{}
 }
 
 // NewServer checks cfg and returns a Server.
@@ -74,13 +95,40 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	return &Server{
+	cfg.RevocationPoll = orDefault(cfg.RevocationPoll, DefaultRevocationPoll)
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = DefaultQueueLimit
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	srv := &Server{
 		cfg: cfg, id: id,
 		// Enough for every handshake the window can hold at a high rate.
 		replay:    newReplayCache(1 << 20),
+		tickets:   newServerTicketer(cfg.Tickets, id.rand),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
-	}, nil
+		hub:       newHub(), stopWatch: make(chan struct{}),
+	}
+	// Room message ids start at the current time in microseconds, so they
+	// keep increasing across restarts of this server.
+	srv.lastMsgID.Store(id.now().UnixMicro())
+	return srv, nil
+}
+
+// startWatcher starts the revocation watcher once, with the first Serve.
+func (s *Server) startWatcher() {
+	s.watchOnce.Do(func() {
+		if s.cfg.Revocations == nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.watchRevocations(s.stopWatch)
+		}()
+	})
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns
@@ -92,6 +140,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
+	s.startWatcher()
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -157,7 +206,9 @@ func (s *Server) untrack(sc *serverConn) {
 // connections are closed abruptly and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing.Store(true)
+	if !s.closing.Swap(true) {
+		close(s.stopWatch)
+	}
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -196,8 +247,35 @@ type serverConn struct {
 	conn   net.Conn
 	remote string
 
-	mu    sync.Mutex
-	state int
+	mu     sync.Mutex
+	state  int
+	killed string // "code: reason" once the session must end (revoked, too slow)
+}
+
+// kill ends the session from outside its loop (live revocation, a full
+// send queue): the loop notices at its next read, which is woken now, and
+// sends close with the reason (§12.5).
+func (sc *serverConn) kill(code, reason string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.killed != "" {
+		return
+	}
+	sc.killed = code + ": " + reason
+	_ = sc.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// endReason is why the loop must stop now, or "" to go on.
+func (sc *serverConn) endReason() string {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.killed != "" {
+		return sc.killed
+	}
+	if sc.srv.closing.Load() {
+		return "server shutting down"
+	}
+	return ""
 }
 
 // interrupt is Shutdown's nudge: a handshake is cut, an idle session's

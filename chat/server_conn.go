@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,7 +34,30 @@ func (sc *serverConn) serve() {
 	if s.cfg.OnAccept != nil {
 		s.cfg.OnAccept(sc.remote, cn)
 	}
-	sc.loop(sess, cn, log)
+	m := &member{sc: sc, cn: cn, cert: certKeyOf(h.peer[0]), rooms: make(map[string]struct{})}
+	m.out = startOutbox(sess, s.cfg.SendQueue, func(err error) {
+		log.Info("writing to session failed", "err", err)
+		sc.kill(CodeTimeout, "write failed")
+	})
+	if reason := s.hub.register(m); reason != "" {
+		m.out.close()
+		sc.sayClose(sess, log, CodeCertificateRevoked+": "+reason)
+		return
+	}
+	quit := make(chan struct{})
+	replayed := make(chan struct{})
+	go func() {
+		defer close(replayed)
+		s.replayQueued(m, quit)
+	}()
+	defer func() {
+		s.hub.unregister(m)
+		close(quit)
+		m.out.close()
+		<-replayed
+		s.flushConfirm(m)
+	}()
+	sc.loop(sess, m, log)
 }
 
 // reject reports a failed handshake to the peer (a rejected server_hello
@@ -63,10 +85,12 @@ func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 		Status: "error", Error: &wireError{Code: code, Reason: reason}}))
 }
 
-// loop reads records until the client closes, fails, idles out or the
-// server shuts down. Each message is handed to OnMessage and then
-// acknowledged, so an ack means the server has processed it.
-func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
+// loop reads records until the client closes, fails, idles out, the server
+// shuts down or the session is killed (revocation, too slow). Each message
+// is handed to OnMessage and then acknowledged, so an ack means the server
+// has processed it; each request gets its response before the next record
+// is read (§12.1).
+func (sc *serverConn) loop(sess *session, m *member, log *slog.Logger) {
 	s := sc.srv
 	var received uint64
 	var ackBuf [len(`{"id":}`) + 20]byte
@@ -74,7 +98,7 @@ func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 	for {
 		sess.releaseRead() // nothing is held while waiting
 		if !sc.waitIdle(s.cfg.IdleTimeout) {
-			sc.sayClose(sess, log, "server shutting down")
+			sc.sayClose(sess, log, sc.endReason())
 			return
 		}
 		typ, pt, err := sess.readRecord()
@@ -97,7 +121,7 @@ func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 				log.Info("message received", "id", received, "bytes", len(pt))
 			}
 			if s.cfg.OnMessage != nil {
-				s.cfg.OnMessage(cn, string(pt))
+				s.cfg.OnMessage(m.cn, string(pt))
 			}
 			if err := writeRecord(sess, typeAck, appendAck(ackBuf[:0], received)); err != nil {
 				log.Warn("ack failed", "err", err)
@@ -108,8 +132,10 @@ func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 			_ = writeRecord(sess, typeClose, "")
 			return
 		default:
-			sc.endOnError(sess, log, fmt.Errorf("%w: client sent %s", ErrProtocol, typ))
-			return
+			if err := sc.handle(sess, m, typ, pt); err != nil {
+				sc.endOnError(sess, log, err)
+				return
+			}
 		}
 	}
 }
@@ -120,7 +146,7 @@ func (sc *serverConn) loop(sess *session, cn string, log *slog.Logger) {
 func (sc *serverConn) waitIdle(idle time.Duration) bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.srv.closing.Load() {
+	if sc.srv.closing.Load() || sc.killed != "" {
 		return false
 	}
 	_ = sc.conn.SetReadDeadline(time.Now().Add(idle))
@@ -138,8 +164,8 @@ func (sc *serverConn) sayClose(sess *session, log *slog.Logger, reason string) {
 func (sc *serverConn) endOnError(sess *session, log *slog.Logger, err error) {
 	var re *RemoteError
 	switch {
-	case sc.srv.closing.Load() && isNetErr(err):
-		sc.sayClose(sess, log, "server shutting down")
+	case isNetErr(err) && sc.endReason() != "":
+		sc.sayClose(sess, log, sc.endReason())
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Info("client disconnected")
 	case errors.As(err, &re):

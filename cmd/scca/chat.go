@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -9,12 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat"
@@ -64,7 +60,10 @@ sender's authenticated CN. Stops gracefully on SIGINT/SIGTERM.`,
 			defer st.Close()
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
-				Checker:  &revocation.InventoryChecker{Store: st},
+				Checker: &revocation.InventoryChecker{Store: st},
+				// The inventory database also keeps direct messages for
+				// offline users and feeds live revocation (PROTOCOL.md §12).
+				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
 				Logger:    e.logger(),
 				OnMessage: func(from, text string) { e.printf("[Server] Received secure message from %s: %s\n", from, text) },
@@ -79,14 +78,20 @@ sender's authenticated CN. Stops gracefully on SIGINT/SIGTERM.`,
 				return fmt.Errorf("listen: %w", err)
 			}
 			e.printf("[Server] Listening on %s\n", ln.Addr())
+			if err := e.serveWebSocket(srv); err != nil {
+				return err
+			}
 			return serveUntilDone(cmd.Context(), srv, ln, e)
 		},
 	}
 	f := cmd.Flags()
 	f.String("listen", "0.0.0.0:5000", "address to listen on")
+	f.String("ws-listen", "", "also serve WebSocket clients on this address (ws://ADDR/)")
+	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
 	f.Int("max-conns", chat.DefaultMaxConns, "maximum concurrent connections")
+	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
 	return cmd
@@ -145,7 +150,7 @@ every message: exit status 0 means all were delivered.`,
 		},
 	}
 	f := cmd.Flags()
-	f.String("server", "127.0.0.1:5000", "server address HOST:PORT")
+	f.String("server", "127.0.0.1:5000", "server address HOST:PORT, or ws://HOST:PORT/PATH for WebSocket")
 	f.String("server-name", "", "name the server certificate must match (default: host of --server)")
 	f.String("id", "", "use <certs-dir>/<ID>_cert.pem and <ID>_key.pem")
 	f.String("cert", "", "client certificate file")
@@ -153,6 +158,10 @@ every message: exit status 0 means all were delivered.`,
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
 	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
+	f.String("to", "", "send each line of input as a direct message to this CN")
+	f.String("room", "", "join this room and send each line of input to it")
+	f.Bool("receive", false, "after the input, stay connected and print incoming messages until interrupted")
+	cmd.MarkFlagsMutuallyExclusive("to", "room")
 	cmd.MarkFlagsMutuallyExclusive("id", "cert")
 	cmd.MarkFlagsMutuallyExclusive("crl", "ocsp")
 	return cmd
@@ -168,12 +177,12 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 		return err
 	}
 	addr := e.v.GetString("server")
+	dial, host, err := chatDialer(addr)
+	if err != nil {
+		return err
+	}
 	name := e.v.GetString("server-name")
 	if name == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return fmt.Errorf("--server %q: %w", addr, err)
-		}
 		name = host
 	}
 	checker, _, closeFn, err := e.revocationChecker(cmd, cas.Issuer())
@@ -181,7 +190,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 		return fmt.Errorf("no revocation source for the server certificate (refusing to connect): %w", err)
 	}
 	defer closeFn()
-	conn, err := chat.Dial(cmd.Context(), addr, chat.ClientConfig{
+	conn, err := dial(cmd.Context(), addr, chat.ClientConfig{
 		Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(), Checker: checker,
 		ServerName: name, Logger: e.logger(),
 	})
@@ -190,7 +199,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	}
 	defer conn.Close()
 	e.printf("[Client] Connected to %s as %q; server %q authenticated\n", addr, chain[0].Subject.CommonName, conn.PeerCN())
-	return e.sendLines(cmd.Context(), conn)
+	return e.runChatSession(cmd.Context(), conn)
 }
 
 func (e *env) reportDialError(err error) error {
@@ -203,41 +212,6 @@ func (e *env) reportDialError(err error) error {
 		e.printf("[Client] Server certificate rejected – sending nothing\n")
 	}
 	return err
-}
-
-// sendLines sends stdin line by line: with a prompt on a terminal, silently
-// otherwise. Each Send returns only once the server acknowledged the message.
-func (e *env) sendLines(ctx context.Context, conn *chat.Conn) error {
-	interactive := false
-	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		interactive = true
-	}
-	sc := bufio.NewScanner(e.stdin)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sent := 0
-	for {
-		if interactive {
-			e.printf("Enter message: ")
-		}
-		if !sc.Scan() {
-			break
-		}
-		text := strings.TrimRight(sc.Text(), "\r")
-		if text == "" {
-			continue
-		}
-		if err := conn.Send(ctx, text); err != nil {
-			return fmt.Errorf("message %d not delivered: %w", sent+1, err)
-		}
-		sent++
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read input: %w", err)
-	}
-	if !interactive {
-		e.printf("[Client] %d message(s) sent and acknowledged\n", sent)
-	}
-	return nil
 }
 
 // chatIdentity loads the certificate and key to authenticate with: --cert and

@@ -32,6 +32,8 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"freeport": cmdFreePort,
 			"waitport": cmdWaitPort,
+			"mark":     cmdMark,
+			"within":   cmdWithin,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,

@@ -1,0 +1,239 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Messaging record types (docs/PROTOCOL.md §12). Each is an encrypted record
+// like message and ack (§6): its type is in the additional data and it takes
+// the next sequence number of its direction. Plaintexts are JSON objects.
+const (
+	// client -> server requests; each but delivered gets exactly one response.
+	typeSend      = "send"      // -> sent
+	typeJoin      = "join"      // -> reply
+	typeLeave     = "leave"     // -> reply
+	typeWho       = "who"       // -> reply
+	typeRooms     = "rooms"     // -> reply
+	typeDelivered = "delivered" // no response
+	// server -> client
+	typeSent    = "sent"    // response to send
+	typeReply   = "reply"   // response to join, leave, who, rooms
+	typeDeliver = "deliver" // a message pushed to the recipient
+	typeEvent   = "event"   // presence
+)
+
+// Send statuses (sent.status).
+const (
+	StatusDelivered = "delivered" // handed to every live session of the recipient(s)
+	StatusQueued    = "queued"    // committed to the recipient's durable queue
+	StatusDuplicate = "duplicate" // this client_msg_id was accepted before; not stored again
+	StatusRejected  = "rejected"  // not accepted; reason says why
+)
+
+// Event kinds (event.kind, and Event.Kind on the client).
+const (
+	EventMessage = "message" // a deliver record
+	EventJoin    = "join"
+	EventLeave   = "leave"
+)
+
+// Limits on messaging fields (docs/PROTOCOL.md §12.6).
+const (
+	maxNameLen     = 64   // room names, CNs used as recipients, client_msg_id: VARCHAR(64) in the store
+	maxListLen     = 2000 // names in a reply: 2000 × (64+3) bytes fits the default frame
+	maxClientMsgID = 64
+)
+
+// sendReq is the send plaintext: exactly one of To (a CN) and Room.
+type sendReq struct {
+	To          string `json:"to,omitempty"`
+	Room        string `json:"room,omitempty"`
+	Text        string `json:"text"`
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+}
+
+// roomReq is the plaintext of join, leave and who (room optional for who).
+type roomReq struct {
+	Room string `json:"room,omitempty"`
+}
+
+// deliveredReq confirms every direct message up to and including ID.
+type deliveredReq struct {
+	ID int64 `json:"id"`
+}
+
+// sentBody answers a send.
+type sentBody struct {
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	ID          int64  `json:"id,omitempty"`
+	TS          int64  `json:"ts"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// deliverBody is a message pushed to a recipient. Room is empty for a
+// direct message, which the recipient must confirm with delivered.
+type deliverBody struct {
+	ID   int64  `json:"id"`
+	From string `json:"from"`
+	Room string `json:"room,omitempty"`
+	TS   int64  `json:"ts"`
+	Text string `json:"text"`
+}
+
+// eventBody is a presence event.
+type eventBody struct {
+	Kind string `json:"kind"`
+	Room string `json:"room"`
+	CN   string `json:"cn"`
+}
+
+// replyBody answers join, leave, who and rooms.
+type replyBody struct {
+	For     string   `json:"for"`
+	Room    string   `json:"room,omitempty"`
+	Members []string `json:"members,omitempty"`
+	Rooms   []string `json:"rooms,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// decodePlain parses an application plaintext into v. It must be one UTF-8
+// JSON object without duplicate keys and without trailing data, as frames
+// are (§2): the sender authenticated these exact bytes, and two readers
+// must not see two meanings in them.
+func decodePlain(typ string, pt []byte, v any) error {
+	if !utf8.Valid(pt) {
+		return fmt.Errorf("%w: %s is not UTF-8", ErrProtocol, typ)
+	}
+	if err := checkObject(pt); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
+	}
+	if err := json.Unmarshal(pt, v); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
+	}
+	return nil
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// checkObject checks pt is a single JSON object with no duplicate keys at
+// its top level.
+func checkObject(pt []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(pt))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errNotObject
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("duplicate key %q", truncate(key, 32))
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after JSON object")
+	}
+	return nil
+}
+
+// validName checks a room name or recipient CN: 1-64 bytes of printable
+// characters, no control characters.
+func validName(kind, s string) error {
+	if s == "" || len(s) > maxNameLen {
+		return fmt.Errorf("%s must be 1 to %d bytes", kind, maxNameLen)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s contains a control character", kind)
+		}
+	}
+	return nil
+}
+
+// parseSend decodes and checks a send plaintext.
+func parseSend(pt []byte) (sendReq, error) {
+	var r sendReq
+	if err := decodePlain(typeSend, pt, &r); err != nil {
+		return r, err
+	}
+	switch {
+	case (r.To == "") == (r.Room == ""):
+		return r, fmt.Errorf("%w: send needs exactly one of to and room", ErrProtocol)
+	case r.To != "" && validName("to", r.To) != nil:
+		return r, fmt.Errorf("%w: send: %w", ErrProtocol, validName("to", r.To))
+	case r.Room != "" && validName("room", r.Room) != nil:
+		return r, fmt.Errorf("%w: send: %w", ErrProtocol, validName("room", r.Room))
+	case len(r.ClientMsgID) > maxClientMsgID:
+		return r, fmt.Errorf("%w: client_msg_id longer than %d bytes", ErrProtocol, maxClientMsgID)
+	}
+	return r, nil
+}
+
+// parseRoomReq decodes join, leave (room required) and who (room optional).
+func parseRoomReq(typ string, pt []byte) (roomReq, error) {
+	var r roomReq
+	if err := decodePlain(typ, pt, &r); err != nil {
+		return r, err
+	}
+	if r.Room == "" && typ == typeWho {
+		return r, nil
+	}
+	if err := validName("room", r.Room); err != nil {
+		return r, fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
+	}
+	return r, nil
+}
+
+// parseDelivered decodes a delivered confirmation.
+func parseDelivered(pt []byte) (int64, error) {
+	var r deliveredReq
+	if err := decodePlain(typeDelivered, pt, &r); err != nil {
+		return 0, err
+	}
+	if r.ID <= 0 {
+		return 0, fmt.Errorf("%w: delivered id must be positive", ErrProtocol)
+	}
+	return r.ID, nil
+}
+
+// parsePush decodes a server push (deliver or event) into an Event.
+func parsePush(typ string, pt []byte) (Event, error) {
+	switch typ {
+	case typeDeliver:
+		var d deliverBody
+		if err := decodePlain(typ, pt, &d); err != nil {
+			return Event{}, err
+		}
+		if d.ID <= 0 || d.From == "" {
+			return Event{}, fmt.Errorf("%w: deliver without id or sender", ErrProtocol)
+		}
+		return Event{Kind: EventMessage, ID: d.ID, From: d.From, Room: d.Room, Time: msTime(d.TS), Text: d.Text}, nil
+	case typeEvent:
+		var e eventBody
+		if err := decodePlain(typ, pt, &e); err != nil {
+			return Event{}, err
+		}
+		if e.Kind == "" || e.CN == "" {
+			return Event{}, fmt.Errorf("%w: event without kind or cn", ErrProtocol)
+		}
+		return Event{Kind: e.Kind, Room: e.Room, From: e.CN}, nil
+	}
+	return Event{}, fmt.Errorf("%w: %s is not a push", ErrProtocol, typ)
+}

@@ -1,0 +1,218 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/securechat/scca/certstore"
+)
+
+// Mailbox is the durable per-recipient message queue direct messages go
+// through (docs/PROTOCOL.md §12.3); *certstore.Store implements it.
+type Mailbox interface {
+	// Enqueue commits msgs (all or nothing) and returns their ids, strictly
+	// increasing; certstore.ErrQueueFull past maxPerRecipient,
+	// certstore.ErrDuplicate for a (recipient, msg_id) already queued.
+	Enqueue(ctx context.Context, msgs []certstore.QueuedMessage, maxPerRecipient int) ([]int64, error)
+	// Pending returns up to limit of recipient's messages after afterID, by id.
+	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]certstore.QueuedMessage, error)
+	// AckDelivered deletes recipient's messages up to and including uptoID.
+	AckDelivered(ctx context.Context, recipient string, uptoID int64) (int64, error)
+}
+
+var _ Mailbox = (*certstore.Store)(nil)
+
+const (
+	// DefaultQueueLimit bounds each recipient's durable queue; a send past
+	// it is rejected with reason queue_full (the sender keeps the message).
+	DefaultQueueLimit = 1000
+	// replayBatch is how many queued messages one Pending call reads.
+	replayBatch = 100
+	// storeTimeout bounds one store call made for a session.
+	storeTimeout = 5 * time.Second
+	// storeRetry is the pause before retrying a failed replay read.
+	storeRetry = time.Second
+)
+
+// Reasons in rejected sent responses (§12.2).
+const (
+	ReasonNoStore          = "no_store"
+	ReasonStoreUnavailable = "store_unavailable"
+	ReasonQueueFull        = "queue_full"
+	ReasonNotInRoom        = "not_in_room"
+)
+
+// storeMsgID is the msg_id a direct message is stored under: a hash of the
+// sender and its client_msg_id, so a retried send (same client_msg_id) is
+// recognised as a duplicate while two senders' ids never collide. Without
+// a client_msg_id the id is random: such a send cannot be deduplicated.
+func storeMsgID(sender, clientMsgID string) string {
+	if clientMsgID == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		return "r" + hex.EncodeToString(b[:])
+	}
+	h := sha256.Sum256([]byte(sender + "\x00" + clientMsgID))
+	return "c" + hex.EncodeToString(h[:20])
+}
+
+// sendDirect stores a direct message, then pushes it to every live session
+// of the recipient. The sender is answered only after the commit, so an
+// acknowledged direct message is durable (§12.3).
+func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
+	res := sentBody{ClientMsgID: req.ClientMsgID, TS: now.UnixMilli()}
+	mb := s.cfg.Mailbox
+	if mb == nil {
+		return rejected(res, ReasonNoStore, "this server keeps no message store, so it takes no direct messages")
+	}
+	lk := s.hub.dmLock(req.To)
+	lk.Lock()
+	defer lk.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	ids, err := mb.Enqueue(ctx, []certstore.QueuedMessage{{Recipient: req.To, Sender: from.cn,
+		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.cfg.QueueLimit)
+	switch {
+	case errors.Is(err, certstore.ErrQueueFull):
+		return rejected(res, ReasonQueueFull, fmt.Sprintf("%s has %d messages waiting", req.To, s.cfg.QueueLimit))
+	case errors.Is(err, certstore.ErrDuplicate):
+		res.Status = StatusDuplicate
+		return res
+	case err != nil:
+		s.id.logger.Warn("message store unavailable", "err", err)
+		return rejected(res, ReasonStoreUnavailable, "the message store cannot be reached; the message was not sent")
+	}
+	res.ID = ids[0]
+	d := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: res.ID, From: from.cn, TS: res.TS, Text: req.Text})}
+	res.Status = StatusQueued
+	if s.hub.pushDirect(req.To, res.ID, d) {
+		res.Status = StatusDelivered
+	}
+	return res
+}
+
+func rejected(res sentBody, reason, detail string) sentBody {
+	res.Status, res.Reason = StatusRejected, reason+": "+detail
+	return res
+}
+
+// pushDirect hands a stored direct message to every live session of cn;
+// it reports whether at least one took it. Called under cn's dmLock.
+func (h *hub) pushDirect(cn string, id int64, rec outRecord) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	pushed := false
+	for m := range h.byCN[cn] {
+		if m.pushDM(id, rec) {
+			pushed = true
+		}
+	}
+	return pushed
+}
+
+// pushDM pushes a stored direct message unless m is still replaying its
+// queue (the replay will read it) or already sent it during replay.
+func (m *member) pushDM(id int64, rec outRecord) bool {
+	m.dm.Lock()
+	defer m.dm.Unlock()
+	switch {
+	case !m.live:
+		m.dirty = true
+		return false
+	case id <= m.maxReplayed:
+		return true
+	}
+	m.maxPushed = max(m.maxPushed, id)
+	m.pushOrKill(rec)
+	return true
+}
+
+// replayQueued sends m everything queued for its CN, in id order, before any live
+// direct message, then switches m to live delivery. A message committed
+// during the replay marks m dirty, so the queue is read again before the
+// switch: none is skipped and none is sent twice (§12.3).
+func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
+	if s.cfg.Mailbox == nil {
+		m.dm.Lock()
+		m.live = true
+		m.dm.Unlock()
+		return
+	}
+	var after int64
+	for {
+		rows, err := s.pending(m.cn, after)
+		if err != nil {
+			s.id.logger.Warn("reading queued messages failed; retrying", "cn", m.cn, "err", err)
+			select {
+			case <-quit:
+				return
+			case <-time.After(storeRetry):
+				continue
+			}
+		}
+		for _, r := range rows {
+			rec := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: r.ID, From: r.Sender,
+				TS: r.SentAt.UnixMilli(), Text: string(r.Body)})}
+			if !m.out.pushWait(rec) {
+				return
+			}
+			after = r.ID
+			m.dm.Lock()
+			m.maxReplayed, m.maxPushed = r.ID, max(m.maxPushed, r.ID)
+			m.dm.Unlock()
+		}
+		if len(rows) == replayBatch {
+			continue
+		}
+		m.dm.Lock()
+		if !m.dirty {
+			m.live = true
+			m.dm.Unlock()
+			return
+		}
+		m.dirty = false
+		m.dm.Unlock()
+	}
+}
+
+func (s *Server) pending(cn string, after int64) ([]certstore.QueuedMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return s.cfg.Mailbox.Pending(ctx, cn, after, replayBatch)
+}
+
+// confirm handles delivered{id}: the client has every direct message up
+// to id, so the store may delete them. A confirmation beyond what was sent
+// is a protocol error. If the store cannot take it now, it is retried with
+// the next confirmation and when the session ends; until then the
+// messages stay queued and a new session would receive them again.
+func (s *Server) confirm(m *member, id int64) error {
+	m.dm.Lock()
+	sent := m.maxPushed
+	m.dm.Unlock()
+	if id > sent {
+		return fmt.Errorf("%w: delivered %d, but only up to %d was sent", ErrProtocol, id, sent)
+	}
+	m.ackPending = max(m.ackPending, id)
+	s.flushConfirm(m)
+	return nil
+}
+
+// flushConfirm passes the highest pending confirmation to the store.
+func (s *Server) flushConfirm(m *member) {
+	if m.ackPending == 0 || s.cfg.Mailbox == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, m.ackPending); err != nil {
+		s.id.logger.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)
+		return
+	}
+	m.ackPending = 0
+}

@@ -1,0 +1,318 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDirectMessageLiveAndQueued(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+
+	// bob is offline: the message is committed before alice is answered.
+	res, err := alice.SendTo(ctx, "bob", "while you were out")
+	if err != nil || res.Status != StatusQueued || res.ID == 0 {
+		t.Fatalf("send to offline bob = %+v, %v; want queued with an id", res, err)
+	}
+	if n := mw.store.count("bob"); n != 1 {
+		t.Fatalf("store holds %d messages for bob, want 1", n)
+	}
+
+	bob := mw.dial(t, addr, "bob")
+	ev := receiveMessage(t, bob)
+	if ev.From != "alice" || ev.Room != "" || ev.Text != "while you were out" || ev.ID != res.ID {
+		t.Fatalf("bob got %+v, want the queued message %d from alice", ev, res.ID)
+	}
+	// Live now, and after the queued one.
+	res2, err := alice.SendTo(ctx, "bob", "now live")
+	if err != nil || res2.Status != StatusDelivered || res2.ID <= res.ID {
+		t.Fatalf("send to online bob = %+v, %v; want delivered with a larger id", res2, err)
+	}
+	if ev := receiveMessage(t, bob); ev.Text != "now live" || ev.From != "alice" {
+		t.Fatalf("bob got %+v", ev)
+	}
+	// Receive confirmed both: the store deletes them (the confirmation is
+	// asynchronous: wait for it through a request that follows it).
+	if _, err := bob.Who(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := mw.store.count("bob"); n != 0 {
+		t.Fatalf("store still holds %d messages for bob after delivery", n)
+	}
+}
+
+func TestDirectMessageOrderAcrossReconnect(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+	const n = 250 // more than one replay batch
+	for i := range n {
+		if _, err := alice.SendTo(ctx, "bob", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := mw.dial(t, addr, "bob")
+	// Sends during the replay must come after the queued ones, once each.
+	go func() {
+		for i := n; i < n+50; i++ {
+			if _, err := alice.SendTo(ctx, "bob", fmt.Sprint(i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range n + 50 {
+		if ev := receiveMessage(t, bob); ev.Text != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q (exactly once, in order)", i, ev.Text)
+		}
+	}
+}
+
+func TestDirectMessageRefusals(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	cfg := mw.serverConfig()
+	cfg.QueueLimit = 2
+	addr, _, _ := startServer(t, cfg)
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+	for i := range 2 {
+		if _, err := alice.SendTo(ctx, "bob", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("queue full", func(t *testing.T) {
+		_, err := alice.SendTo(ctx, "bob", "one too many")
+		if !errors.Is(err, ErrMessageRejected) {
+			t.Fatalf("err = %v, want ErrMessageRejected (queue_full)", err)
+		}
+		if n := mw.store.count("bob"); n != 2 {
+			t.Fatalf("bob has %d queued, want 2", n)
+		}
+	})
+	t.Run("store down", func(t *testing.T) {
+		mw.store.setDown(true)
+		defer mw.store.setDown(false)
+		_, err := alice.SendTo(ctx, "carol", "hello?")
+		if !errors.Is(err, ErrMessageRejected) {
+			t.Fatalf("err = %v, want ErrMessageRejected (store_unavailable)", err)
+		}
+		// The session survives the outage.
+		if _, err := alice.Who(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("no store", func(t *testing.T) {
+		plain := mw.world.serverConfig()
+		addr2, _, _ := startServer(t, plain)
+		c := mw.dial(t, addr2, "alice")
+		if _, err := c.SendTo(ctx, "bob", "x"); !errors.Is(err, ErrMessageRejected) {
+			t.Fatalf("err = %v, want ErrMessageRejected (no_store)", err)
+		}
+	})
+}
+
+func TestQueuedMessagesSurviveServerRestart(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	ctx := context.Background()
+	addr1, srv1, _ := startServer(t, mw.serverConfig())
+	alice := mw.dial(t, addr1, "alice")
+	for _, s := range []string{"one", "two"} {
+		if _, err := alice.SendTo(ctx, "bob", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := srv1.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	addr2, _, _ := startServer(t, mw.serverConfig()) // same database, new process
+	bob := mw.dial(t, addr2, "bob")
+	for _, want := range []string{"one", "two"} {
+		if ev := receiveMessage(t, bob); ev.Text != want {
+			t.Fatalf("after restart bob got %q, want %q", ev.Text, want)
+		}
+	}
+}
+
+func TestUnconfirmedMessageIsDeliveredAgain(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+	bob := mw.dial(t, addr, "bob")
+	if _, err := alice.SendTo(ctx, "bob", "are you there?"); err != nil {
+		t.Fatal(err)
+	}
+	// bob's process dies before taking the message from its Conn.
+	bob.sess.conn.Close()
+	bob2 := mw.dial(t, addr, "bob")
+	if ev := receiveMessage(t, bob2); ev.Text != "are you there?" {
+		t.Fatalf("bob got %+v", ev)
+	}
+}
+
+func TestRoomsAndPresence(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob", "carol")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	ctx := context.Background()
+	alice, bob, carol := mw.dial(t, addr, "alice"), mw.dial(t, addr, "bob"), mw.dial(t, addr, "carol")
+
+	if _, err := alice.SendRoom(ctx, "lobby", "anyone?"); !errors.Is(err, ErrMessageRejected) {
+		t.Fatalf("send to a room not joined: %v, want ErrMessageRejected", err)
+	}
+	if m, err := alice.Join(ctx, "lobby"); err != nil || !slices.Equal(m, []string{"alice"}) {
+		t.Fatalf("join = %v, %v", m, err)
+	}
+	if m, err := bob.Join(ctx, "lobby"); err != nil || !slices.Equal(m, []string{"alice", "bob"}) {
+		t.Fatalf("join = %v, %v", m, err)
+	}
+	if ev := receive(t, alice); ev.Kind != EventJoin || ev.From != "bob" || ev.Room != "lobby" {
+		t.Fatalf("alice got %+v, want bob's join", ev)
+	}
+	res, err := bob.SendRoom(ctx, "lobby", "hi all")
+	if err != nil || res.Status != StatusDelivered {
+		t.Fatalf("room send = %+v, %v", res, err)
+	}
+	if ev := receive(t, alice); ev.Kind != EventMessage || ev.From != "bob" || ev.Room != "lobby" || ev.Text != "hi all" {
+		t.Fatalf("alice got %+v", ev)
+	}
+	if rooms, err := carol.Rooms(ctx); err != nil || !slices.Equal(rooms, []string{"lobby"}) {
+		t.Fatalf("rooms = %v, %v", rooms, err)
+	}
+	if who, err := carol.Who(ctx, ""); err != nil || !slices.Equal(who, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("who = %v, %v", who, err)
+	}
+	if err := bob.Leave(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := receive(t, alice); ev.Kind != EventLeave || ev.From != "bob" {
+		t.Fatalf("alice got %+v, want bob's leave", ev)
+	}
+	if err := bob.Leave(ctx, "lobby"); !errors.Is(err, ErrMessageRejected) {
+		t.Fatalf("second leave: %v", err)
+	}
+	// A session that ends leaves its rooms.
+	if _, err := carol.Join(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, alice) // carol's join
+	carol.Close()
+	if ev := receive(t, alice); ev.Kind != EventLeave || ev.From != "carol" {
+		t.Fatalf("alice got %+v, want carol's leave", ev)
+	}
+}
+
+func TestLiveRevocationEndsSession(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	addr, srv, _ := startServer(t, mw.serverConfig())
+	alice, bob := mw.dial(t, addr, "alice"), mw.dial(t, addr, "bob")
+	time.Sleep(100 * time.Millisecond) // the watcher has read the feed's head
+	start := time.Now()
+	mw.store.revoke(mw.users["alice"].Chain[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := alice.Receive(ctx)
+	elapsed := time.Since(start)
+	var re *RemoteError
+	if !errors.Is(err, ErrClosed) || !errors.As(err, &re) || re.Code != CodeCertificateRevoked {
+		t.Fatalf("alice's session ended with %v, want ErrClosed with code %s", err, CodeCertificateRevoked)
+	}
+	if elapsed > 2*time.Second {
+		t.Fatalf("revocation took %v to end the session, want < 2s", elapsed)
+	}
+	k := certKeyOf(mw.users["alice"].Chain[0])
+	if !srv.isRevoked(k.issuerKeyID, k.serial) {
+		t.Fatal("isRevoked does not report the revoked certificate")
+	}
+	if _, err := bob.Who(context.Background(), ""); err != nil {
+		t.Fatalf("bob's session was affected: %v", err)
+	}
+	// A session the handshake let through just before the revocation is
+	// refused at registration.
+	c, err := Dial(context.Background(), addr, mw.users["alice"])
+	if err == nil {
+		_, err = c.Who(context.Background(), "")
+	}
+	if !errors.As(err, &re) || re.Code != CodeCertificateRevoked {
+		t.Fatalf("new session after revocation: %v, want %s", err, CodeCertificateRevoked)
+	}
+}
+
+func TestRevocationFeedOutage(t *testing.T) {
+	mw := newMsgWorld(t, "alice")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	alice := mw.dial(t, addr, "alice")
+	time.Sleep(100 * time.Millisecond)
+	mw.store.setDown(true)
+	time.Sleep(150 * time.Millisecond)
+	mw.store.revoke(mw.users["alice"].Chain[0]) // recorded; the feed cannot be read yet
+	if _, err := alice.Who(context.Background(), ""); err != nil {
+		t.Fatalf("session during outage: %v", err)
+	}
+	mw.store.setDown(false) // the watcher catches up without a restart
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var re *RemoteError
+	if _, err := alice.Receive(ctx); !errors.As(err, &re) || re.Code != CodeCertificateRevoked {
+		t.Fatalf("after the store came back: %v, want %s", err, CodeCertificateRevoked)
+	}
+}
+
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	cfg := mw.serverConfig()
+	cfg.SendQueue = 4
+	cfg.WriteTimeout = 300 * time.Millisecond
+	addr, _, _ := startServer(t, cfg)
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+	if _, err := alice.Join(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	// bob joins over a raw session and never reads again.
+	bob := mw.dial(t, addr, "bob")
+	if _, err := bob.Join(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 100<<10)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow member was never disconnected")
+		}
+		if _, err := alice.SendRoom(ctx, "r", big); err != nil {
+			t.Fatalf("a slow member blocked or failed the sender: %v", err)
+		}
+		if who, _ := alice.Who(ctx, "r"); slices.Equal(who, []string{"alice"}) {
+			break // bob was removed; alice never waited on him
+		}
+	}
+}
+
+func TestClientKilledMidMessage(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	addr, _, _ := startServer(t, mw.serverConfig())
+	alice := mw.dial(t, addr, "alice")
+	frame := appendSeal(alice.sess.out, nil, new([]byte), typeSend, marshal(sendReq{To: "bob", Text: "cut", ClientMsgID: "x"}))
+	if _, err := alice.sess.conn.Write(frame[:len(frame)/2]); err != nil {
+		t.Fatal(err)
+	}
+	alice.sess.conn.(*net.TCPConn).Close()
+	bob := mw.dial(t, addr, "bob")
+	if _, err := bob.Who(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := mw.store.count("bob"); n != 0 {
+		t.Fatalf("a half-sent message was stored (%d)", n)
+	}
+}

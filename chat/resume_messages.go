@@ -1,0 +1,83 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Resumption fields of the handshake messages (docs/PROTOCOL.md §13.1).
+// They extend the securechat/1 messages; every one is omitted when unused,
+// so a full handshake's bytes are unchanged.
+
+// typeNewTicket is the record the server sends after the handshake when the
+// client asked for a ticket (§13.2).
+const typeNewTicket = "new_ticket"
+
+// clientHelloExt is client_hello with the resumption fields. Binder is the
+// last field, so the truncated hello the binder covers is a prefix of the
+// wire bytes (§13.3).
+type clientHelloExt struct {
+	clientHello
+	TicketRequest bool   `json:"ticket_request,omitempty"`
+	Ticket        string `json:"ticket,omitempty"`
+	Binder        string `json:"binder,omitempty"`
+}
+
+// serverHelloExt is server_hello with the resumption fields.
+type serverHelloExt struct {
+	serverHello
+	// Resumed: the server accepted the ticket; server_finish and
+	// client_finish carry no signature.
+	Resumed bool `json:"resumed,omitempty"`
+	// NewTicket: the server's first record will be new_ticket.
+	NewTicket bool `json:"new_ticket,omitempty"`
+}
+
+// resumedFinish is server_finish and client_finish of a resumed handshake:
+// the Finished MAC alone.
+type resumedFinish struct {
+	Type     string `json:"type"`
+	Finished string `json:"finished"`
+}
+
+// newTicketBody is the plaintext of a new_ticket record.
+type newTicketBody struct {
+	Ticket    string `json:"ticket"`
+	LifetimeS int64  `json:"lifetime_s"`
+}
+
+// binderB64Len is the base64 length of a 32-byte binder.
+var binderB64Len = b64.EncodedLen(binderLen)
+
+// binderTail is what ends a client_hello carrying a binder: the key, the
+// value, the closing quote and brace.
+const binderKey = `"binder":"`
+
+// truncatedHello returns the prefix of a client_hello body that its binder
+// covers: everything up to and including the quote that opens the binder's
+// value. The binder must be the last member, written without whitespace; a
+// hello that does not end that way has no valid binder.
+func truncatedHello(body []byte, binder string) ([]byte, error) {
+	n := len(body) - binderB64Len - len(`"}`)
+	if len(binder) != binderB64Len || n < len(binderKey) ||
+		!bytes.HasSuffix(body[:n], []byte(binderKey)) ||
+		string(body[n:n+binderB64Len]) != binder || string(body[n+binderB64Len:]) != `"}` {
+		return nil, fmt.Errorf("%w: binder is not the last member of client_hello", errBinder)
+	}
+	return body[:n], nil
+}
+
+// marshalHelloWithBinder marshals ch (whose Binder must be empty) with a
+// binder computed over its own truncated bytes: a placeholder of the right
+// length is marshalled first, then overwritten in place.
+func marshalHelloWithBinder(ch clientHelloExt, rs []byte) []byte {
+	ch.Binder = string(bytes.Repeat([]byte{'A'}, binderB64Len))
+	body, err := json.Marshal(ch)
+	if err != nil {
+		panic("chat: marshal client_hello: " + err.Error())
+	}
+	n := len(body) - binderB64Len - len(`"}`)
+	b64.Encode(body[n:n+binderB64Len], binder(rs, body[:n]))
+	return body
+}

@@ -1,0 +1,123 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/coder/websocket"
+)
+
+// WebSocket transport (docs/PROTOCOL.md §14): the same frames, carried as a
+// byte stream in binary WebSocket messages. Each accepted WebSocket is
+// served by the same Server as TCP connections, so both kinds of client
+// share everything the server holds.
+
+// WebSocketOptions configures Server.WebSocketHandler.
+type WebSocketOptions struct {
+	// OriginPatterns are the browser origins allowed besides the server's
+	// own host (host patterns as in path.Match, e.g. "chat.example.com" or
+	// "*.example.com"). Empty: every cross-origin browser request is
+	// refused. Requests without an Origin header (non-browser clients)
+	// carry no ambient credentials and are always accepted.
+	OriginPatterns []string
+}
+
+// wsReadLimit is the largest WebSocket message a peer may send: one frame
+// of the largest size we accept before or after the handshake, plus a
+// key_update record that writeRecord may send in the same Write. Without
+// it a peer could make the library buffer an arbitrarily large message
+// before our own frame limit sees a byte.
+func wsReadLimit(maxFrame int) int64 {
+	return int64(max(maxFrame, MaxHandshakeFrame)) + 2*frameHeaderLen + 256
+}
+
+// ServeConn serves one connection that was accepted elsewhere (for example
+// a WebSocket wrapped as a net.Conn) in the background, under the same
+// connection limit, timeouts and Shutdown as connections from Serve.
+func (s *Server) ServeConn(conn net.Conn) { s.track(conn) }
+
+// WebSocketHandler returns an http.Handler that upgrades each request to a
+// WebSocket and serves it with ServeConn. After Shutdown it answers 503.
+func (s *Server) WebSocketHandler(opts WebSocketOptions) http.Handler {
+	accept := &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Counted in wg like a connection, so Shutdown waits for a handler
+		// caught between the upgrade and ServeConn.
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		defer s.wg.Done()
+		wc, err := websocket.Accept(w, r, accept) // refuses a foreign Origin with 403
+		if err != nil {
+			s.id.logger.Warn("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+			return
+		}
+		// The connection outlives this handler: its lifetime is the
+		// session's, not the request's.
+		conn := websocket.NetConn(context.WithoutCancel(r.Context()), wc, websocket.MessageBinary)
+		wc.SetReadLimit(wsReadLimit(s.id.max)) // after NetConn, which lifts the limit
+		s.ServeConn(conn)
+	})
+}
+
+// ServeWebSocket serves WebSocket clients on ln (plain HTTP; put TLS in
+// front, or pass a tls.Listener, for wss://) until Shutdown, then returns
+// ErrServerClosed. Any request path is accepted.
+func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{} // Shutdown closes it, ending hs.Serve
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	hs := &http.Server{
+		Handler:           s.WebSocketHandler(opts),
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
+	}
+	err := hs.Serve(ln)
+	hs.Close() // requests not yet upgraded; upgraded ones belong to s
+	if s.closing.Load() {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// DialWebSocket connects to a ws:// or wss:// URL and performs the
+// handshake over it, like Dial. cfg.ServerName must be set: the URL's host
+// is not taken as the name to verify.
+func DialWebSocket(ctx context.Context, url string, cfg ClientConfig) (*Conn, error) {
+	id, err := cfg.identity()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		return nil, errors.New("chat: ServerName is required")
+	}
+	wc, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn := websocket.NetConn(context.WithoutCancel(ctx), wc, websocket.MessageBinary)
+	wc.SetReadLimit(wsReadLimit(id.max))
+	c, err := handshakeWith(ctx, conn, cfg, id)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}

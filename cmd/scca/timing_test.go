@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// cmdMark records the current time in the script variable NAME:
+// "mark NAME".
+func cmdMark(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mark NAME")
+	}
+	ts.Setenv(args[0], strconv.FormatInt(time.Now().UnixNano(), 10))
+}
+
+// cmdWithin fails unless at most DURATION passed since "mark NAME":
+// "within NAME DURATION". It makes timing promises testable end to end.
+func cmdWithin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: within NAME DURATION")
+	}
+	ns, err := strconv.ParseInt(ts.Getenv(args[0]), 10, 64)
+	ts.Check(err)
+	limit, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	if took := time.Since(time.Unix(0, ns)); took > limit {
+		ts.Fatalf("took %v since mark %s, want at most %v", took.Round(time.Millisecond), args[0], limit)
+	} else {
+		ts.Logf("%v since mark %s (limit %v)", took.Round(time.Millisecond), args[0], limit)
+	}
+}
