@@ -39,10 +39,21 @@ func newChatServerCmd(e *env) *cobra.Command {
 		Long: `Listen for SecureChat clients. A client is accepted only if its certificate
 chains to the CA, has clientAuth, is not a CA, and the inventory knows its
 serial with the same fingerprint and status active — checked on every
-handshake, so a revocation takes effect at once. Messages are printed with the
-sender's authenticated CN. Stops gracefully on SIGINT/SIGTERM.`,
+handshake, so a revocation takes effect at once; live sessions of a certificate
+revoked by any scca process against the same inventory are ended within 2 s.
+Messages are printed with the sender's authenticated CN.
+
+The server relays direct messages and room messages between clients. Direct
+messages to an offline user are kept in the inventory database (at most
+--queue-limit per user; beyond that the sender is told queue_full) and
+delivered in order when that user connects, also across server restarts.
+With --ws-listen the same server also accepts WebSocket clients, who share
+rooms and direct messages with TCP clients. Clients may resume sessions with
+a ticket (valid for at most an hour, single use, lost on restart). Stops
+gracefully on SIGINT/SIGTERM.`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
-  scca chat server --listen 0.0.0.0:5000`,
+  scca chat server --listen 0.0.0.0:5000
+  scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			chain, key, err := e.chatIdentity("server")
@@ -138,11 +149,26 @@ server's certificate must chain to the CA, have serverAuth, match
 or per --crl/--ocsp when given; without any revocation source the client
 refuses to connect (fail closed).
 
-On a terminal it prompts "Enter message: ". Otherwise it sends each line of
-standard input and exits when input ends, after the server has acknowledged
-every message: exit status 0 means all were delivered.`,
+On a terminal it prompts "Enter message: " and understands:
+  /msg CN TEXT   direct message (kept for CN if offline, delivered on connect)
+  /join ROOM     join a room (plain text then goes to the room)
+  /leave         leave the current room
+  /who [ROOM]    who is in the room (or online)
+  /rooms         list rooms
+  /quit          leave
+Plain text goes to the current room, or to the server when in none. Incoming
+messages print as "[dm] alice: ..." and "[room] alice: ...".
+
+Otherwise it sends each line of standard input (to the server, or with --to /
+--room) and exits when input ends, after the server has acknowledged every
+message: exit status 0 means all were delivered. If the server ends the
+session (for example because the certificate was revoked) it says why and
+exits non-zero.`,
 		Example: `  scca chat client --id client123
   echo "Hello Secure Server!" | scca chat client --server 127.0.0.1:5000 --id client123
+  echo "see you at 5" | scca chat client --id client123 --to client456
+  scca chat client --id client456 --receive < /dev/null
+  scca chat client --id alice --server ws://127.0.0.1:5080/
   scca chat client --cert me.pem --key me.key --server chat.example.com:5000 --crl http://ca.example:8080/crl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
