@@ -136,8 +136,11 @@ func handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, err
 func handshakeWith(ctx context.Context, conn net.Conn, cfg ClientConfig, id identity) (*Conn, error) {
 	deadline := handshakeDeadline(ctx, orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout))
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	stop := func() bool { return true } // a context that can never end needs no watcher
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	h := &clientHandshake{cfg: &cfg, id: id, conn: conn, br: bufio.NewReader(conn)}
@@ -180,7 +183,10 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), maxPlaintext(c.sess.maxSend))
 	}
 	c.sent++
-	r, err := c.roundTrip(ctx, typeMessage, []byte(text))
+	if err := sendRequest(c, typeMessage, text); err != nil {
+		return err
+	}
+	r, err := c.awaitResponse(ctx, typeMessage)
 	if err != nil {
 		return err
 	}
@@ -214,14 +220,39 @@ func (c *Conn) usable() error {
 // from the connection itself unless a Receive is already reading. Called
 // with mu held. The wait is bounded by the write timeout.
 func (c *Conn) roundTrip(ctx context.Context, typ string, pt []byte) (response, error) {
+	if err := sendRequest(c, typ, pt); err != nil {
+		return response{}, err
+	}
+	return c.awaitResponse(ctx, typ)
+}
+
+// sendRequest seals and sends one request record (a message's text is
+// sealed straight from the string). Called with mu held.
+func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
 	if len(pt) > maxPlaintext(c.sess.maxSend) {
-		return response{}, fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(c.sess.maxSend))
+		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(c.sess.maxSend))
 	}
 	if err := writeRecord(c.sess, typ, pt); err != nil {
-		return response{}, c.fail(fmt.Errorf("send: %w", err))
+		return c.fail(fmt.Errorf("send: %w", err))
 	}
+	return nil
+}
+
+// awaitResponse waits for the response to the request just sent, bounded
+// by the write timeout. Called with mu held.
+func (c *Conn) awaitResponse(ctx context.Context, typ string) (response, error) {
 	deadline := time.Now().Add(c.sess.writeTimeout)
-	timer := time.NewTimer(c.sess.writeTimeout)
+	// Usually nobody else is reading (no Receive running): then we read
+	// ourselves under the read deadline, which bounds the wait without a
+	// timer.
+	select {
+	case c.rsem <- struct{}{}:
+		r, err := c.readResponse(ctx, deadline)
+		<-c.rsem
+		return r, err
+	default:
+	}
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
 		// A response already read wins over reading more: select alone
@@ -251,6 +282,22 @@ func (c *Conn) roundTrip(ctx context.Context, typ string, pt []byte) (response, 
 	}
 }
 
+// readResponse reads records until the response to our request arrives
+// (dispatching any push on the way); called holding rsem.
+func (c *Conn) readResponse(ctx context.Context, deadline time.Time) (response, error) {
+	_ = c.sess.conn.SetReadDeadline(deadline)
+	for {
+		select {
+		case r := <-c.resp:
+			return r, nil
+		default:
+		}
+		if err := c.readOne(ctx); err != nil {
+			return response{}, err
+		}
+	}
+}
+
 // errTimeout is the cause when the server does not answer in time.
 var errTimeout = errors.New("timed out")
 
@@ -258,8 +305,10 @@ var errTimeout = errors.New("timed out")
 // cancelled ctx wakes the read (and so ends the session: the stream
 // position would be unknown).
 func (c *Conn) readOne(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if ctx.Done() != nil { // a context that can never end needs no watcher
+		stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	typ, pt, err := c.sess.readRecord()
 	defer c.sess.releaseRead()
 	if err != nil {

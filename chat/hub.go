@@ -236,6 +236,6 @@ func (h *hub) fanOut(from *member, room string, rec outRecord) bool {
 // hold back everyone else.
 func (m *member) pushOrKill(r outRecord) {
 	if !m.out.push(r) {
-		m.sc.kill(CodeSlowConsumer, fmt.Sprintf("more than %d records waiting to be sent", cap(m.out.ch)))
+		m.sc.kill(CodeSlowConsumer, fmt.Sprintf("more than %d records waiting to be sent", m.out.size))
 	}
 }

@@ -6,9 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -108,42 +107,15 @@ type recordFrame struct {
 
 // frameType checks that body is a single JSON object without duplicate
 // top-level keys and returns its "type". Duplicates are refused because two
-// parsers could pick different values for the same transcript bytes.
+// parsers could pick different values for the same transcript bytes. One
+// pass of scanObject does it all (validity, keys, trailing data).
 func frameType(body []byte) (string, error) {
 	if !utf8.Valid(body) {
 		return "", fmt.Errorf("%w: frame is not UTF-8", ErrProtocol)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return "", fmt.Errorf("%w: frame is not a JSON object", ErrProtocol)
-	}
-	seen := make(map[string]bool)
-	typ := ""
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return "", fmt.Errorf("%w: duplicate key %q", ErrProtocol, key)
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return "", fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
-		}
-		if key == "type" {
-			if err := json.Unmarshal(raw, &typ); err != nil {
-				return "", fmt.Errorf("%w: type is not a string", ErrProtocol)
-			}
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return "", fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("%w: trailing data after JSON object", ErrProtocol)
+	typ, err := scanObject(body)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	if typ == "" {
 		return "", fmt.Errorf("%w: frame has no type", ErrProtocol)
@@ -207,8 +179,50 @@ func encodeChain(chain []*x509.Certificate) string {
 }
 
 // parseChain parses a certificate field: 1 to maxChainLen CERTIFICATE
-// blocks and nothing else.
+// blocks and nothing else. Parsing is a pure function of the field's
+// bytes, so recently seen fields are answered from chainCache (every
+// handshake still verifies the chain it gets).
 func parseChain(field, s string) ([]*x509.Certificate, error) {
+	if chain, ok := chains.get(s); ok {
+		return chain, nil
+	}
+	chain, err := parseChainPEM(field, s)
+	if err == nil {
+		chains.put(s, chain)
+	}
+	return chain, err
+}
+
+// chainCache remembers the parsed form of the last few certificate fields
+// (peers resume and reconnect with the same chain). It is keyed by the
+// whole field, so a hit means byte-identical input; entries are never
+// modified. When full it starts over, which bounds it without bookkeeping.
+type chainCache struct {
+	mu sync.Mutex
+	m  map[string][]*x509.Certificate
+}
+
+const maxCachedChains = 64
+
+var chains chainCache
+
+func (c *chainCache) get(s string) ([]*x509.Certificate, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	chain, ok := c.m[s]
+	return chain, ok
+}
+
+func (c *chainCache) put(s string, chain []*x509.Certificate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedChains {
+		c.m = make(map[string][]*x509.Certificate, maxCachedChains)
+	}
+	c.m[s] = chain
+}
+
+func parseChainPEM(field, s string) ([]*x509.Certificate, error) {
 	rest := []byte(s)
 	var chain []*x509.Certificate
 	for {

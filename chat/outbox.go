@@ -18,62 +18,132 @@ type outRecord struct {
 // wait, and a full queue is the caller's signal to end that session.
 // Sealing happens in the writer, under the session's write lock, so the
 // record order on the wire is the order of push calls.
+//
+// The queue grows with use and the writer starts with the first push: a
+// session that is never pushed to (a plain client sending messages) costs
+// neither a goroutine nor a queue of size records.
 type outbox struct {
 	sess *session
-	ch   chan outRecord
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	size int
+	fail func(error)
+
+	mu      sync.Mutex
+	q       []outRecord
+	started bool
+	stopped bool
+
+	ready chan struct{} // signalled when q grows
+	room  chan struct{} // signalled when q shrinks
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
-// startOutbox starts the writer; fail is called (once, from the writer) if
+// startOutbox makes the outbox; fail is called (once, from the writer) if
 // a write fails, after which the writer stops.
 func startOutbox(sess *session, size int, fail func(error)) *outbox {
-	o := &outbox{sess: sess, ch: make(chan outRecord, size), stop: make(chan struct{}), done: make(chan struct{})}
-	go o.run(fail)
-	return o
+	return &outbox{sess: sess, size: size, fail: fail,
+		ready: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (o *outbox) run(fail func(error)) {
+func (o *outbox) run() {
 	defer close(o.done)
+	for {
+		r, ok := o.next()
+		if !ok {
+			return
+		}
+		if err := writeRecord(o.sess, r.typ, r.pt); err != nil {
+			o.fail(err)
+			return
+		}
+	}
+}
+
+// next waits for the oldest queued record; false once the outbox stopped.
+func (o *outbox) next() (outRecord, bool) {
 	for {
 		select {
 		case <-o.stop:
-			return
-		case r := <-o.ch:
-			if err := writeRecord(o.sess, r.typ, r.pt); err != nil {
-				fail(err)
-				return
-			}
+			return outRecord{}, false
+		default:
 		}
+		o.mu.Lock()
+		if len(o.q) > 0 {
+			r := o.q[0]
+			o.q[0] = outRecord{}
+			o.q = o.q[1:]
+			if len(o.q) == 0 {
+				o.q = nil // let a burst's backing array go
+			}
+			o.mu.Unlock()
+			signal(o.room)
+			return r, true
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.stop:
+			return outRecord{}, false
+		case <-o.ready:
+		}
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
 // push queues r without waiting; false means the queue is full (or the
 // outbox stopped).
 func (o *outbox) push(r outRecord) bool {
-	select {
-	case <-o.stop:
-		return false
-	default:
+	o.mu.Lock()
+	ok := o.enqueueLocked(r)
+	o.mu.Unlock()
+	if ok {
+		signal(o.ready)
 	}
-	select {
-	case o.ch <- r:
-		return true
-	default:
+	return ok
+}
+
+// enqueueLocked appends r if there is room, starting the writer on first
+// use.
+func (o *outbox) enqueueLocked(r outRecord) bool {
+	if o.stopped || len(o.q) >= o.size {
 		return false
 	}
+	o.q = append(o.q, r)
+	if !o.started {
+		o.started = true
+		go o.run()
+	}
+	return true
 }
 
 // pushWait queues r, waiting for room; false means the outbox stopped. The
 // replay of queued messages uses it: a long backlog is paced by the
 // recipient's reading, not refused.
 func (o *outbox) pushWait(r outRecord) bool {
-	select {
-	case o.ch <- r:
-		return true
-	case <-o.stop:
-		return false
+	for {
+		o.mu.Lock()
+		if o.stopped {
+			o.mu.Unlock()
+			return false
+		}
+		ok := o.enqueueLocked(r)
+		o.mu.Unlock()
+		if ok {
+			signal(o.ready)
+			return true
+		}
+		select {
+		case <-o.room:
+		case <-o.stop:
+			return false
+		}
 	}
 }
 
@@ -81,5 +151,12 @@ func (o *outbox) pushWait(r outRecord) bool {
 // dropped (direct messages among them stay in the durable queue).
 func (o *outbox) close() {
 	o.once.Do(func() { close(o.stop) })
-	<-o.done
+	o.mu.Lock()
+	o.stopped = true
+	started := o.started
+	o.q = nil
+	o.mu.Unlock()
+	if started {
+		<-o.done
+	}
 }

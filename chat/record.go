@@ -35,6 +35,11 @@ type halfConn struct {
 	keys trafficKeys
 	aead cipher.AEAD
 	seq  uint64
+	// nonceBuf and adBuf are scratch for the record being sealed or
+	// opened (one at a time per direction): on the stack they would escape
+	// through the AEAD interface and cost two allocations per record.
+	nonceBuf [gcmNonceLen]byte
+	adBuf    [maxADLen]byte
 }
 
 func newHalfConn(dir byte, keys trafficKeys) (*halfConn, error) {
@@ -59,9 +64,9 @@ func (h *halfConn) setKeys(keys trafficKeys) error {
 // aligned (RFC 8446 §5.3). Each direction has its own key and the sequence
 // number strictly increases and resets only with a new key, so a
 // (key, nonce) pair is never used twice.
-func (h *halfConn) nonce(seq uint64) [gcmNonceLen]byte {
-	var n [gcmNonceLen]byte
-	copy(n[:], h.keys.iv)
+func (h *halfConn) nonce(seq uint64) []byte {
+	n := h.nonceBuf[:]
+	copy(n, h.keys.iv)
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
@@ -79,8 +84,8 @@ const maxADLen = len(ProtocolVersion) + 3 + len(typeKeyUpdate) + 8
 
 // additionalData binds the protocol version, direction, record type and
 // sequence number to the ciphertext: "securechat/1" 0x00 dir len(type) type
-// seq(uint64 big-endian). It is built in dst (a stack array at the call
-// sites), so the record path does not allocate for it.
+// seq(uint64 big-endian). It is built in dst (the halfConn's scratch
+// array), so the record path does not allocate for it.
 func additionalData(dst *[maxADLen]byte, dir byte, typ string, seq uint64) []byte {
 	ad := append(dst[:0], ProtocolVersion...)
 	ad = append(ad, 0, dir, byte(len(typ)))
@@ -104,9 +109,8 @@ func appendSeal[T ~string | ~[]byte](h *halfConn, dst []byte, scratch *[]byte, t
 	seq := h.seq
 	h.seq++
 	nonce := h.nonce(seq)
-	var adBuf [maxADLen]byte
 	buf := append((*scratch)[:0], pt...)
-	ct := h.aead.Seal(buf[:0], nonce[:], buf, additionalData(&adBuf, h.dir, typ, seq))
+	ct := h.aead.Seal(buf[:0], nonce, buf, additionalData(&h.adBuf, h.dir, typ, seq))
 	*scratch = ct
 	return appendRecordFrame(dst, typ, seq, ct)
 }
@@ -123,8 +127,7 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrRecord, maxRecordsPerKey)
 	}
 	nonce := h.nonce(rf.Seq)
-	var adBuf [maxADLen]byte
-	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce[:], rf.Ciphertext, additionalData(&adBuf, h.dir, rf.Type, rf.Seq))
+	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce, rf.Ciphertext, additionalData(&h.adBuf, h.dir, rf.Type, rf.Seq))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s record %d", ErrRecord, rf.Type, rf.Seq)
 	}

@@ -46,10 +46,17 @@ func (sc *serverConn) serve() {
 	}
 	quit := make(chan struct{})
 	replayed := make(chan struct{})
-	go func() {
-		defer close(replayed)
+	if s.cfg.Mailbox == nil {
+		// Nothing to replay: replayQueued only marks the member live, so
+		// it runs here rather than in a goroutine of its own.
 		s.replayQueued(m, quit)
-	}()
+		close(replayed)
+	} else {
+		go func() {
+			defer close(replayed)
+			s.replayQueued(m, quit)
+		}()
+	}
 	defer func() {
 		s.hub.unregister(m)
 		close(quit)

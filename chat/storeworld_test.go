@@ -1,0 +1,312 @@
+package chat
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/revocation"
+)
+
+// Helpers for the fault-injection tests that run the server on the real
+// inventory (*certstore.Store on SQLite or MariaDB) instead of memStore:
+// the store is the server's PeerChecker (through revocation.InventoryChecker),
+// Mailbox and RevocationFeed, as `scca chat server` wires it.
+
+// storeWorld is a world whose users are recorded in a real inventory.
+type storeWorld struct {
+	*world
+	st    *certstore.Store // what the server uses
+	admin *certstore.Store // another process on the same database (e.g. `scca revoke`)
+	users map[string]ClientConfig
+}
+
+func newStoreWorld(t testing.TB, st, admin *certstore.Store, names ...string) *storeWorld {
+	t.Helper()
+	sw := &storeWorld{world: newWorld(t), st: st, admin: admin, users: make(map[string]ClientConfig)}
+	for _, n := range names {
+		chain, key := sw.ca.issue(t, n, leafOpts{eku: x509.ExtKeyUsageClientAuth})
+		if err := admin.Insert(context.Background(), inventoryRecord(chain[0])); err != nil {
+			t.Fatal(err)
+		}
+		cfg := sw.clientConfig()
+		cfg.Chain, cfg.Key, cfg.ClientID = chain, key, n
+		sw.users[n] = cfg
+	}
+	return sw
+}
+
+func (sw *storeWorld) serverConfig() ServerConfig {
+	cfg := sw.world.serverConfig()
+	cfg.Checker = &revocation.InventoryChecker{Store: sw.st}
+	cfg.Mailbox, cfg.Revocations = sw.st, sw.st
+	return cfg
+}
+
+func (sw *storeWorld) dial(t testing.TB, addr, name string) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, addr, sw.users[name])
+	if err != nil {
+		t.Fatalf("dial as %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// revoke records name's certificate revoked, as `scca revoke` would from
+// another process.
+func (sw *storeWorld) revoke(t testing.TB, name string) {
+	t.Helper()
+	k := certKeyOf(sw.users[name].Chain[0])
+	if _, err := sw.admin.Revoke(context.Background(), certstore.Revocation{IssuerKeyID: k.issuerKeyID,
+		Serial: k.serial, Reason: 1, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pendingCount reads recipient's durable queue straight from the database.
+func (sw *storeWorld) pendingCount(t testing.TB, recipient string) int64 {
+	t.Helper()
+	n, err := sw.admin.PendingCount(context.Background(), recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitPending waits up to 5 s for recipient's queue to hold want messages
+// (confirmations reach the store asynchronously).
+func (sw *storeWorld) waitPending(t testing.TB, recipient string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := sw.pendingCount(t, recipient)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d queued messages, want %d", recipient, n, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sqliteStores opens a fresh SQLite inventory twice: one handle for the
+// server, one for the "other process".
+func sqliteStores(t testing.TB) (st, admin *certstore.Store) {
+	t.Helper()
+	url := testdb.SQLite(t)
+	admin = openInventory(t, url)
+	return openStore(t, url), admin
+}
+
+// mysqlStores creates a MariaDB database (SCCA_TEST_MYSQL_DSN) and opens it
+// twice: directly, and for the server through a dbProxy the test can cut.
+func mysqlStores(t testing.TB, prefix string) (st, admin *certstore.Store, p *dbProxy) {
+	t.Helper()
+	dsn := testdb.MySQL(t, prefix)
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = startDBProxy(t, cfg.Addr)
+	admin = openInventory(t, dsn)
+	cfg.Addr = p.addr
+	return openStore(t, cfg.FormatDSN()), admin, p
+}
+
+// openStore opens an inventory some other handle has migrated.
+func openStore(t testing.TB, url string) *certstore.Store {
+	t.Helper()
+	st, err := certstore.Open(context.Background(), url, certstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// sendRaw makes a send request and returns the server's sent response as
+// it is on the wire, so a test can read its status and reason code.
+func sendRaw(t testing.TB, c *Conn, req sendReq) sentBody {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var res sentBody
+	if err := c.request(ctx, typeSend, marshal(req), typeSent, &res); err != nil {
+		t.Fatalf("send %+v: %v", req, err)
+	}
+	return res
+}
+
+// expectNoEvent checks nothing is pushed to c within d. The expired
+// context ends c's session (Conn.Receive), so call it last on c.
+func expectNoEvent(t testing.TB, c *Conn, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if ev, err := c.Receive(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %+v, %v; want nothing", ev, err)
+	}
+}
+
+// feedProbe counts the revocation feed's answers, so a test can wait for
+// the server's watcher to have polled (successfully or not).
+type feedProbe struct {
+	RevocationFeed
+	ok, failed atomic.Int64
+}
+
+func (f *feedProbe) count(err error) {
+	if err != nil {
+		f.failed.Add(1)
+	} else {
+		f.ok.Add(1)
+	}
+}
+
+func (f *feedProbe) LastAuditID(ctx context.Context) (int64, error) {
+	id, err := f.RevocationFeed.LastAuditID(ctx)
+	f.count(err)
+	return id, err
+}
+
+func (f *feedProbe) RevocationsSince(ctx context.Context, after int64, limit int) ([]certstore.RevocationEvent, error) {
+	evs, err := f.RevocationFeed.RevocationsSince(ctx, after, limit)
+	f.count(err)
+	return evs, err
+}
+
+// waitCount waits up to 3 s for counter to exceed from.
+func waitCount(t testing.TB, what string, counter *atomic.Int64, from int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for counter.Load() <= from {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dbProxy forwards TCP connections to a database server. cut closes its
+// listener and every forwarded connection, as if the database host went
+// away; restore listens on the same port again.
+type dbProxy struct {
+	t      testing.TB
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	down  bool
+	wg    sync.WaitGroup
+}
+
+func startDBProxy(t testing.TB, target string) *dbProxy {
+	t.Helper()
+	p := &dbProxy{t: t, target: target, addr: "127.0.0.1:0", conns: make(map[net.Conn]struct{})}
+	p.restore()
+	t.Cleanup(p.cut)
+	return p
+}
+
+// restore starts accepting again, on the port of the first listener.
+func (p *dbProxy) restore() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy listen on %s: %v", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr, p.down = ln, ln.Addr().String(), false
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.serve(ln)
+}
+
+// cut stops accepting and closes every connection, then waits for the
+// forwarding goroutines to end.
+func (p *dbProxy) cut() {
+	p.mu.Lock()
+	p.down = true
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *dbProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		c.Close()
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *dbProxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+func (p *dbProxy) serve(ln net.Listener) {
+	defer p.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			continue
+		}
+		p.wg.Add(1)
+		go p.forward(c)
+	}
+}
+
+func (p *dbProxy) forward(c net.Conn) {
+	defer p.wg.Done()
+	defer p.untrack(c)
+	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		return
+	}
+	if !p.track(up) {
+		return
+	}
+	defer p.untrack(up)
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(up, c)
+	go pipe(c, up)
+	<-done
+	// One side ended: end the other, and wait for its copy to return.
+	c.Close()
+	up.Close()
+	<-done
+}
