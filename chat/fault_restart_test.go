@@ -53,7 +53,10 @@ func testRestartWithQueued(t *testing.T, sw *storeWorld) {
 	if ev := receiveMessage(t, bob); ev.ID != ids[0] {
 		t.Fatalf("bob got %+v, want message %d", ev, ids[0])
 	}
-	// Pushed live to bob, who does not take it before the restart.
+	// Pushed live to bob, who does not take it before the restart. (Until
+	// bob's replay has finished, the message would be queued for the
+	// replay to read instead: wait for the switch to live delivery.)
+	waitLive(t, srv1, "bob")
 	res := sendRaw(t, alice, sendReq{To: "bob", Text: "live, untaken", ClientMsgID: "q3"})
 	if res.Status != StatusDelivered {
 		t.Fatalf("send to online bob: %+v", res)
@@ -205,4 +208,28 @@ func testClientKilled(t *testing.T, sw *storeWorld) {
 		}
 	}
 	sw.waitPending(t, "bob", 0)
+}
+
+// waitLive waits until every session of cn has finished replaying its
+// queue and takes direct messages live (§12.3).
+func waitLive(t testing.TB, srv *Server, cn string) {
+	t.Helper()
+	live := func() bool {
+		srv.hub.mu.RLock()
+		defer srv.hub.mu.RUnlock()
+		for m := range srv.hub.byCN[cn] {
+			m.dm.Lock()
+			l := m.live
+			m.dm.Unlock()
+			if !l {
+				return false
+			}
+		}
+		return len(srv.hub.byCN[cn]) > 0
+	}
+	for deadline := time.Now().Add(5 * time.Second); !live(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sessions of %s never switched to live delivery", cn)
+		}
+	}
 }

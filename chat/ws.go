@@ -64,7 +64,9 @@ func (s *Server) WebSocketHandler(opts WebSocketOptions) http.Handler {
 		// session's, not the request's.
 		conn := websocket.NetConn(context.WithoutCancel(r.Context()), wc, websocket.MessageBinary)
 		wc.SetReadLimit(wsReadLimit(s.id.max)) // after NetConn, which lifts the limit
-		s.ServeConn(conn)
+		// TCP's read deadlines: waking a session must not close it
+		// before it says close (wsconn.go).
+		s.ServeConn(newWSConn(conn))
 	})
 }
 
@@ -112,7 +114,7 @@ func DialWebSocket(ctx context.Context, url string, cfg ClientConfig) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	conn := websocket.NetConn(context.WithoutCancel(ctx), wc, websocket.MessageBinary)
+	conn := newWSConn(websocket.NetConn(context.WithoutCancel(ctx), wc, websocket.MessageBinary))
 	wc.SetReadLimit(wsReadLimit(id.max))
 	c, err := handshakeWith(ctx, conn, cfg, id)
 	if err != nil {

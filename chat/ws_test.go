@@ -16,6 +16,13 @@ import (
 // returns the TCP address and the ws:// URL.
 func startWSServer(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (string, string, *received) {
 	t.Helper()
+	addr, url, _, rec := startWSServerWith(t, cfg, opts)
+	return addr, url, rec
+}
+
+// startWSServerWith is startWSServer that also returns the Server.
+func startWSServerWith(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
+	t.Helper()
 	done := make(chan error, 1)
 	// Registered first, so it runs after startServer's Shutdown.
 	t.Cleanup(func() {
@@ -34,7 +41,7 @@ func startWSServer(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (strin
 		t.Fatal(err)
 	}
 	go func() { done <- srv.ServeWebSocket(ln, opts) }()
-	return addr, "ws://" + ln.Addr().String() + "/chat", rec
+	return addr, "ws://" + ln.Addr().String() + "/chat", srv, rec
 }
 
 func TestWebSocketAndTCPShareOneServer(t *testing.T) {
