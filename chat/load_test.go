@@ -45,7 +45,7 @@ func dialUsers(t testing.TB, n int, cfg ServerConfig) (*msgWorld, []*Conn) {
 // TestLoadRooms: clients in rooms of 10 each send messages concurrently;
 // every acknowledged message must reach every other member exactly once
 // and in order per sender. SCCA_LOAD_CLIENTS=1000 SCCA_LOAD_MESSAGES=100
-// is the full size (docs: README "Load"); CI runs a small one.
+// is the full size (README "Performance"); CI runs a small one.
 func TestLoadRooms(t *testing.T) {
 	clients := envInt(t, "SCCA_LOAD_CLIENTS", 40)
 	perClient := envInt(t, "SCCA_LOAD_MESSAGES", 20)
