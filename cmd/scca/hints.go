@@ -5,6 +5,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/revocation"
 )
 
 // hints pairs errors callers can recognise with what the operator should do
@@ -19,6 +20,9 @@ var hints = []struct {
 	{ca.ErrCAExists, "a CA already lives in --certs-dir; use another directory for a new CA"},
 	{ca.ErrFileExists, "choose other paths with --cert-out/--key-out (or --out), or move the old files away"},
 	{ca.ErrWrongPassphrase, "check SCCA_CA_PASSPHRASE"},
+	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
+	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
+	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
 }
 
