@@ -73,6 +73,21 @@ func (e *env) loadCA(st ca.Recorder) (*ca.Authority, error) {
 	})
 }
 
+// openCA opens the inventory and loads the CA that records into it: what
+// every command that issues or signs needs. The caller closes the store.
+func (e *env) openCA(ctx context.Context) (*certstore.Store, *ca.Authority, error) {
+	st, err := e.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := e.loadCA(st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, a, nil
+}
+
 // passphrase returns the CA key passphrase. It is never logged or echoed.
 func (e *env) passphrase() ([]byte, error) {
 	if p, ok := os.LookupEnv("SCCA_CA_PASSPHRASE"); ok {

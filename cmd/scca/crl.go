@@ -27,15 +27,11 @@ nextUpdate (see --crl-validity); revocations publish a new CRL by themselves.`,
   scca crl status --warn 48h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := e.openStore(cmd.Context())
+			st, a, err := e.openCA(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := e.loadCA(st)
-			if err != nil {
-				return err
-			}
 			targets, err := e.crlTargets(a)
 			if err != nil {
 				return err

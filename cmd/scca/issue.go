@@ -31,15 +31,11 @@ valid name) and client (clientAuth). Both are digitalSignature, never a CA.`,
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, a, err := e.openCA(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := e.loadCA(st)
-			if err != nil {
-				return err
-			}
 			is, err := a.Issue(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -112,15 +108,11 @@ extended key usages and basic constraints.`,
 			if err != nil {
 				return fmt.Errorf("read csr: %w", err)
 			}
-			st, err := e.openStore(cmd.Context())
+			st, a, err := e.openCA(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := e.loadCA(st)
-			if err != nil {
-				return err
-			}
 			is, err := a.SignCSR(cmd.Context(), ca.SignRequest{
 				CSRPEM: csr, Profile: p, Validity: validity, Out: e.v.GetString("out"), Actor: e.actor(),
 			})

@@ -32,15 +32,11 @@ server stops gracefully on SIGINT/SIGTERM.`,
   openssl ocsp -issuer certs/root_ca.pem -cert certs/client123_cert.pem -url http://127.0.0.1:8080/ocsp -CAfile certs/root_ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := e.openStore(cmd.Context())
+			st, a, err := e.openCA(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			a, err := e.loadCA(st)
-			if err != nil {
-				return err
-			}
 			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 			responders := []revocation.ResponderConfig{{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger}}
 			if a.Intermediate != nil {
