@@ -2,19 +2,16 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/securechat/scca/internal/testdb"
 
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/revocation"
@@ -120,40 +117,8 @@ func openInventory(tb testing.TB, url string) *certstore.Store {
 	return st
 }
 
-// newBenchMySQLDatabase creates a uniquely named database on
-// SCCA_TEST_MYSQL_DSN, dropped at cleanup, and returns its DSN. Unset: skip,
-// unless CI=true.
+// newBenchMySQLDatabase creates a throw-away database on the test server
+// (internal/testdb: skip when unconfigured, fail under CI=true).
 func newBenchMySQLDatabase(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("SCCA_TEST_MYSQL_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SCCA_TEST_MYSQL_DSN is not set and CI=true")
-		}
-		tb.Skip("SCCA_TEST_MYSQL_DSN not set")
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		tb.Fatalf("SCCA_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "scca_chat_bench_" + hex.EncodeToString(suffix)
-	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		tb.Fatalf("MySQL at %s unreachable: %v", cfg.Addr, err)
-	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE " + name); err != nil {
-			tb.Errorf("drop %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	return testdb.MySQL(tb, "scca_chat_bench")
 }
