@@ -158,13 +158,16 @@ func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
 		for _, r := range rows {
 			rec := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: r.ID, From: r.Sender,
 				TS: r.SentAt.UnixMilli(), Text: string(r.Body)})}
+			// Record the id before the push: the writer may send it and
+			// the client confirm it before pushWait even returns, and a
+			// confirmation beyond maxPushed is a protocol error.
+			m.dm.Lock()
+			m.maxReplayed, m.maxPushed = r.ID, max(m.maxPushed, r.ID)
+			m.dm.Unlock()
 			if !m.out.pushWait(rec) {
 				return
 			}
 			after = r.ID
-			m.dm.Lock()
-			m.maxReplayed, m.maxPushed = r.ID, max(m.maxPushed, r.ID)
-			m.dm.Unlock()
 		}
 		if len(rows) == replayBatch {
 			continue
