@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -130,36 +129,13 @@ func (c *CRLChecker) read(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 		defer f.Close()
-		return readLimited(f)
+		return readLimited(f, "crl", maxCRLSize)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Source, nil)
 	if err != nil {
 		return nil, err
 	}
-	client := c.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("http status %s", resp.Status)
-	}
-	return readLimited(resp.Body)
-}
-
-func readLimited(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxCRLSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxCRLSize {
-		return nil, fmt.Errorf("crl larger than %d bytes", maxCRLSize)
-	}
-	return data, nil
+	return fetch(c.HTTPClient, 30*time.Second, req, "crl", maxCRLSize)
 }
 
 // parseVerifiedCRL parses a DER or PEM CRL and checks that issuer signed it.

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -73,26 +72,7 @@ func (c *OCSPChecker) query(ctx context.Context, cert *x509.Certificate) ([]byte
 	}
 	req.Header.Set("Content-Type", "application/ocsp-request")
 	req.Header.Set("Accept", "application/ocsp-response")
-	client := c.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("http status %s", resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxOCSPResponseSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxOCSPResponseSize {
-		return nil, fmt.Errorf("response larger than %d bytes", maxOCSPResponseSize)
-	}
-	return body, nil
+	return fetch(c.HTTPClient, 10*time.Second, req, "response", maxOCSPResponseSize)
 }
 
 // verify parses the response, checks who signed it and when it is valid.
