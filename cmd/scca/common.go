@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
 		}
 	}
-	st, err := certstore.Open(ctx, e.dbURL(), certstore.Options{})
+	st, err := e.openWithSeal(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,29 @@ func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
 	if err := e.prepareSQLiteDir(); err != nil {
 		return nil, err
 	}
-	return certstore.Open(ctx, e.dbURL(), certstore.Options{})
+	return e.openWithSeal(ctx)
+}
+
+// openWithSeal opens the inventory with the audit seal of the certs dir
+// (none when the CA has no audit key yet).
+func (e *env) openWithSeal(ctx context.Context) (*certstore.Store, error) {
+	seal, err := certstore.LoadAuditSeal(e.certsDir())
+	if err != nil {
+		return nil, err
+	}
+	return certstore.Open(ctx, e.dbURL(), certstore.Options{AuditSeal: seal})
+}
+
+// ensureAuditKey creates the audit key beside the CA keys unless the certs
+// dir already has one; entries from sealedFrom on must be sealed.
+func (e *env) ensureAuditKey(sealedFrom int64) (created bool, err error) {
+	if err := e.ensureCertsDir(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(e.certsDir(), certstore.AuditPublicKeyFile)); err == nil {
+		return false, nil
+	}
+	return true, certstore.NewAuditKey(e.certsDir(), sealedFrom, nil)
 }
 
 // prepareSQLiteDir creates the directory of the default embedded inventory.
