@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -155,29 +154,6 @@ func (e *env) newPassphrase() ([]byte, error) {
 	return p1, nil
 }
 
-// parseValidity accepts Go durations plus a "d" (days) and "y" (365 days)
-// suffix, since certificate lifetimes are naturally counted in days.
-func parseValidity(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	unit := time.Duration(0)
-	switch {
-	case strings.HasSuffix(s, "d"):
-		unit = 24 * time.Hour
-	case strings.HasSuffix(s, "y"):
-		unit = 365 * 24 * time.Hour
-	}
-	if unit != 0 {
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimRight(s, "dy"), "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != strings.TrimRight(s, "dy") {
-			return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
-		}
-		return time.Duration(n) * unit, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
-	}
-	return d, nil
-}
+// parseValidity parses a validity or period flag (see ca.ParseValidity:
+// 90d, 1y, 6mo, 30min; the ambiguous "m" is refused).
+func parseValidity(s string) (time.Duration, error) { return ca.ParseValidity(s) }
