@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -79,7 +82,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.db, err = openMySQL(loc.DSN)
 	case DriverSQLite:
 		s.d = dialectSQLite
-		s.db, err = sql.Open(DriverSQLite, loc.DSN)
+		if err = createPrivate(loc.Path); err == nil {
+			s.db, err = sql.Open(DriverSQLite, loc.DSN)
+		}
 	default:
 		err = fmt.Errorf("unsupported driver %q", loc.Driver)
 	}
@@ -91,6 +96,26 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, s.unreachable(err)
 	}
 	return s, nil
+}
+
+// createPrivate creates a new SQLite inventory file readable by its owner
+// only, before SQLite does with its default 0644: the inventory holds every
+// certificate and the audit log. SQLite gives the -wal and -shm files it
+// creates later the database file's mode, so they are 0600 too. An existing
+// file is left as it is; a missing directory is left for SQLite to report.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fmt.Errorf("create SQLite inventory %s: %w", path, err)
+	}
 }
 
 func openMySQL(dsn string) (*sql.DB, error) {

@@ -2,8 +2,10 @@ package certstore
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +104,35 @@ func TestParseURLErrorsHidePassword(t *testing.T) {
 	}
 }
 
+// TestParseURLErrorsShowNoFragment: a password holding a character the URL
+// or DSN syntax gives a meaning ('/', '?', '#', '@', '%', '(') shifts where
+// the parser thinks it ends; no part of it may appear in the error.
+func TestParseURLErrorsShowNoFragment(t *testing.T) {
+	fragments := []string{"Qx9Z", "Jv7K"} // the two halves of every password below
+	bad := []string{
+		"mysql://u:Qx9Z/Jv7K@h/db",
+		"mysql://u:Qx9Z?Jv7K@h/db",
+		"mysql://u:Qx9Z#Jv7K@h/db",
+		"mysql://u:Qx9Z%Jv7K@h/db",
+		"mysql://u:Qx9Z/Jv7K@h/db?x=1",
+		"mysql://u:Qx9Z@h/db?timeout=Jv7K",
+		"u:Qx9Z(Jv7K@tcp(h:3306/db",
+		"u:Qx9Z@tcp(h:3306)/db?parseTime=Jv7K",
+	}
+	for _, in := range bad {
+		_, err := ParseURL(in)
+		if err == nil {
+			t.Errorf("ParseURL of a malformed URL succeeded")
+			continue
+		}
+		for _, f := range fragments {
+			if strings.Contains(err.Error(), f) {
+				t.Errorf("error for a malformed URL echoes %q: %v", f, err)
+			}
+		}
+	}
+}
+
 func TestOpenUnreachableMySQLFailsFastWithoutPassword(t *testing.T) {
 	// Port 1 on loopback refuses connections at once.
 	start := time.Now()
@@ -123,5 +154,28 @@ func TestOpenSQLiteMissingDirectory(t *testing.T) {
 	_, err := Open(context.Background(), "sqlite:"+path, Options{})
 	if err == nil || !strings.Contains(err.Error(), "--db") {
 		t.Errorf("Open in a missing directory = %v, want an error with a --db hint", err)
+	}
+}
+
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022) // the common default, under which SQLite alone makes 0644 files
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "elsewhere", "inv.db")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := openAt(t, "sqlite:"+path, nil)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, s, testRecord(1, time.Now()))
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("stat %s: %v", p, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
 	}
 }
