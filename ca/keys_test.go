@@ -244,7 +244,9 @@ func TestLoadKeyFile(t *testing.T) {
 }
 
 func TestCheckPublicKeyRSABounds(t *testing.T) {
-	modulus := func(bits int) *big.Int { return new(big.Int).SetBit(new(big.Int).SetBit(big.NewInt(1), bits-1, 1), 0, 1) }
+	modulus := func(bits int) *big.Int {
+		return new(big.Int).SetBit(new(big.Int).SetBit(big.NewInt(1), bits-1, 1), 0, 1)
+	}
 	cases := []struct {
 		name string
 		key  *rsa.PublicKey
