@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/securechat/scca/inventory"
 )
 
 // Filter selects certificates for List and Count. Zero values select all.
@@ -13,7 +15,7 @@ type Filter struct {
 	// Status is "", StatusAll, StatusActive (stored active and not yet
 	// expired), StatusRevoked or StatusExpired (stored active, past NotAfter).
 	Status string
-	// Type is TypeCA, TypeServer, TypeClient or "" for all.
+	// Type is one of inventory.Types, or "" for all.
 	Type string
 	// CNContains matches common names containing it (case-insensitive for
 	// ASCII on both databases).
@@ -97,9 +99,9 @@ func (s *Store) where(f Filter) (string, []any, error) {
 		return "", nil, fmt.Errorf("unknown status filter %q (want %s, %s, %s or %s)",
 			f.Status, StatusActive, StatusRevoked, StatusExpired, StatusAll)
 	}
-	switch f.Type {
-	case "":
-	case TypeCA, TypeServer, TypeClient:
+	switch {
+	case f.Type == "":
+	case inventory.ValidType(f.Type):
 		conds, args = append(conds, condType), append(args, f.Type)
 	default:
 		return "", nil, fmt.Errorf("unknown certificate type filter %q", f.Type)

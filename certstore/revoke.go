@@ -9,22 +9,6 @@ import (
 	"time"
 )
 
-// Revocation asks for one certificate to be revoked.
-type Revocation struct {
-	IssuerKeyID string
-	Serial      string    // any notation NormalizeSerial accepts
-	Reason      int       // RFC 5280 CRLReason code; see ParseReason
-	Actor       string    // who revoked it; empty means "scca"
-	At          time.Time // revocation time; zero means now
-}
-
-// RevokedEntry is one line of a CRL.
-type RevokedEntry struct {
-	Serial    string
-	RevokedAt time.Time
-	Reason    int
-}
-
 const (
 	revokeCertificate = "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoked_by = ?" +
 		" WHERE id = ? AND status = 'active'"
