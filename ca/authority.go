@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // File names inside the CA directory.
@@ -41,10 +41,10 @@ var (
 
 // Recorder commits a certificate to the inventory. Insert must be durable
 // when it returns nil, and must return an error wrapping
-// certstore.ErrDuplicate when the issuer and serial are already recorded.
+// inventory.ErrDuplicate when the issuer and serial are already recorded.
 // certstore.Store implements it.
 type Recorder interface {
-	Insert(ctx context.Context, rec certstore.Record) error
+	Insert(ctx context.Context, rec inventory.Record) error
 }
 
 // PassphraseFunc supplies the passphrase of an encrypted key. It is called

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // maxSerialRetries is how many times a serial the inventory already holds is
@@ -155,21 +155,21 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 		if unstage != nil {
 			unstage()
 		}
-		if !errors.Is(err, certstore.ErrDuplicate) || attempt == maxSerialRetries {
+		if !errors.Is(err, inventory.ErrDuplicate) || attempt == maxSerialRetries {
 			return nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
 		}
 	}
 }
 
 // record builds the inventory row for cert.
-func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.Record {
+func (a *Authority) record(cert *x509.Certificate, typ, actor string) inventory.Record {
 	sans := make([]string, 0, len(cert.DNSNames)+len(cert.IPAddresses))
 	sans = append(sans, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		sans = append(sans, ip.String())
 	}
 	sum := sha256.Sum256(cert.Raw)
-	return certstore.Record{
+	return inventory.Record{
 		Serial:      serialHex(cert),
 		IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
 		Type:        typ,
@@ -177,7 +177,7 @@ func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.
 		SANs:        sans,
 		NotBefore:   cert.NotBefore.UTC(),
 		NotAfter:    cert.NotAfter.UTC(),
-		Status:      certstore.StatusActive,
+		Status:      inventory.StatusActive,
 		Fingerprint: hex.EncodeToString(sum[:]),
 		DER:         cert.Raw,
 		IssuedAt:    a.now().UTC(),

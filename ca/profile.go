@@ -12,7 +12,7 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Profile is a fixed certificate shape. The profile alone decides key usage,
@@ -56,9 +56,9 @@ const clockSkew = time.Minute
 
 func (p Profile) recordType() string {
 	if p == ProfileServer {
-		return certstore.TypeServer
+		return inventory.TypeServer
 	}
-	return certstore.TypeClient
+	return inventory.TypeClient
 }
 
 func (p Profile) defaultValidity() time.Duration {
