@@ -37,7 +37,6 @@ const (
 	condExpired      = "status = 'active' AND not_after < ?"
 	condRevoked      = "status = 'revoked'"
 	condType         = "type = ?"
-	condCNContains   = "cn LIKE ? ESCAPE '!'"
 	condExpiringSoon = "status = 'active' AND not_after >= ? AND not_after <= ?"
 )
 
@@ -107,7 +106,7 @@ func (s *Store) where(f Filter) (string, []any, error) {
 		return "", nil, fmt.Errorf("unknown certificate type filter %q", f.Type)
 	}
 	if f.CNContains != "" {
-		conds, args = append(conds, condCNContains), append(args, "%"+escapeLike(f.CNContains)+"%")
+		conds, args = append(conds, s.d.cnContains), append(args, "%"+escapeLike(f.CNContains)+"%")
 	}
 	if f.ExpiringWithin < 0 {
 		return "", nil, fmt.Errorf("negative expiry window %s", f.ExpiringWithin)

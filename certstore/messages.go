@@ -26,11 +26,7 @@ const (
 	// product of the two lists is filtered in Go.
 	selectInsertedIDs = "SELECT id, recipient, msg_id FROM messages WHERE recipient IN (%s) AND msg_id IN (%s)"
 
-	queueRow          = "(?, ?)"
-	reserveQueueMySQL = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
-		" ON DUPLICATE KEY UPDATE queued = queued + VALUES(queued)"
-	reserveQueueSQLite = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
-		" ON CONFLICT (recipient) DO UPDATE SET queued = queued + excluded.queued"
+	queueRow        = "(?, ?)"
 	selectQueued    = "SELECT recipient, queued FROM message_queues WHERE recipient IN (%s)"
 	lockQueue       = "SELECT queued FROM message_queues WHERE recipient = ?"
 	releaseQueue    = "UPDATE message_queues SET queued = queued - ? WHERE recipient = ?"
@@ -136,10 +132,7 @@ func (s *Store) reserveQueues(ctx context.Context, tx *sql.Tx, adding map[string
 		recipients = append(recipients, r)
 	}
 	slices.Sort(recipients) // one lock order for every transaction
-	upsert := reserveQueueSQLite
-	if s.d.name == DriverMySQL {
-		upsert = reserveQueueMySQL
-	}
+	upsert := s.d.reserveQueue
 	for chunk := range slices.Chunk(recipients, batchRows) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, r := range chunk {
