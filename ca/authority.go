@@ -32,9 +32,9 @@ const (
 // Errors callers branch on (the CLI turns them into hints).
 var (
 	ErrCAExists       = errors.New("a CA already exists in this directory")
-	ErrNoCA           = errors.New("no CA found (run scca init)")
+	ErrNoCA           = errors.New("no CA found")
 	ErrKeyPermissions = errors.New("CA key file is accessible by group or others")
-	ErrFileExists     = fmt.Errorf("output %w (choose another path with --cert-out/--key-out)", atomicfile.ErrExists)
+	ErrFileExists     = fmt.Errorf("output %w", atomicfile.ErrExists)
 	ErrBadCSR         = errors.New("invalid certificate signing request")
 	ErrBadBaseURL     = errors.New("invalid base URL")
 )
@@ -177,7 +177,7 @@ func loadCAKey(path string, passphrase PassphraseFunc) (crypto.Signer, error) {
 		return nil, fmt.Errorf("stat CA key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o (run: chmod 600 %s)", ErrKeyPermissions, path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
 	}
 	return LoadKeyFile(path, passphrase)
 }
