@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // maxSerialRetries is how many times a serial the inventory already holds is
@@ -50,7 +50,7 @@ type Issued struct {
 	Cert     *x509.Certificate
 	CertPath string
 	KeyPath  string            // "" for SignCSR
-	Replaced *certstore.Record // the certificate revoked as superseded, or nil
+	Replaced *inventory.Record // the certificate revoked as superseded, or nil
 	Clamped  bool              // the requested validity was cut to the issuer's expiry
 }
 
@@ -59,15 +59,16 @@ type Issued struct {
 // (nil when there was none). certstore.Store implements it; the Recorder
 // must, for requests with Replace.
 type Superseder interface {
-	Supersede(ctx context.Context, rec certstore.Record) (*certstore.Record, error)
+	Supersede(ctx context.Context, rec inventory.Record) (*inventory.Record, error)
 }
 
 // leafSpec is a validated IssueRequest.
 type leafSpec struct {
-	profile  Profile
+	profile  profileRow
 	cn       string
 	dns      []string
 	ips      []net.IP
+	emails   []string
 	validity time.Duration
 	clamp    bool // validity was asked for, not the profile's default
 	actor    string
@@ -75,21 +76,25 @@ type leafSpec struct {
 }
 
 func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
-	p, err := ParseProfile(string(req.Profile))
+	p, err := lookupProfile(req.Profile)
 	if err != nil {
 		return leafSpec{}, err
 	}
 	if err := checkCN(req.CN); err != nil {
 		return leafSpec{}, err
 	}
-	dns, ips, err := subjectAltNames(p, req.CN, req.DNSNames, req.IPs)
+	dns, ips, err := subjectAltNames(p.name, req.CN, req.DNSNames, req.IPs)
+	if err != nil {
+		return leafSpec{}, err
+	}
+	emails, err := emailSANs(p, req.CN)
 	if err != nil {
 		return leafSpec{}, err
 	}
 	validity := req.Validity
 	asked := validity != 0
 	if validity == 0 {
-		validity = p.defaultValidity()
+		validity = p.validity
 	} else if validity < 0 {
 		return leafSpec{}, fmt.Errorf("validity must be positive, got %s", validity)
 	}
@@ -97,7 +102,7 @@ func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
 	if actor == "" {
 		actor = a.actor
 	}
-	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, validity: validity, clamp: asked, actor: actor, replace: req.Replace}, nil
+	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, emails: emails, validity: validity, clamp: asked, actor: actor, replace: req.Replace}, nil
 }
 
 // signLeaf builds and signs one leaf certificate for pub with a fresh serial.
@@ -120,11 +125,13 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 		Subject:               pkix.Name{CommonName: s.cn},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
-		KeyUsage:              s.profile.keyUsage(pub),
-		ExtKeyUsage:           s.profile.extKeyUsage(),
+		KeyUsage:              s.profile.keyUsageFor(pub),
+		ExtKeyUsage:           s.profile.extKeyUsage,
 		BasicConstraintsValid: true, // CA:FALSE, marked critical by crypto/x509
 		DNSNames:              s.dns,
 		IPAddresses:           s.ips,
+		EmailAddresses:        s.emails,
+		ExtraExtensions:       s.profile.extensions,
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
@@ -152,17 +159,17 @@ func (a *Authority) sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, k
 // signAndRecord signs leaves with fresh serials until the inventory accepts
 // one. stage, when not nil, writes the signed certificate's files before
 // the row is committed; unstage undoes it after a refused serial.
-func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, stage func(*x509.Certificate) error, unstage func()) (*x509.Certificate, *certstore.Record, error) {
+func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, stage func(*x509.Certificate) error, unstage func()) (*x509.Certificate, *inventory.Record, error) {
 	if a.store == nil {
 		return nil, nil, errNoStore
 	}
-	insert := func(rec certstore.Record) (*certstore.Record, error) { return nil, a.store.Insert(ctx, rec) }
+	insert := func(rec inventory.Record) (*inventory.Record, error) { return nil, a.store.Insert(ctx, rec) }
 	if s.replace {
 		sup, ok := a.store.(Superseder)
 		if !ok {
 			return nil, nil, errors.New("this inventory cannot replace certificates")
 		}
-		insert = func(rec certstore.Record) (*certstore.Record, error) { return sup.Supersede(ctx, rec) }
+		insert = func(rec inventory.Record) (*inventory.Record, error) { return sup.Supersede(ctx, rec) }
 	}
 	for attempt := 0; ; attempt++ {
 		cert, err := a.signLeaf(s, pub)
@@ -174,28 +181,28 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 				return nil, nil, err
 			}
 		}
-		replaced, err := insert(a.record(cert, s.profile.recordType(), s.actor))
+		replaced, err := insert(a.record(cert, s.profile.recordType, s.actor))
 		if err == nil {
 			return cert, replaced, nil
 		}
 		if unstage != nil {
 			unstage()
 		}
-		if !errors.Is(err, certstore.ErrDuplicate) || attempt == maxSerialRetries {
+		if !errors.Is(err, inventory.ErrDuplicate) || attempt == maxSerialRetries {
 			return nil, nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
 		}
 	}
 }
 
 // record builds the inventory row for cert.
-func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.Record {
+func (a *Authority) record(cert *x509.Certificate, typ, actor string) inventory.Record {
 	sans := make([]string, 0, len(cert.DNSNames)+len(cert.IPAddresses))
 	sans = append(sans, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		sans = append(sans, ip.String())
 	}
 	sum := sha256.Sum256(cert.Raw)
-	return certstore.Record{
+	return inventory.Record{
 		Serial:      serialHex(cert),
 		IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
 		Type:        typ,
@@ -203,7 +210,7 @@ func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.
 		SANs:        sans,
 		NotBefore:   cert.NotBefore.UTC(),
 		NotAfter:    cert.NotAfter.UTC(),
-		Status:      certstore.StatusActive,
+		Status:      inventory.StatusActive,
 		Fingerprint: hex.EncodeToString(sum[:]),
 		DER:         cert.Raw,
 		IssuedAt:    a.now().UTC(),

@@ -48,7 +48,9 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 //
 // Failures are *AuditError values wrapping ErrAuditTampered.
 func (s *Store) CheckAudit(ctx context.Context) (AuditReport, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// One snapshot for the head, the log and the certificates table
+	// (SQLite's deferred BEGIN gives one too; it ignores the level).
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("read audit log: %w", err)
 	}

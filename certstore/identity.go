@@ -10,6 +10,8 @@ import (
 
 	"github.com/mtibben/confusables"
 	"golang.org/x/text/secure/precis"
+
+	"github.com/securechat/scca/inventory"
 )
 
 // A client certificate's CN is a chat identity: messages queued for "alice"
@@ -18,29 +20,15 @@ import (
 // look-alike names (Cyrillic "а" for Latin "a", "rn" for "m", full-width
 // letters, different case) as the same identity.
 
-// ErrIdentityTaken is wrapped (by *IdentityError) when an active client
-// certificate already holds the requested CN or a look-alike of it.
-var ErrIdentityTaken = errors.New("client identity is held by an active certificate")
+// ErrIdentityTaken and IdentityError live in the driver-free inventory
+// package; these aliases keep certstore callers working.
+var ErrIdentityTaken = inventory.ErrIdentityTaken
+
+// IdentityError names the certificate that holds an identity.
+type IdentityError = inventory.IdentityError
 
 // ErrIdentityName is returned for a client CN the identifier rules refuse.
 var ErrIdentityName = errors.New("invalid client identity")
-
-// IdentityError names the certificate that holds an identity.
-type IdentityError struct {
-	CN           string // the name asked for
-	HolderCN     string // the holder's CN: CN itself or a look-alike
-	HolderSerial string
-}
-
-func (e *IdentityError) Error() string {
-	if e.HolderCN == e.CN {
-		return fmt.Sprintf("client %q already has active certificate %s", e.CN, e.HolderSerial)
-	}
-	return fmt.Sprintf("client %q looks like %q, which has active certificate %s", e.CN, e.HolderCN, e.HolderSerial)
-}
-
-// Unwrap makes errors.Is(err, ErrIdentityTaken) true.
-func (e *IdentityError) Unwrap() error { return ErrIdentityTaken }
 
 // maxSkeletonLen is the cn_skeleton column's size, in characters.
 const maxSkeletonLen = 255

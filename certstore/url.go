@@ -3,7 +3,6 @@ package certstore
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -12,11 +11,16 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// Driver names accepted in Location.Driver (they are also the database/sql
-// driver names registered by modernc.org/sqlite and go-sql-driver/mysql).
-const (
-	DriverSQLite = "sqlite"
-	DriverMySQL  = "mysql"
+// errBadMySQLURL and its kin never quote the input or the parser's message:
+// a password holding '/', '?' or '#' moves the parser's idea of where the
+// password ends, so any fragment it echoes may be part of it.
+var (
+	errBadMySQLURL = errors.New("invalid mysql URL (not shown: it may contain a password); " +
+		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
+	errBadMySQLParams = errors.New("invalid mysql URL parameters (not shown: the URL may contain a password)")
+	errBadMySQLDSN    = errors.New("invalid mysql DSN (not shown: it may contain a password); want USER[:PASS]@tcp(HOST:PORT)/DB")
+	errBadPostgresURL = errors.New("invalid postgres URL (not shown: it may contain a password); " +
+		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
 )
 
 // redactedPassword replaces the password in Location.Redacted and in errors.
@@ -33,14 +37,6 @@ const (
 	mysqlDefaultPort    = "3306"
 )
 
-// sqlitePragmas are applied by modernc.org/sqlite on every new connection.
-// busy_timeout makes a writer wait for another process's transaction instead
-// of failing with SQLITE_BUSY; WAL lets readers run beside the one writer;
-// _txlock=immediate makes every transaction BEGIN IMMEDIATE, so the write
-// lock is taken up front and read-then-write transactions cannot deadlock.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-	"&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-
 // Location says where the inventory lives. DSN is what the driver needs and
 // may contain a password; Redacted is safe to print and log.
 type Location struct {
@@ -49,60 +45,6 @@ type Location struct {
 	Redacted string
 	Path     string // the database file, for SQLite; empty for MySQL
 }
-
-// ParseURL understands three forms:
-//
-//	sqlite:PATH                                  (sqlite:///abs/path also works)
-//	mysql://USER[:PASS]@HOST[:PORT]/DBNAME[?params]
-//	USER[:PASS]@tcp(HOST:PORT)/DBNAME[?params]   (a go-sql-driver DSN)
-//
-// For MySQL it forces parseTime, UTC, a '+00:00' session time zone, strict
-// sql_mode and a 5s connect timeout. Neither the result's Redacted field nor
-// any error contains the password.
-func ParseURL(raw string) (Location, error) {
-	switch {
-	case strings.HasPrefix(raw, "sqlite:"):
-		return parseSQLiteURL(strings.TrimPrefix(raw, "sqlite:"))
-	case strings.HasPrefix(raw, "mysql://"):
-		return parseMySQLURL(raw)
-	case strings.Contains(raw, "@tcp(") || strings.Contains(raw, "@unix(") || strings.Contains(raw, "@/"):
-		return parseMySQLDSN(raw)
-	case raw == "":
-		return Location{}, errors.New("empty database URL (want sqlite:PATH or mysql://USER@HOST:PORT/DB)")
-	default:
-		return Location{}, errors.New("unrecognised database URL (want sqlite:PATH, mysql://USER@HOST:PORT/DB or USER@tcp(HOST:PORT)/DB)")
-	}
-}
-
-func parseSQLiteURL(path string) (Location, error) {
-	if p, ok := strings.CutPrefix(path, "//"); ok {
-		path = p // sqlite:///abs/path → /abs/path
-	}
-	if path == "" {
-		return Location{}, errors.New("sqlite URL has no file path (want sqlite:PATH)")
-	}
-	// modernc.org/sqlite splits its DSN at the first '?', so a path holding
-	// one cannot be expressed.
-	if strings.ContainsAny(path, "?#") {
-		return Location{}, fmt.Errorf("sqlite path %q must not contain '?' or '#'", path)
-	}
-	return Location{
-		Driver:   DriverSQLite,
-		DSN:      path + "?" + sqlitePragmas,
-		Redacted: "sqlite:" + path,
-		Path:     path,
-	}, nil
-}
-
-// errBadMySQLURL and errBadMySQLDSN never quote the input or the parser's
-// message: a password holding '/', '?' or '#' moves the parser's idea of
-// where the password ends, so any fragment it echoes may be part of it.
-var (
-	errBadMySQLURL = errors.New("invalid mysql URL (not shown: it may contain a password); " +
-		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
-	errBadMySQLParams = errors.New("invalid mysql URL parameters (not shown: the URL may contain a password)")
-	errBadMySQLDSN    = errors.New("invalid mysql DSN (not shown: it may contain a password); want USER[:PASS]@tcp(HOST:PORT)/DB")
-)
 
 func parseMySQLURL(raw string) (Location, error) {
 	u, err := url.Parse(raw)
@@ -180,6 +122,31 @@ func mysqlLocation(cfg *mysql.Config, urlForm bool) Location {
 		red = "mysql://" + user + "@" + cfg.Addr + "/" + cfg.DBName
 	}
 	return Location{Driver: DriverMySQL, DSN: cfg.FormatDSN(), Redacted: red}
+}
+
+// urlPassword extracts what would be the password of a mysql:// or
+// postgres:// URL, even a malformed one, so that error messages can be
+// scrubbed of it.
+func urlPassword(raw string) string {
+	rest := raw
+	if _, after, ok := strings.Cut(raw, "://"); ok {
+		rest = after
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 && strings.LastIndex(rest, "@") < i {
+		rest = rest[:i]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return ""
+	}
+	if dec, err := url.PathUnescape(pass); err == nil && dec != pass {
+		return pass + "\x00" + dec // both spellings are secret
+	}
+	return pass
 }
 
 // redact removes every NUL-separated secret from msg.
