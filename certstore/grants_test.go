@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
@@ -87,18 +88,14 @@ func TestLeastPrivilegeRuntimeMySQL(t *testing.T) {
 		"DELETE FROM audit_log WHERE id = 5",
 		"DROP TABLE audit_log",
 	} {
-		var me *mysql.MySQLError
-		if _, err := rt.db.ExecContext(ctx, q); err == nil || !asMySQL(err, &me) {
+		if _, err := rt.db.ExecContext(ctx, q); !accessDenied(err) {
 			t.Errorf("%q as the runtime user = %v, want a privilege error", q, err)
 		}
 	}
 }
 
-func asMySQL(err error, target **mysql.MySQLError) bool {
-	me, ok := err.(*mysql.MySQLError)
-	if ok {
-		*target = me
-	}
-	return ok && (me.Number == 1142 || me.Number == 1044) // ER_TABLEACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
+// accessDenied reports whether err is the server refusing a privilege.
+func accessDenied(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1142 || me.Number == 1044) // ER_TABLEACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
 }
-

@@ -26,9 +26,9 @@ type Options struct {
 // concurrent use by many goroutines, and several processes may share one
 // database (MySQL or a SQLite file).
 type Store struct {
-	db  *sql.DB
-	loc Location
-	d   *dialect
+	db   *sql.DB
+	loc  Location
+	d    *dialect
 	now  func() time.Time
 	seal *AuditSeal
 }
