@@ -24,6 +24,10 @@ type Profile string
 const (
 	ProfileServer Profile = "server"
 	ProfileClient Profile = "client"
+	// ProfileOCSPSigner is a CA's delegated OCSP responder certificate. It
+	// is made only by the CA itself (see newOCSPResponder for its shape),
+	// never on request: ParseProfile does not accept it.
+	ProfileOCSPSigner Profile = "ocsp-signer"
 )
 
 // ErrUnknownProfile is returned by ParseProfile for anything but "server"

@@ -99,7 +99,7 @@ func (s *Store) where(f Filter) (string, []any, error) {
 	}
 	switch f.Type {
 	case "":
-	case TypeCA, TypeServer, TypeClient:
+	case TypeCA, TypeServer, TypeClient, TypeOCSPSigner:
 		conds, args = append(conds, condType), append(args, f.Type)
 	default:
 		return "", nil, fmt.Errorf("unknown certificate type filter %q", f.Type)

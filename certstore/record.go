@@ -10,6 +10,9 @@ const (
 	TypeCA     = "ca"
 	TypeServer = "server"
 	TypeClient = "client"
+	// TypeOCSPSigner is a CA's short-lived delegated OCSP responder
+	// certificate (ca.ProfileOCSPSigner).
+	TypeOCSPSigner = "ocsp-signer"
 )
 
 // Certificate statuses. Only StatusActive and StatusRevoked are stored;
@@ -36,7 +39,7 @@ var (
 type Record struct {
 	Serial      string    // lower-case hex, no colons, no leading zeros
 	IssuerKeyID string    // lower-case hex of the issuer's Subject Key Identifier
-	Type        string    // TypeCA, TypeServer or TypeClient
+	Type        string    // TypeCA, TypeServer, TypeClient or TypeOCSPSigner
 	CN          string    // subject common name
 	SANs        []string  // DNS names and IP addresses, in certificate order
 	NotBefore   time.Time // UTC

@@ -82,7 +82,7 @@ func (s *Store) prepare(rec Record) (Record, error) {
 		return rec, err
 	}
 	switch rec.Type {
-	case TypeCA, TypeServer, TypeClient:
+	case TypeCA, TypeServer, TypeClient, TypeOCSPSigner:
 	default:
 		return rec, fmt.Errorf("unknown certificate type %q", rec.Type)
 	}
