@@ -293,3 +293,21 @@ func TestOCSPDelegateSource(t *testing.T) {
 		}
 	}
 }
+
+// TestCACertDER checks /ca.der, the AIA caIssuers target: one DER
+// certificate (RFC 5280 §4.2.2.1) as application/pkix-cert.
+func TestCACertDER(t *testing.T) {
+	f := newOCSPFixture(t)
+	srv := httptest.NewServer(NewHTTPHandler(ServerConfig{CACertDER: f.root.cert.Raw}))
+	defer srv.Close()
+	resp, body := postOCSP(t, srv.URL+"/ca.der", http.MethodGet, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pkix-cert" {
+		t.Fatalf("GET /ca.der: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if c, err := x509.ParseCertificate(body); err != nil || !c.Equal(f.root.cert) {
+		t.Errorf("not the CA certificate in DER: %v", err)
+	}
+	if resp, _ := postOCSP(t, srv.URL+"/ca.der", http.MethodPost, nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /ca.der: %d", resp.StatusCode)
+	}
+}
