@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
 )
 
@@ -37,10 +35,6 @@ const (
 // crl, revoke, and serve when given the key), so a daily `scca crl` keeps it
 // fresh with two days to spare.
 const DefaultOCSPResponderValidity = 4 * 24 * time.Hour
-
-// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1); its value
-// is NULL.
-var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
 
 // ErrNoOCSPResponder means a CA has no usable responder file yet.
 var ErrNoOCSPResponder = errors.New("no OCSP responder certificate")
@@ -172,13 +166,17 @@ func (a *Authority) renewOCSPResponder(ctx context.Context, issuer *x509.Certifi
 	if r, err := LoadOCSPResponder(path, issuer); err == nil && !needsRenewal(r.Cert, a.now()) {
 		return nil, nil
 	}
-	r, err := a.newOCSPResponder(issuer, issuerKey)
+	row, err := lookupProfile(ProfileOCSPSigner)
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.newOCSPResponder(row, issuer, issuerKey)
 	if err != nil {
 		return nil, fmt.Errorf("make OCSP responder certificate of %q: %w", issuer.Subject.CommonName, err)
 	}
 	// Recorded first, like every certificate scca makes; then the file is
 	// replaced in one rename.
-	if err := a.store.Insert(ctx, a.record(r.Cert, certstore.TypeOCSPSigner, a.actor)); err != nil {
+	if err := a.store.Insert(ctx, a.record(r.Cert, row.recordType, a.actor)); err != nil {
 		return nil, fmt.Errorf("record OCSP responder certificate of %q: %w", issuer.Subject.CommonName, err)
 	}
 	keyPEM, err := EncodeKeyPEM(r.Key, nil)
@@ -192,20 +190,22 @@ func (a *Authority) renewOCSPResponder(ctx context.Context, issuer *x509.Certifi
 }
 
 // newOCSPResponder generates a key and signs a certificate of profile
-// ProfileOCSPSigner for it:
+// ProfileOCSPSigner (row) for it:
 //
 //   - subject CN "<issuer CN> OCSP Responder", SKI, AKI = issuer's SKI;
-//   - keyUsage digitalSignature (critical), extKeyUsage id-kp-OCSPSigning
-//     only, basicConstraints CA:FALSE (critical);
-//   - id-pkix-ocsp-nocheck (NULL, non-critical), so clients do not look for
-//     the responder's own revocation status, and hence no CRL distribution
-//     point or AIA OCSP URL (RFC 6960 §4.2.2.2.1);
-//   - valid DefaultOCSPResponderValidity from a minute ago, clamped to the
+//   - the row's key usage (digitalSignature, critical), extended key usage
+//     (id-kp-OCSPSigning only) and extensions (id-pkix-ocsp-nocheck, NULL,
+//     non-critical, so clients do not look for the responder's own
+//     revocation status); basicConstraints CA:FALSE (critical); no CRL
+//     distribution point or AIA, which nocheck makes pointless (RFC 6960
+//     §4.2.2.2.1);
+//   - valid DefaultOCSPResponderValidity (not the row's longer default for
+//     an ocsp-signer issued on request) from a minute ago, clamped to the
 //     issuer;
 //   - an ECDSA P-256 key whatever the CA's key type: it signs on every
 //     uncached OCSP request, where P-256 is fast and small, and it is a key
 //     type every OCSP client verifies (Ed25519 ones often cannot).
-func (a *Authority) newOCSPResponder(issuer *x509.Certificate, issuerKey crypto.Signer) (*OCSPResponder, error) {
+func (a *Authority) newOCSPResponder(row profileRow, issuer *x509.Certificate, issuerKey crypto.Signer) (*OCSPResponder, error) {
 	if a.store == nil {
 		return nil, errNoStore
 	}
@@ -230,12 +230,12 @@ func (a *Authority) newOCSPResponder(issuer *x509.Certificate, issuerKey crypto.
 		Subject:               pkix.Name{CommonName: ocspResponderCN(issuer.Subject.CommonName)},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		KeyUsage:              row.keyUsageFor(key.Public()),
+		ExtKeyUsage:           row.extKeyUsage,
 		BasicConstraintsValid: true,
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
-		ExtraExtensions:       []pkix.Extension{{Id: oidOCSPNoCheck, Value: asn1.NullBytes}},
+		ExtraExtensions:       row.extensions,
 	}
 	cert, err := a.sign(tmpl, issuer, key.Public(), issuerKey)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // MaxOCSPRequestSize is the largest OCSP request body (or decoded GET
@@ -357,11 +357,11 @@ func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRe
 		if is.matches(q) && q.serial.Sign() > 0 {
 			rec, err := is.lookup(ctx, q.serial.Text(16))
 			switch {
-			case errors.Is(err, certstore.ErrNotFound):
+			case errors.Is(err, inventory.ErrNotFound):
 			case err != nil:
 				r.logger.Error("ocsp: inventory lookup failed", "issuer", is.keyID, "err", err)
 				return &tryLaterAnswer
-			case rec.Status == certstore.StatusRevoked:
+			case rec.Status == inventory.StatusRevoked:
 				a.status = statusRevoked
 				if rec.RevokedAt != nil {
 					a.revokedAt = rec.RevokedAt.UTC()
@@ -394,9 +394,9 @@ func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRe
 // does not honour ctx (a driver stuck in a read on a black-holed
 // connection): the responder answers tryLater in time, and the lookup's
 // goroutine ends whenever the store returns.
-func (is *ocspIssuer) lookup(ctx context.Context, serial string) (certstore.Record, error) {
+func (is *ocspIssuer) lookup(ctx context.Context, serial string) (inventory.Record, error) {
 	type result struct {
-		rec certstore.Record
+		rec inventory.Record
 		err error
 	}
 	done := make(chan result, 1)
@@ -408,7 +408,7 @@ func (is *ocspIssuer) lookup(ctx context.Context, serial string) (certstore.Reco
 	case r := <-done:
 		return r.rec, r.err
 	case <-ctx.Done():
-		return certstore.Record{}, fmt.Errorf("inventory lookup of %s: %w", serial, ctx.Err())
+		return inventory.Record{}, fmt.Errorf("inventory lookup of %s: %w", serial, ctx.Err())
 	}
 }
 
