@@ -5,9 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )

@@ -365,7 +365,7 @@ func TestClientRefusesWrongAckID(t *testing.T) {
 			return
 		}
 		_ = writeRecord(s, typeAck, appendAck(nil, 2)) // the first message's ack says 2
-		_, _, _ = s.readRecord()                        // until the client hangs up
+		_, _, _ = s.readRecord()                       // until the client hangs up
 	}) {
 		t.Run(tr.name, func(t *testing.T) {
 			c, err := Client(tr.dial(t), w.clientConfig())
