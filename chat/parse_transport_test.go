@@ -194,6 +194,7 @@ func TestServerParsesRecordsExactly(t *testing.T) {
 			i := strings.Index(b, `"ciphertext":"`) + len(`"ciphertext":"`) + 8
 			return b[:i] + `\n` + b[i:]
 		}, CodeProtocol},
+		{"non-empty key_update", func(b string) string { return b }, CodeProtocol},
 		{"raw line break in ciphertext", func(b string) string {
 			i := strings.Index(b, `"ciphertext":"`) + len(`"ciphertext":"`) + 8
 			return b[:i] + "\n" + b[i:]
@@ -207,7 +208,11 @@ func TestServerParsesRecordsExactly(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.sess.conn.Close()
-				frame := c.sess.out.seal(typeMessage, []byte("hello"))
+				typ, pt := typeMessage, "hello"
+				if tc.name == "non-empty key_update" { // §6.3: it MUST be empty
+					typ, pt = typeKeyUpdate, "x"
+				}
+				frame := c.sess.out.seal(typ, []byte(pt))
 				body := tc.rewrite(string(frame[frameHeaderLen:]))
 				if err := writeFrame(c.sess.conn, []byte(body)); err != nil {
 					t.Fatal(err)
@@ -382,5 +387,21 @@ func TestClientRefusesWrongAckID(t *testing.T) {
 				t.Fatal("session still usable after a wrong ack id")
 			}
 		})
+	}
+}
+
+// TestRecordLimitIsProtocolError: past 2^24 records under one key the
+// receiver refuses with protocol_error (§6.4), before decrypting.
+func TestRecordLimitIsProtocolError(t *testing.T) {
+	keys := newTrafficKeys(bytes.Repeat([]byte{7}, 32))
+	out, _ := newHalfConn(dirClientToServer, keys)
+	in, _ := newHalfConn(dirClientToServer, keys)
+	out.seq, in.seq = maxRecordsPerKey-1, maxRecordsPerKey-1
+	if _, err := in.open(mustParse(t, out.seal(typeMessage, []byte("last")))); err != nil {
+		t.Fatalf("record %d: %v", maxRecordsPerKey-1, err)
+	}
+	_, err := in.open(mustParse(t, out.seal(typeMessage, []byte("one too many"))))
+	if !errors.Is(err, ErrProtocol) || codeOf(err) != CodeProtocol {
+		t.Fatalf("record %d: %v (code %s), want protocol_error", maxRecordsPerKey, err, codeOf(err))
 	}
 }
