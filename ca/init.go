@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // DefaultRootCN is the root's common name when InitRequest.CN is empty.
@@ -197,7 +197,7 @@ func (a *Authority) writeCA(ctx context.Context, made []caMaterial, passphrase [
 		}
 	}
 	for i, m := range made {
-		rec := a.record(m.cert, certstore.TypeCA, a.actor)
+		rec := a.record(m.cert, inventory.TypeCA, a.actor)
 		if m.cert.AuthorityKeyId == nil {
 			// A self-signed root carries no AKI (RFC 5280 §4.2.1.1 allows
 			// omitting it); its issuer is itself.

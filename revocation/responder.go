@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // MaxOCSPRequestSize is the largest OCSP request body (or decoded GET
@@ -290,11 +290,11 @@ func (r *ocspResponder) sign(req *http.Request, is *ocspIssuer, oreq *ocsp.Reque
 	if oreq.SerialNumber.Sign() > 0 {
 		rec, err := is.cfg.Store.Get(req.Context(), is.keyID, serial)
 		switch {
-		case errors.Is(err, certstore.ErrNotFound):
+		case errors.Is(err, inventory.ErrNotFound):
 		case err != nil:
 			r.logger.Error("ocsp: inventory lookup failed", "issuer", is.keyID, "err", err)
 			return &tryLaterAnswer
-		case rec.Status == certstore.StatusRevoked:
+		case rec.Status == inventory.StatusRevoked:
 			tmpl.Status = ocsp.Revoked
 			if rec.RevokedAt != nil {
 				tmpl.RevokedAt = rec.RevokedAt.UTC()
