@@ -244,6 +244,9 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 
 // checkFinish verifies a finish message's signature and MAC.
 func checkFinish(f finish, peer *x509.Certificate, sigContext string, hs []byte, macLabel string, th []byte) error {
+	if !f.hasSignature {
+		return fmt.Errorf("%w: %s: %w \"signature\"", ErrProtocol, f.Type, errJSONMissing)
+	}
 	sig, err := decodeB64("signature", f.Signature, -1)
 	if err != nil {
 		return err
