@@ -31,6 +31,9 @@ var (
 	ErrClosed = errors.New("session closed")
 	// ErrMessageTooLarge: the text does not fit in the peer's maximum frame.
 	ErrMessageTooLarge = errors.New("message too large for peer's frame limit")
+	// ErrNoServerName: Dial and DialWebSocket need ClientConfig.ServerName,
+	// the name the server certificate must match.
+	ErrNoServerName = errors.New("chat: ServerName is required")
 	// ErrMessageRejected: the server answered a send or request with a
 	// refusal (rejected status or reply error); the text carries its reason.
 	ErrMessageRejected = errors.New("rejected by server")

@@ -76,10 +76,12 @@ gracefully on SIGINT/SIGTERM.`,
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
-				Logger:    e.logger(),
-				OnMessage: func(from, text string) { e.printf("[Server] Received secure message from %s: %s\n", from, text) },
-				OnAccept:  func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
-				OnReject:  e.printReject,
+				Logger: e.logger(),
+				OnMessage: func(from, text string) {
+					e.printf("[Server] Received secure message from %s: %s\n", chat.EscapeLine(from), chat.EscapeMessage(text))
+				},
+				OnAccept: func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
+				OnReject: e.printReject,
 			})
 			if err != nil {
 				return err
@@ -110,10 +112,10 @@ gracefully on SIGINT/SIGTERM.`,
 
 func (e *env) printReject(remote string, err error) {
 	if errors.Is(err, chat.ErrPeerCertificate) {
-		e.printf("[Server] Certificate validation failed: %v (from %s)\n", err, remote)
+		e.printf("[Server] Certificate validation failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 		return
 	}
-	e.printf("[Server] Handshake failed: %v (from %s)\n", err, remote)
+	e.printf("[Server] Handshake failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 }
 
 // serveUntilDone runs the chat server until the context ends (SIGINT or
@@ -233,7 +235,7 @@ func (e *env) reportDialError(err error) error {
 	switch {
 	case errors.As(err, &remote) && remote.Code == chat.CodeCertificateRejected:
 		e.printf("[Client] Server rejected certificate – closing connection\n")
-		return fmt.Errorf("server said: %s", remote.Reason)
+		return fmt.Errorf("server said: %s", chat.EscapeLine(remote.Reason))
 	case errors.Is(err, chat.ErrPeerCertificate):
 		e.printf("[Client] Server certificate rejected – sending nothing\n")
 	}
