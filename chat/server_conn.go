@@ -82,7 +82,7 @@ func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 	if errors.As(err, &re) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return // the peer gave up or we are shutting down: nobody to tell
 	}
-	reason := truncate(err.Error(), maxTextErr)
+	reason := publicReason(code)
 	if h.sentHello {
 		sendError(sc.conn, code, reason)
 		return
