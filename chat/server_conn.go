@@ -17,14 +17,26 @@ func (sc *serverConn) serve() {
 	defer sc.conn.Close()
 	log := s.id.logger.With("remote", sc.remote)
 	// Network deadlines use the real clock: Now may be pinned by tests.
-	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
+	// The whole handshake has HandshakeTimeout; its first frame, the
+	// complete client_hello, must arrive within FirstFrameTimeout (§3).
+	start := time.Now()
+	deadline := start.Add(s.cfg.HandshakeTimeout)
 	_ = sc.conn.SetDeadline(deadline)
+	_ = sc.conn.SetReadDeadline(start.Add(s.cfg.FirstFrameTimeout))
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	h := &serverHandshake{srv: s, conn: sc.conn, br: bufio.NewReader(sc.conn)}
+	h := &serverHandshake{srv: s, conn: sc.conn, br: bufio.NewReader(sc.conn), onHello: func() {
+		_ = sc.conn.SetReadDeadline(deadline)
+		s.firstFrame(sc)
+	}}
 	sess, cn, err := h.run(ctx)
 	cancel()
 	if err != nil {
 		sc.reject(h, log, err)
+		return
+	}
+	if !s.establish(sc) {
+		log.Warn("session refused", "reason", "max connections")
+		sendError(sc.conn, CodeBusy, publicReason(CodeBusy))
 		return
 	}
 	sess.writeTimeout = s.cfg.WriteTimeout

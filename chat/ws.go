@@ -87,7 +87,8 @@ func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
 	}()
 	hs := &http.Server{
 		Handler:           s.WebSocketHandler(opts),
-		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		// An upgrade request is a stranger's first frame too.
+		ReadHeaderTimeout: s.cfg.FirstFrameTimeout,
 		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
 	}
 	err := hs.Serve(ln)
