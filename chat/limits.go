@@ -44,8 +44,9 @@ func sourceIP(addr net.Addr) string {
 
 // admitLocked takes a handshake slot for sc, or returns why it is refused.
 // A full budget displaces the oldest connection still waiting for its
-// first frame: a client that sends its hello at once is never the oldest
-// waiter for long, a silent or trickling socket is.
+// first frame, if it has waited at least a quarter of FirstFrameTimeout: a
+// client sends its hello at once, so the waiters that old are silent or
+// trickling sockets.
 func (s *Server) admitLocked(sc *serverConn) string {
 	switch {
 	case s.closing.Load():
@@ -56,7 +57,9 @@ func (s *Server) admitLocked(sc *serverConn) string {
 		return "max handshakes from this address"
 	case s.hs.total >= s.cfg.MaxHandshakes:
 		front := s.hs.waiting.Front()
-		if front == nil {
+		// A waiter younger than a quarter of the first-frame deadline may
+		// be a client whose hello is in flight: it is not displaced.
+		if front == nil || time.Since(front.Value.(*serverConn).admitted) < s.cfg.FirstFrameTimeout/4 {
 			return "max handshakes"
 		}
 		victim := front.Value.(*serverConn)
@@ -67,6 +70,7 @@ func (s *Server) admitLocked(sc *serverConn) string {
 	s.hs.total++
 	s.hs.perIP[sc.ip]++
 	sc.hsHeld = true
+	sc.admitted = time.Now()
 	sc.waiting = s.hs.waiting.PushBack(sc)
 	return ""
 }

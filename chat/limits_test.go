@@ -2,8 +2,8 @@ package chat
 
 import (
 	"context"
+	"math/rand/v2"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -60,11 +60,22 @@ func TestSilentPeersAreDisplacedAndCut(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.serverConfig()
 	cfg.MaxHandshakes = 2
-	cfg.FirstFrameTimeout = 300 * time.Millisecond
+	cfg.FirstFrameTimeout = 2 * time.Second
 	cfg.HandshakeTimeout = time.Minute
 	addr, srv, rec := startServer(t, cfg)
 	a, b := dialRaw(t, addr), dialRaw(t, addr)
 	waitFor(t, func() bool { n, _, _ := handshakeCounts(srv); return n == 2 })
+	// Until the oldest has waited a quarter of the first-frame deadline
+	// (its hello could be in flight), a newcomer is refused.
+	if _, err := Dial(context.Background(), addr, w.clientConfig()); !errors.Is(err, ErrBusy) {
+		t.Fatalf("newcomer while the waiters are young: %v, want ErrBusy", err)
+	}
+	waitFor(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		f := srv.hs.waiting.Front()
+		return f != nil && time.Since(f.Value.(*serverConn).admitted) >= cfg.FirstFrameTimeout/4
+	})
 	assertGoodClient(t, w, addr, rec) // displaces a
 	start := time.Now()
 	for _, c := range []*rawConn{a, b} {
@@ -109,8 +120,9 @@ func TestHandshakesPerSourceAddress(t *testing.T) {
 	assertGoodClient(t, w, addr, rec) // from 127.0.0.1
 }
 
-// TestHandshakeFlood opens 2,000 idle and trickling sockets from 20 source
-// addresses, reopened as soon as the server drops them, and measures a good
+// TestHandshakeFlood opens 2,000 idle and trickling sockets from one host
+// (issue 9: ~1,100 such sockets used to lock every client out), each
+// reopened a second after the server drops it, and measures a good
 // client's full handshakes meanwhile (SCCA_FLOOD_SOCKETS changes the count).
 // Every good handshake must succeed; p50/p99 are logged (go test -v).
 func TestHandshakeFlood(t *testing.T) {
@@ -122,8 +134,7 @@ func TestHandshakeFlood(t *testing.T) {
 	cfg := w.serverConfig()
 	cfg.HandshakeTimeout = 10 * time.Second
 	cfg.FirstFrameTimeout = time.Second
-	tcpAddr, url, rec := startWSServer(t, cfg, WebSocketOptions{})
-	_ = rec
+	tcpAddr, url, srvRef, _ := startWSServerWith(t, cfg, WebSocketOptions{})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var opened atomic.Int64
@@ -131,7 +142,7 @@ func TestHandshakeFlood(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			flooder(fmt.Sprintf("127.0.0.%d", 10+i%20), tcpAddr, i%2 == 1, stop, &opened)
+			flooder("127.0.0.2", tcpAddr, i%2 == 1, stop, &opened)
 		}()
 	}
 	t.Cleanup(func() { close(stop); wg.Wait() })
@@ -148,10 +159,13 @@ func TestHandshakeFlood(t *testing.T) {
 		for range 50 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			start := time.Now()
-			c, err := tr.dial(ctx, w.clientConfig())
+			ccfg := w.clientConfig()
+			ccfg.HandshakeTimeout = 10 * time.Second // the machine may be loaded; the figure is what counts
+			c, err := tr.dial(ctx, ccfg)
 			cancel()
 			if err != nil {
-				t.Fatalf("%s: good client refused under flood: %v", tr.name, err)
+				n, q, ss := handshakeCounts(srvRef)
+				t.Fatalf("%s: good client refused under flood after %v: %v (server: %d handshaking, %d waiting, %d sessions)", tr.name, time.Since(start), err, n, q, ss)
 			}
 			lat = append(lat, time.Since(start))
 			c.Close()
@@ -213,7 +227,7 @@ func flooder(ip, addr string, trickle bool, stop <-chan struct{}, opened *atomic
 		select {
 		case <-stop:
 			return
-		case <-time.After(20 * time.Millisecond): // pacing of the attack
+		case <-time.After(time.Second + time.Duration(rand.Int64N(int64(time.Second)))): // pacing of the attack, spread
 		}
 	}
 }

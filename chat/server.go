@@ -42,8 +42,8 @@ type ServerConfig struct {
 	MaxHandshakes      int
 	MaxHandshakesPerIP int
 	FirstFrameTimeout  time.Duration
-	TimestampWindow  time.Duration // allowed clock difference for client_hello
-	KeyUpdateAfter   uint64        // records per key before key_update (DefaultKeyUpdateAfter)
+	TimestampWindow    time.Duration // allowed clock difference for client_hello
+	KeyUpdateAfter     uint64        // records per key before key_update (DefaultKeyUpdateAfter)
 
 	// Mailbox keeps direct messages for offline users (§12.3); nil: the
 	// server refuses direct messages. Revocations, if set, is polled every
@@ -275,9 +275,10 @@ type serverConn struct {
 	ip     string // source address, for the per-IP handshake limit
 
 	// Handshake accounting (limits.go), guarded by srv.mu.
-	hsHeld  bool          // holds a handshake slot
-	waiting *list.Element // in srv.hs.waiting until the first frame arrived
-	session bool          // counted in srv.sessions
+	hsHeld   bool          // holds a handshake slot
+	admitted time.Time     // when it took the slot
+	waiting  *list.Element // in srv.hs.waiting until the first frame arrived
+	session  bool          // counted in srv.sessions
 
 	mu     sync.Mutex
 	state  int

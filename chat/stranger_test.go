@@ -128,4 +128,3 @@ func assertSaysNothing(t *testing.T, reason string, secrets []string) {
 		}
 	}
 }
-

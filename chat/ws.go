@@ -86,7 +86,7 @@ func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
 		s.mu.Unlock()
 	}()
 	hs := &http.Server{
-		Handler:           s.WebSocketHandler(opts),
+		Handler: s.WebSocketHandler(opts),
 		// An upgrade request is a stranger's first frame too.
 		ReadHeaderTimeout: s.cfg.FirstFrameTimeout,
 		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
