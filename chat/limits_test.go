@@ -2,8 +2,8 @@ package chat
 
 import (
 	"context"
-	"math/rand/v2"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -120,13 +120,16 @@ func TestHandshakesPerSourceAddress(t *testing.T) {
 	assertGoodClient(t, w, addr, rec) // from 127.0.0.1
 }
 
-// TestHandshakeFlood opens 2,000 idle and trickling sockets from one host
+// TestHandshakeFlood opens idle and trickling sockets from one host
 // (issue 9: ~1,100 such sockets used to lock every client out), each
 // reopened a second after the server drops it, and measures a good
 // client's full handshakes meanwhile (SCCA_FLOOD_SOCKETS changes the count).
 // Every good handshake must succeed; p50/p99 are logged (go test -v).
 func TestHandshakeFlood(t *testing.T) {
-	sockets := 2000
+	// 500 by default (15 times the per-source limit) keeps the race-enabled
+	// suite quick on a loaded machine; the README figure is measured with
+	// SCCA_FLOOD_SOCKETS=2000.
+	sockets := 500
 	if v, err := strconv.Atoi(os.Getenv("SCCA_FLOOD_SOCKETS")); err == nil && v > 0 {
 		sockets = v
 	}
@@ -206,7 +209,11 @@ func flooder(ip, addr string, trickle bool, stop <-chan struct{}, opened *atomic
 			}
 		}()
 		hello := frameBytes([]byte(`{"type":"client_hello","version":"securechat/1"}`))
+		var tickC <-chan time.Time // idle sockets need no timer
 		tick := time.NewTicker(100 * time.Millisecond)
+		if trickle {
+			tickC = tick.C
+		}
 	hold:
 		for i := 0; ; i++ {
 			select {
@@ -216,8 +223,8 @@ func flooder(ip, addr string, trickle bool, stop <-chan struct{}, opened *atomic
 				return
 			case <-dead:
 				break hold
-			case <-tick.C:
-				if trickle && i < len(hello)-1 {
+			case <-tickC:
+				if i < len(hello)-1 {
 					_, _ = c.Write(hello[i : i+1])
 				}
 			}
