@@ -54,6 +54,7 @@ type ServerConfig struct {
 	RevocationPoll time.Duration // DefaultRevocationPoll
 	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
 	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+	SendQueueBytes int           // and their plaintext bytes (DefaultSendQueueBytes)
 
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
@@ -121,6 +122,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
 	}
 	srv := &Server{
 		cfg: cfg, id: id,

@@ -47,7 +47,7 @@ func (sc *serverConn) serve() {
 		s.cfg.OnAccept(sc.remote, cn)
 	}
 	m := &member{sc: sc, cn: cn, cert: certKeyOf(h.peer[0]), rooms: make(map[string]struct{})}
-	m.out = startOutbox(sess, s.cfg.SendQueue, func(err error) {
+	m.out = startOutbox(sess, s.cfg.SendQueue, s.cfg.SendQueueBytes, func(err error) {
 		log.Info("writing to session failed", "err", err)
 		sc.kill(CodeTimeout, "write failed")
 	})
