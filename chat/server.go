@@ -50,6 +50,7 @@ type ServerConfig struct {
 	// RevocationPoll and ends the live sessions of revoked certificates
 	// (§12.5); nil: revocation applies at the next handshake only.
 	Mailbox        Mailbox
+	Directory      Directory // who may receive direct messages; nil: the Mailbox, if it is a Directory
 	Revocations    RevocationFeed
 	RevocationPoll time.Duration // DefaultRevocationPoll
 	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
