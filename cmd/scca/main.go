@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// certificate's name): printed inert, on one line.
 	fmt.Fprintf(stderr, "scca: %s\n", chat.EscapeLine(err.Error()))
 	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h)
+		fmt.Fprintf(stderr, "scca: hint: %s\n", h)
 	}
 	return 1
 }
