@@ -15,17 +15,17 @@ import (
 	"github.com/coder/websocket"
 )
 
-// bothTransports runs a test against the same server over TCP and WebSocket.
-type transport struct {
+// bothRawTransports runs a test against the same server over TCP and WebSocket.
+type rawTransport struct {
 	name string
 	dial func(ctx context.Context, cfg ClientConfig) (*Conn, error)
 	raw  func(t *testing.T) net.Conn
 }
 
-func bothTransports(t *testing.T, cfg ServerConfig) ([]transport, *received) {
+func bothRawTransports(t *testing.T, cfg ServerConfig) ([]rawTransport, *received) {
 	t.Helper()
 	addr, url, rec := startWSServer(t, cfg, WebSocketOptions{})
-	return []transport{
+	return []rawTransport{
 		{"tcp", func(ctx context.Context, cfg ClientConfig) (*Conn, error) { return Dial(ctx, addr, cfg) },
 			func(t *testing.T) net.Conn { return dialRaw(t, addr).Conn }},
 		{"websocket", func(ctx context.Context, cfg ClientConfig) (*Conn, error) { return DialWebSocket(ctx, url, cfg) },
@@ -65,7 +65,7 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 // a library's error text. The server's OnReject (and log) get the detail.
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
-	tps, rec := bothTransports(t, w.serverConfig())
+	tps, rec := bothRawTransports(t, w.serverConfig())
 	unknownChain, unknownKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
 	revokedChain, revokedKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
 	w.inv.add(revokedChain[0])
