@@ -138,6 +138,9 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 	if a.store == nil {
 		return nil, errNoStore
 	}
+	if err := a.CheckNotRevoked(ctx); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		cert, err := a.signLeaf(s, pub)
 		if err != nil {
