@@ -110,12 +110,21 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
-	if a.baseURL != "" {
-		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
-		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
-		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.pem"}
-	}
+	a.addRevocationURLs(tmpl, "/crl", "/ca.pem")
 	return a.sign(tmpl, issuer, pub, a.signer)
+}
+
+// addRevocationURLs points a certificate at its issuer's CRL and
+// certificate on the base URL, and at the OCSP responder, when a base URL
+// is configured. Leaves use the leaf issuer's paths; an intermediate uses
+// the root's, served by `scca serve` (its CRL lists revoked intermediates).
+func (a *Authority) addRevocationURLs(tmpl *x509.Certificate, crlPath, issuerPath string) {
+	if a.baseURL == "" {
+		return
+	}
+	tmpl.CRLDistributionPoints = []string{a.baseURL + crlPath}
+	tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
+	tmpl.IssuingCertificateURL = []string{a.baseURL + issuerPath}
 }
 
 // sign creates the certificate and parses it back, so callers see exactly

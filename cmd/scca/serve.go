@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,10 @@ func newServeCmd(e *env) *cobra.Command {
   GET /crl          the leaf issuer's current CRL (DER, application/pkix-crl,
                     cached until its nextUpdate); publish it with ` + "`scca crl`" + `
   GET /ca.pem       the CA certificates, issuer first
+  GET /root.crl     with an intermediate: the root's CRL (DER), listing revoked
+                    intermediates; the intermediate's CRL distribution point
+  GET /root.cer     with an intermediate: the root certificate (DER), the
+                    intermediate's AIA caIssuers
   GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory
 
 Set --base-url (or base-url in the config file) to this server's public URL
@@ -38,7 +43,17 @@ server stops gracefully on SIGINT/SIGTERM.`,
 			}
 			defer st.Close()
 			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-			responders := []revocation.ResponderConfig{{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger}}
+			var responders []revocation.ResponderConfig
+			// A revoked issuing CA answers no OCSP (its requests get
+			// "unauthorized"); the root's CRL, served below, lists it.
+			if err := a.CheckNotRevoked(cmd.Context()); errors.Is(err, ca.ErrCARevoked) {
+				logger.Error("not answering OCSP for the issuing CA", "err", err)
+				e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
+			} else if err != nil {
+				return err
+			} else {
+				responders = append(responders, revocation.ResponderConfig{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger})
+			}
 			if a.Intermediate != nil {
 				if rootKey, err := ca.LoadRootSigner(e.certsDir(), e.passphrase); err == nil {
 					responders = append(responders, revocation.ResponderConfig{Issuer: a.Root, Signer: rootKey, Store: st, Logger: logger})
@@ -46,17 +61,23 @@ server stops gracefully on SIGINT/SIGTERM.`,
 					return err
 				}
 			}
-			ocspHandler, err := revocation.NewOCSPResponder(responders[0], responders[1:]...)
-			if err != nil {
-				return err
+			var ocspHandler http.Handler
+			if len(responders) > 0 {
+				if ocspHandler, err = revocation.NewOCSPResponder(responders[0], responders[1:]...); err != nil {
+					return err
+				}
 			}
 			var chain bytes.Buffer
 			for _, c := range a.Chain() {
 				chain.Write(pemCert(c.Raw))
 			}
-			h := revocation.NewHTTPHandler(revocation.ServerConfig{
-				CACertPEM: chain.Bytes(), CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
-			})
+			cfg := revocation.ServerConfig{
+				CACertPEM: chain.Bytes(), CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
+			}
+			if a.Intermediate != nil {
+				cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), a.Root.Raw
+			}
+			h := revocation.NewHTTPHandler(cfg)
 			ln, err := net.Listen("tcp", e.v.GetString("listen"))
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
