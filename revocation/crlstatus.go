@@ -8,13 +8,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // CRLStatusStore is what CheckPublishedCRL needs from the inventory;
-// *certstore.Store implements it.
+// *inventory.Store implements it.
 type CRLStatusStore interface {
-	Revoked(ctx context.Context, issuerKeyID string, fn func(certstore.RevokedEntry) error) error
+	Revoked(ctx context.Context, issuerKeyID string, fn func(inventory.RevokedEntry) error) error
 	LastCRLNumber(ctx context.Context, issuerKeyID string) (int64, error)
 }
 
@@ -63,7 +63,7 @@ func CheckPublishedCRL(ctx context.Context, st CRLStatusStore, issuer *x509.Cert
 	for _, e := range rl.RevokedCertificateEntries {
 		listed[fmt.Sprintf("%x", e.SerialNumber)] = true
 	}
-	err = st.Revoked(ctx, keyID, func(e certstore.RevokedEntry) error {
+	err = st.Revoked(ctx, keyID, func(e inventory.RevokedEntry) error {
 		if !listed[e.Serial] {
 			if p.Missing == 0 {
 				p.FirstMissing = e.Serial

@@ -14,11 +14,11 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 	"github.com/securechat/scca/internal/atomicfile"
 )
 
-// CRLLocker is an optional ability of a CRLStore (*certstore.Store has it):
+// CRLLocker is an optional ability of a CRLStore (*inventory.Store has it):
 // a lock on one issuer's CRL that every publisher sharing the database
 // holds across "allocate number, read revoked list, sign, write", so CRLs
 // published from several hosts come out in number order, each listing
@@ -96,11 +96,11 @@ func checkIssuerNotRevoked(ctx context.Context, st CRLStore, issuer *x509.Certif
 	}
 	rec, err := g.Get(ctx, hex.EncodeToString(issuer.AuthorityKeyId), fmt.Sprintf("%x", issuer.SerialNumber))
 	switch {
-	case errors.Is(err, certstore.ErrNotFound):
+	case errors.Is(err, inventory.ErrNotFound):
 		return nil
 	case err != nil:
 		return fmt.Errorf("%w: check whether %q is revoked: %w", ErrUnavailable, issuer.Subject.CommonName, err)
-	case rec.Status == certstore.StatusRevoked:
+	case rec.Status == inventory.StatusRevoked:
 		return fmt.Errorf("%w: %q (serial %s)", ErrIssuerRevoked, issuer.Subject.CommonName, rec.Serial)
 	}
 	return nil

@@ -20,11 +20,12 @@ import (
 // ServerConfig configures the HTTP handler that publishes revocation data.
 type ServerConfig struct {
 	CACertPEM []byte // served at /ca.pem
+	CACertDER []byte // the leaf issuer's certificate, served at /ca.der (the AIA caIssuers URL)
 	CRLPath   string // DER CRL file served at /crl, read again whenever it changes
 	// RootCRLPath is the root's DER CRL (listing revoked intermediates),
 	// served at /root.crl, the CRL distribution point of the intermediate;
 	// "" disables it. RootCertDER is the root certificate, served at
-	// /root.cer, the intermediate's AIA caIssuers (RFC 5280 §4.2.2.1: DER).
+	// /root.der, the intermediate's AIA caIssuers (RFC 5280 §4.2.2.1: DER).
 	RootCRLPath string
 	RootCertDER []byte
 	OCSP        http.Handler // mounted at /ocsp and /ocsp/; nil disables OCSP
@@ -32,7 +33,7 @@ type ServerConfig struct {
 }
 
 // NewHTTPHandler returns the handler behind `scca serve`: GET /crl, GET
-// /ca.pem and the OCSP responder at /ocsp. It routes by hand rather than with
+// /ca.pem, GET /ca.der and the OCSP responder at /ocsp. It routes by hand rather than with
 // http.ServeMux because a base64 OCSP GET request can contain "//", which
 // ServeMux would "clean" and redirect.
 func NewHTTPHandler(cfg ServerConfig) http.Handler {
@@ -55,7 +56,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 			if getOnly(w, r) {
 				rootCRL.serve(w, r)
 			}
-		case p == "/root.cer" && cfg.RootCertDER != nil:
+		case p == "/root.der" && cfg.RootCertDER != nil:
 			if getOnly(w, r) {
 				w.Header().Set("Content-Type", "application/pkix-cert")
 				w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -66,6 +67,14 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 				w.Header().Set("Content-Type", "application/x-pem-file")
 				w.Header().Set("Cache-Control", "public, max-age=3600")
 				w.Write(cfg.CACertPEM)
+			}
+		case p == "/ca.der" && cfg.CACertDER != nil:
+			// RFC 5280 §4.2.2.1: a caIssuers HTTP URI names a single
+			// DER-encoded certificate (application/pkix-cert, RFC 2585).
+			if getOnly(w, r) {
+				w.Header().Set("Content-Type", "application/pkix-cert")
+				w.Header().Set("Cache-Control", "public, max-age=3600")
+				w.Write(cfg.CACertDER)
 			}
 		default:
 			http.NotFound(w, r)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -24,11 +26,22 @@ func newServeCmd(e *env) *cobra.Command {
   GET /crl          the leaf issuer's current CRL (DER, application/pkix-crl,
                     cached until its nextUpdate); publish it with ` + "`scca crl`" + `
   GET /ca.pem       the CA certificates, issuer first
+  GET /ca.der       the leaf issuer's certificate in DER (the AIA caIssuers URL)
   GET /root.crl     with an intermediate: the root's CRL (DER), listing revoked
                     intermediates; the intermediate's CRL distribution point
-  GET /root.cer     with an intermediate: the root certificate (DER), the
+  GET /root.der     with an intermediate: the root certificate (DER), the
                     intermediate's AIA caIssuers
-  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory
+  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory,
+                    signed by each CA's delegated responder certificate
+                    (<certs-dir>/*_ocsp.pem); tryLater when the inventory does
+                    not answer within --ocsp-timeout; none for an issuing
+                    CA the inventory records as revoked
+
+By default serve holds no CA key: the responder certificates (4 days) are made
+by ` + "`scca init`" + ` and renewed by ` + "`scca crl`" + ` and ` + "`scca revoke`" + ` (run ` + "`scca crl`" + ` daily
+from cron); serve picks up a renewed file at once. --ca-keys intermediate lets
+serve renew the intermediate's responder itself, --ca-keys all also loads the
+root key.
 
 Set --base-url (or base-url in the config file) to this server's public URL
 before issuing certificates, so they carry the CRL and OCSP locations. The
@@ -37,29 +50,22 @@ server stops gracefully on SIGINT/SIGTERM.`,
   openssl ocsp -issuer certs/root_ca.pem -cert certs/client123_cert.pem -url http://127.0.0.1:8080/ocsp -CAfile certs/root_ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, a, err := e.openCA(cmd.Context())
+			st, err := e.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-			var responders []revocation.ResponderConfig
-			// A revoked issuing CA answers no OCSP (its requests get
-			// "unauthorized"); the root's CRL, served below, lists it.
-			if err := a.CheckNotRevoked(cmd.Context()); errors.Is(err, ca.ErrCARevoked) {
-				logger.Error("not answering OCSP for the issuing CA", "err", err)
-				e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
-			} else if err != nil {
+			cas, responders, err := e.ocspSources(cmd.Context(), st, e.v.GetString("ca-keys"), logger)
+			if err != nil {
 				return err
-			} else {
-				responders = append(responders, revocation.ResponderConfig{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger})
 			}
-			if a.Intermediate != nil {
-				if rootKey, err := ca.LoadRootSigner(e.certsDir(), e.passphrase); err == nil {
-					responders = append(responders, revocation.ResponderConfig{Issuer: a.Root, Signer: rootKey, Store: st, Logger: logger})
-				} else if !errors.Is(err, ca.ErrNoCA) {
-					return err
-				}
+			for i := range responders {
+				responders[i].Store, responders[i].Logger = st, logger
+				responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
+			}
+			if responders, err = e.dropRevokedIssuer(cmd.Context(), st, cas, responders, logger); err != nil {
+				return err
 			}
 			var ocspHandler http.Handler
 			if len(responders) > 0 {
@@ -68,24 +74,43 @@ server stops gracefully on SIGINT/SIGTERM.`,
 				}
 			}
 			var chain bytes.Buffer
-			for _, c := range a.Chain() {
-				chain.Write(pemCert(c.Raw))
+			chain.Write(pemCert(cas.Issuer().Raw))
+			if cas.Intermediate != nil {
+				chain.Write(pemCert(cas.Root.Raw))
 			}
 			cfg := revocation.ServerConfig{
-				CACertPEM: chain.Bytes(), CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
+				CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
+				CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
 			}
-			if a.Intermediate != nil {
-				cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), a.Root.Raw
+			if cas.Intermediate != nil {
+				cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), cas.Root.Raw
 			}
 			h := revocation.NewHTTPHandler(cfg)
 			ln, err := net.Listen("tcp", e.v.GetString("listen"))
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			e.printf("Serving /crl, /ca.pem and /ocsp on http://%s\n", ln.Addr())
+			e.printf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
 			return revocation.Serve(cmd.Context(), ln, h)
 		},
 	}
 	cmd.Flags().String("listen", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().String("ca-keys", caKeysNone, "CA keys to hold, to renew their OCSP responder certificates in process: none (responder keys only; `scca crl` renews), intermediate, or all (also the root key)")
+	cmd.Flags().Duration("ocsp-timeout", revocation.DefaultOCSPLookupTimeout, "answer OCSP tryLater when the inventory has not answered within this time")
+	_ = cmd.RegisterFlagCompletionFunc("ca-keys", fixedCompletion(caKeysNone, caKeysIntermediate, caKeysAll))
 	return cmd
+}
+
+// dropRevokedIssuer removes the leaf issuer's OCSP responder when the
+// inventory records that CA as revoked: a revoked CA answers nothing more
+// (requests about its certificates get "unauthorized"), and the root's CRL
+// at /root.crl lists it. Checked when serve starts.
+func (e *env) dropRevokedIssuer(ctx context.Context, st ca.RecordGetter, cas *ca.Certificates, responders []revocation.ResponderConfig, logger *slog.Logger) ([]revocation.ResponderConfig, error) {
+	err := ca.CheckCAsNotRevoked(ctx, st, cas.All()...)
+	if !errors.Is(err, ca.ErrCARevoked) {
+		return responders, err
+	}
+	logger.Error("not answering OCSP for a revoked CA", "err", err)
+	e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
+	return slices.DeleteFunc(responders, func(r revocation.ResponderConfig) bool { return r.Issuer.Equal(cas.Issuer()) }), nil
 }
