@@ -182,7 +182,7 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 		insert = func(rec inventory.Record) (*inventory.Record, error) { return sup.Supersede(ctx, rec) }
 	}
 	if err := a.CheckNotRevoked(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		cert, err := a.signLeaf(s, pub)
