@@ -84,6 +84,13 @@ func Init(ctx context.Context, req InitRequest) (*Authority, error) {
 	if err := a.writeCA(ctx, made, req.Passphrase); err != nil {
 		return nil, err
 	}
+	// Each CA's delegated OCSP responder, so that `scca serve` can answer
+	// OCSP without any CA key, even for a root-only CA.
+	for _, m := range made {
+		if _, err := a.renewOCSPResponder(ctx, m.cert, m.key, OCSPResponderPath(a.dir, m.cert != root.cert)); err != nil {
+			return nil, fmt.Errorf("the CA was created but its OCSP responder was not: %w", err)
+		}
+	}
 	return a, nil
 }
 

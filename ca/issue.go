@@ -120,7 +120,8 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 	if a.baseURL != "" {
 		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
 		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
-		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.pem"}
+		// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
+		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.der"}
 	}
 	return a.sign(tmpl, issuer, pub, a.signer)
 }

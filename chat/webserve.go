@@ -25,8 +25,9 @@ func (s *Server) ServeHandler(ln net.Listener, h http.Handler) error {
 		s.mu.Unlock()
 	}()
 	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		Handler: h,
+		// An upgrade request is a stranger's first frame too.
+		ReadHeaderTimeout: s.cfg.FirstFrameTimeout,
 		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
 	}
 	err := hs.Serve(ln)

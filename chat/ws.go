@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 
@@ -83,9 +82,6 @@ func DialWebSocket(ctx context.Context, url string, cfg ClientConfig) (*Conn, er
 	id, err := cfg.identity()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.ServerName == "" {
-		return nil, errors.New("chat: ServerName is required")
 	}
 	wc, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {

@@ -20,6 +20,7 @@ var hints = []struct {
 	{ca.ErrCAExists, "a CA already lives in --certs-dir; use another directory for a new CA"},
 	{ca.ErrFileExists, "choose other paths with --cert-out/--key-out (or --out), or move the old files away"},
 	{ca.ErrWrongPassphrase, "check SCCA_CA_PASSPHRASE"},
+	{ca.ErrNoOCSPResponder, "`scca crl` (with the CA key at hand) makes it; or run `scca serve --ca-keys intermediate|all` to make and renew it in process"},
 	{ca.ErrKeyPermissions, "make the key readable by its owner only: chmod 600 on the file named above"},
 	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
 	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
