@@ -130,4 +130,3 @@ func (sw *storeWorld) dialWS(t *testing.T, url, name string) *Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
-
