@@ -49,6 +49,9 @@ type dialect struct {
 	upsertCRLNumber string
 	// reserveQueue adds to recipients' queue counts; %s is the VALUES rows.
 	reserveQueue string
+	// reserveSender adds to senders' usage counts (messages, bytes); %s
+	// is the VALUES rows.
+	reserveSender string
 	// selectRevoked lists an issuer's revoked certificates for a CRL.
 	selectRevoked string
 	// cnContains matches a common name against a LIKE pattern (with ESCAPE

@@ -32,6 +32,8 @@ const (
 		" ON DUPLICATE KEY UPDATE last_number = last_number + 1"
 	reserveQueueMySQL = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
 		" ON DUPLICATE KEY UPDATE queued = queued + VALUES(queued)"
+	reserveSenderMySQL = "INSERT INTO message_senders (sender, queued, bytes) VALUES %s" +
+		" ON DUPLICATE KEY UPDATE queued = queued + VALUES(queued), bytes = bytes + VALUES(bytes)"
 	// selectRevokedMySQL gets revoked_at as time.Time (parseTime is forced).
 	selectRevokedMySQL = "SELECT serial, revoked_at, reason FROM certificates" +
 		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
@@ -61,6 +63,7 @@ var mysqlDialect = dialect{
 	scanByID:        " FORCE INDEX (PRIMARY)",
 	upsertCRLNumber: upsertCRLNumberMySQL,
 	reserveQueue:    reserveQueueMySQL,
+	reserveSender:   reserveSenderMySQL,
 	selectRevoked:   selectRevokedMySQL,
 	cnContains:      cnContainsMySQL,
 	duplicate: func(err error) bool {

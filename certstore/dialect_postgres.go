@@ -47,6 +47,9 @@ const (
 		" ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = crl_numbers.last_number + 1"
 	reserveQueuePostgres = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
 		" ON CONFLICT (recipient) DO UPDATE SET queued = message_queues.queued + excluded.queued"
+	reserveSenderPostgres = "INSERT INTO message_senders (sender, queued, bytes) VALUES %s" +
+		" ON CONFLICT (sender) DO UPDATE SET queued = message_senders.queued + excluded.queued," +
+		" bytes = message_senders.bytes + excluded.bytes"
 	selectRevokedPostgres = "SELECT serial, revoked_at, reason FROM certificates" +
 		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
 	// PostgreSQL's LIKE is case-sensitive; ILIKE matches the other two.
@@ -67,6 +70,7 @@ var postgresDialect = dialect{
 	forUpdate:       " FOR UPDATE",
 	upsertCRLNumber: upsertCRLNumberPostgres,
 	reserveQueue:    reserveQueuePostgres,
+	reserveSender:   reserveSenderPostgres,
 	selectRevoked:   selectRevokedPostgres,
 	cnContains:      cnContainsPostgres,
 	duplicate: func(err error) bool {

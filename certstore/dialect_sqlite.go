@@ -29,6 +29,8 @@ const (
 		" ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1"
 	reserveQueueSQLite = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
 		" ON CONFLICT (recipient) DO UPDATE SET queued = queued + excluded.queued"
+	reserveSenderSQLite = "INSERT INTO message_senders (sender, queued, bytes) VALUES %s" +
+		" ON CONFLICT (sender) DO UPDATE SET queued = queued + excluded.queued, bytes = bytes + excluded.bytes"
 	// selectRevokedSQLite reads revoked_at as text, which the driver hands
 	// over as is instead of trying several time layouts on it.
 	selectRevokedSQLite = "SELECT serial, CAST(revoked_at AS TEXT), reason FROM certificates" +
@@ -51,6 +53,7 @@ var sqliteDialect = dialect{
 	scanByID:        " NOT INDEXED",
 	upsertCRLNumber: upsertCRLNumberSQLite,
 	reserveQueue:    reserveQueueSQLite,
+	reserveSender:   reserveSenderSQLite,
 	selectRevoked:   selectRevokedSQLite,
 	cnContains:      cnContainsSQLite,
 	duplicate: func(err error) bool {
