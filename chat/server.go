@@ -54,8 +54,15 @@ type ServerConfig struct {
 	Revocations    RevocationFeed
 	RevocationPoll time.Duration // DefaultRevocationPoll
 	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
-	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
-	SendQueueBytes int           // and their plaintext bytes (DefaultSendQueueBytes)
+	// Quotas of the durable queue (§12.3): messages and body bytes one
+	// sender may have waiting for offline recipients, and all senders
+	// together. 0 means the default (DefaultSenderQuota ...), negative none.
+	SenderQuota      int
+	SenderQuotaBytes int64
+	TotalQuota       int
+	TotalQuotaBytes  int64
+	SendQueue        int // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+	SendQueueBytes   int // and their plaintext bytes (DefaultSendQueueBytes)
 
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
@@ -121,6 +128,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
+	cfg.SenderQuota = quotaOrDefault(cfg.SenderQuota, DefaultSenderQuota)
+	cfg.SenderQuotaBytes = quotaOrDefault(cfg.SenderQuotaBytes, DefaultSenderQuotaBytes)
+	cfg.TotalQuota = quotaOrDefault(cfg.TotalQuota, DefaultTotalQuota)
+	cfg.TotalQuotaBytes = quotaOrDefault(cfg.TotalQuotaBytes, DefaultTotalQuotaBytes)
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
 	}
