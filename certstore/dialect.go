@@ -50,7 +50,6 @@ type dialect struct {
 	// cnContains matches a common name against a LIKE pattern (with ESCAPE
 	// '!') case-insensitively for ASCII.
 	cnContains string
-
 }
 
 // dialects are the databases the inventory runs on, tried in order by
