@@ -22,6 +22,16 @@ import (
 
 func init() { sqldriver.Register(&driver) }
 
+// errBadURL and its kin never quote the input or the parser's message: a
+// password holding '/', '?' or '#' moves the parser's idea of where the
+// password ends, so any fragment it echoes may be part of it.
+var (
+	errBadURL = errors.New("invalid mysql URL (not shown: it may contain a password); " +
+		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
+	errBadParams = errors.New("invalid mysql URL parameters (not shown: the URL may contain a password)")
+	errBadDSN    = errors.New("invalid mysql DSN (not shown: it may contain a password); want USER[:PASS]@tcp(HOST:PORT)/DB")
+)
+
 // MySQL server error numbers translated at the boundary.
 const (
 	errDupEntry = 1062 // ER_DUP_ENTRY
@@ -97,14 +107,9 @@ const (
 )
 
 func parseURL(raw string) (sqldriver.Location, error) {
-	secret := sqldriver.URLPassword(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password included
-		}
-		return sqldriver.Location{}, fmt.Errorf("invalid mysql URL: %s", sqldriver.Redact(err.Error(), secret))
+		return sqldriver.Location{}, errBadURL
 	}
 	if u.User == nil || u.User.Username() == "" {
 		return sqldriver.Location{}, errors.New("mysql URL has no user (want mysql://USER[:PASS]@HOST:PORT/DB)")
@@ -127,7 +132,7 @@ func parseURL(raw string) (sqldriver.Location, error) {
 		// round-tripping them through its own DSN syntax.
 		parsed, err := gomysql.ParseDSN("/?" + u.RawQuery)
 		if err != nil {
-			return sqldriver.Location{}, fmt.Errorf("invalid mysql URL parameters: %s", sqldriver.Redact(err.Error(), cfg.Passwd))
+			return sqldriver.Location{}, errBadParams
 		}
 		parsed.User, parsed.Passwd, parsed.Net, parsed.Addr, parsed.DBName = cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName
 		cfg = parsed
@@ -138,7 +143,7 @@ func parseURL(raw string) (sqldriver.Location, error) {
 func parseDSN(raw string) (sqldriver.Location, error) {
 	cfg, err := gomysql.ParseDSN(raw)
 	if err != nil {
-		return sqldriver.Location{}, fmt.Errorf("invalid mysql DSN: %s", sqldriver.Redact(err.Error(), dsnPassword(raw)))
+		return sqldriver.Location{}, errBadDSN
 	}
 	if cfg.DBName == "" {
 		return sqldriver.Location{}, errors.New("mysql DSN has no database name (want USER@tcp(HOST:PORT)/DB)")
@@ -177,19 +182,4 @@ func location(cfg *gomysql.Config, urlForm bool) sqldriver.Location {
 		red = "mysql://" + user + "@" + cfg.Addr + "/" + cfg.DBName
 	}
 	return sqldriver.Location{Driver: sqldriver.MySQL, DSN: cfg.FormatDSN(), Redacted: red}
-}
-
-// dsnPassword extracts the password of a go-sql-driver DSN the way the
-// driver does: user info ends at the last '@' before the last '/'.
-func dsnPassword(raw string) string {
-	slash := strings.LastIndex(raw, "/")
-	if slash < 0 {
-		slash = len(raw)
-	}
-	at := strings.LastIndex(raw[:slash], "@")
-	if at < 0 {
-		return ""
-	}
-	_, pass, _ := strings.Cut(raw[:at], ":")
-	return pass
 }

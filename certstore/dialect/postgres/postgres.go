@@ -22,6 +22,12 @@ import (
 
 func init() { sqldriver.Register(&driver) }
 
+// errBadURL never quotes the input or the parser's message: a password
+// holding '/', '?' or '#' moves the parser's idea of where the password
+// ends, so any fragment it echoes may be part of it.
+var errBadURL = errors.New("invalid postgres URL (not shown: it may contain a password); " +
+	"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
+
 // PostgreSQL SQLSTATE codes translated at the boundary (Appendix A of the
 // PostgreSQL manual).
 const (
@@ -62,14 +68,9 @@ func parseURL(raw string) (sqldriver.Location, bool, error) {
 		return sqldriver.Location{}, false, nil
 	}
 	const want = " (want postgres://USER[:PASS]@HOST:PORT/DB)"
-	secret := sqldriver.URLPassword(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password included
-		}
-		return sqldriver.Location{}, true, fmt.Errorf("invalid postgres URL: %s", sqldriver.Redact(err.Error(), secret))
+		return sqldriver.Location{}, true, errBadURL
 	}
 	switch db := strings.TrimPrefix(u.Path, "/"); {
 	case u.User == nil || u.User.Username() == "":
@@ -80,7 +81,7 @@ func parseURL(raw string) (sqldriver.Location, bool, error) {
 		return sqldriver.Location{}, true, errors.New("postgres URL needs exactly one database name" + want)
 	}
 	if _, err := pgx.ParseConfig(raw); err != nil {
-		return sqldriver.Location{}, true, fmt.Errorf("invalid postgres URL: %s", sqldriver.Redact(err.Error(), secret))
+		return sqldriver.Location{}, true, errBadURL
 	}
 	user := u.User.Username()
 	if _, ok := u.User.Password(); ok {

@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"modernc.org/sqlite" // also registers the pure-Go "sqlite" database/sql driver
@@ -31,7 +33,7 @@ const codeMask = 0xff
 var driver = sqldriver.Driver{
 	Name:        sqldriver.SQLite,
 	Parse:       parseURL,
-	Open:        func(loc sqldriver.Location) (*sql.DB, error) { return sql.Open(sqldriver.SQLite, loc.DSN) },
+	Open:        open,
 	Unreachable: unreachable,
 	Duplicate: func(err error) bool {
 		se, ok := sqldriver.ErrorAs[*sqlite.Error](err)
@@ -73,4 +75,31 @@ func parseURL(raw string) (sqldriver.Location, bool, error) {
 
 func unreachable(loc sqldriver.Location, err error) error {
 	return fmt.Errorf("%w: cannot open SQLite inventory %s: %w", sqldriver.ErrUnreachable, loc.Redacted, err)
+}
+
+func open(loc sqldriver.Location) (*sql.DB, error) {
+	if err := createPrivate(loc.Path); err != nil {
+		return nil, err
+	}
+	return sql.Open(sqldriver.SQLite, loc.DSN)
+}
+
+// createPrivate creates a new SQLite inventory file readable by its owner
+// only, before SQLite does with its default 0644: the inventory holds every
+// certificate and the audit log. SQLite gives the -wal and -shm files it
+// creates later the database file's mode, so they are 0600 too. An existing
+// file is left as it is; a missing directory is left for SQLite to report.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fmt.Errorf("create SQLite inventory %s: %w", path, err)
+	}
 }
