@@ -46,29 +46,32 @@ func (s *Store) Insert(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
-	sans, err := json.Marshal(rec.SANs)
-	if err != nil {
-		return fmt.Errorf("encode SANs: %w", err)
-	}
-	entry := AuditEntry{
-		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
-		Details: issueDetails(rec),
-	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertCertificate,
-			rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
-			timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
-			nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
-			rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy)
-		if err != nil {
-			return translate(err)
-		}
-		return s.appendAudit(ctx, tx, entry)
-	})
+	err = s.inTx(ctx, func(tx *sql.Tx) error { return s.insertTx(ctx, tx, rec, issueDetails(rec)) })
 	if err != nil {
 		return fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
 	return nil
+}
+
+// insertTx inserts a prepared record and its "issue" audit entry (with
+// details) inside tx.
+func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, rec Record, details string) error {
+	sans, err := json.Marshal(rec.SANs)
+	if err != nil {
+		return fmt.Errorf("encode SANs: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, insertCertificate,
+		rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
+		timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
+		nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
+		rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy)
+	if err != nil {
+		return translate(err)
+	}
+	return s.appendAudit(ctx, tx, AuditEntry{
+		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
+		Details: details,
+	})
 }
 
 // prepare validates rec and fills in defaults, in database precision.
