@@ -70,11 +70,13 @@ func (r *Renewer) Run(ctx context.Context) error {
 		if backoff > 0 {
 			wait = backoff
 		}
-		if !now().Add(wait).Before(cert.NotAfter) {
-			wait = cert.NotAfter.Sub(now()) - time.Second
-		}
-		if !now().Before(cert.NotAfter) {
-			return ErrExpired
+		// Never sleep past expiry: a last attempt halfway to it, until
+		// less than a second is left.
+		if left := cert.NotAfter.Sub(now()); wait >= left {
+			if left < 2*time.Second {
+				return ErrExpired
+			}
+			wait = left / 2
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil

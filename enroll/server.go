@@ -396,3 +396,15 @@ func splitSANs(sans []string) (dns []string, ips []net.IP) {
 	}
 	return dns, ips
 }
+
+// ReloadableTLSConfig is TLSConfig for a server that may be replaced while
+// running (`scca serve` rebuilds it on SIGHUP): every handshake asks
+// current for the server of the moment.
+func ReloadableTLSConfig(current func() *Server) *tls.Config {
+	cfg := (&Server{}).TLSConfig()
+	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return current().certs.get(h) }
+	return cfg
+}
+
+// Root is the CA's root certificate, whose fingerprint enrolling clients pin.
+func (s *Server) Root() *x509.Certificate { return s.cfg.Authority.Root }
