@@ -90,6 +90,11 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 	var cur atomic.Pointer[servedHandlers]
 	cur.Store(first)
 
+	// SIGHUP is caught from before the listeners open, so anyone who sees
+	// the port open may send it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
@@ -116,9 +121,6 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 			errc <- revocation.Serve(ctx, tlsLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().api.ServeHTTP(w, r) }))
 		}()
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var firstErr error
 	for servers > 0 {
 		select {
