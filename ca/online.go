@@ -64,8 +64,15 @@ func (a *Authority) WriteChain(certPath string, leaf *x509.Certificate) (string,
 // CheckCN reports whether cn is acceptable as a leaf's common name.
 func CheckCN(cn string) error { return checkCN(cn) }
 
-// RecordType is the inventory type of certificates of this profile.
-func (p Profile) RecordType() string { return p.recordType() }
+// RecordType is the inventory type of certificates of this profile, ""
+// for a profile not in the table.
+func (p Profile) RecordType() string {
+	r, err := lookupProfile(p)
+	if err != nil {
+		return ""
+	}
+	return r.recordType
+}
 
 // FileBase is the file name stem scca uses for a common name
 // (<stem>_cert.pem, <stem>_key.pem): anything outside [A-Za-z0-9._-]

@@ -9,23 +9,21 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Mailbox is the durable per-recipient message queue direct messages go
 // through (docs/PROTOCOL.md §12.3); *certstore.Store implements it.
 type Mailbox interface {
 	// Enqueue commits msgs (all or nothing) and returns their ids, strictly
-	// increasing; certstore.ErrQueueFull past maxPerRecipient,
-	// certstore.ErrDuplicate for a (recipient, msg_id) already queued.
-	Enqueue(ctx context.Context, msgs []certstore.QueuedMessage, maxPerRecipient int) ([]int64, error)
+	// increasing; inventory.ErrQueueFull past maxPerRecipient,
+	// inventory.ErrDuplicate for a (recipient, msg_id) already queued.
+	Enqueue(ctx context.Context, msgs []inventory.QueuedMessage, maxPerRecipient int) ([]int64, error)
 	// Pending returns up to limit of recipient's messages after afterID, by id.
-	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]certstore.QueuedMessage, error)
+	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]inventory.QueuedMessage, error)
 	// AckDelivered deletes recipient's messages up to and including uptoID.
 	AckDelivered(ctx context.Context, recipient string, uptoID int64) (int64, error)
 }
-
-var _ Mailbox = (*certstore.Store)(nil)
 
 const (
 	// DefaultQueueLimit bounds each recipient's durable queue; a send past
@@ -75,12 +73,12 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	defer lk.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	ids, err := mb.Enqueue(ctx, []certstore.QueuedMessage{{Recipient: req.To, Sender: from.cn,
+	ids, err := mb.Enqueue(ctx, []inventory.QueuedMessage{{Recipient: req.To, Sender: from.cn,
 		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.cfg.QueueLimit)
 	switch {
-	case errors.Is(err, certstore.ErrQueueFull):
+	case errors.Is(err, inventory.ErrQueueFull):
 		return rejected(res, ReasonQueueFull, fmt.Sprintf("%s has %d messages waiting", req.To, s.cfg.QueueLimit))
-	case errors.Is(err, certstore.ErrDuplicate):
+	case errors.Is(err, inventory.ErrDuplicate):
 		res.Status = StatusDuplicate
 		return res
 	case err != nil:
@@ -183,7 +181,7 @@ func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
 	}
 }
 
-func (s *Server) pending(cn string, after int64) ([]certstore.QueuedMessage, error) {
+func (s *Server) pending(cn string, after int64) ([]inventory.QueuedMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	return s.cfg.Mailbox.Pending(ctx, cn, after, replayBatch)

@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/revocation"
 )
@@ -23,47 +22,64 @@ func newServeCmd(e *env) *cobra.Command {
   GET /crl          the leaf issuer's current CRL (DER, application/pkix-crl,
                     cached until its nextUpdate); publish it with ` + "`scca crl`" + `
   GET /ca.pem       the CA certificates, issuer first
-  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory
+  GET /ca.der       the leaf issuer's certificate in DER (the AIA caIssuers URL)
+  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory,
+                    signed by each CA's delegated responder certificate
+                    (<certs-dir>/*_ocsp.pem); tryLater when the inventory does
+                    not answer within --ocsp-timeout
+
+By default serve holds no CA key: the responder certificates (4 days) are made
+by ` + "`scca init`" + ` and renewed by ` + "`scca crl`" + ` and ` + "`scca revoke`" + ` (run ` + "`scca crl`" + ` daily
+from cron); serve picks up a renewed file at once. --ca-keys intermediate lets
+serve renew the intermediate's responder itself, --ca-keys all also loads the
+root key.
 
 Set --base-url (or base-url in the config file) to this server's public URL
 before issuing certificates, so they carry the CRL and OCSP locations. The
-server stops gracefully on SIGINT/SIGTERM and reloads the CA certificates
-and key on SIGHUP.
+server stops gracefully on SIGINT/SIGTERM and reloads its certificates on
+SIGHUP.
 
 With --api-listen it also serves the online CA's HTTPS API (docs/API.md):
 POST /v1/sign (one-time token + CSR, see scca token / scca enroll),
 POST /v1/renew (client certificate + CSR, see scca renew), GET /v1/roots,
-GET /health and GET /metrics (Prometheus). Its TLS certificate is issued by
-this CA and renewed automatically; the root fingerprint to pin is printed.`,
+GET /health and GET /metrics (Prometheus). The API issues certificates, so
+with it serve loads the issuing CA key whatever --ca-keys says. Its TLS
+certificate is issued by this CA and renewed automatically; the root
+fingerprint clients pin is printed at start.`,
 		Example: `  scca serve --listen 127.0.0.1:8080
   scca serve --listen 127.0.0.1:8080 --api-listen 127.0.0.1:8443
   openssl ocsp -issuer certs/root_ca.pem -cert certs/client123_cert.pem -url http://127.0.0.1:8080/ocsp -CAfile certs/root_ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.serveAll(cmd.Context(), func(st *certstore.Store, a *ca.Authority, logger *slog.Logger) (http.Handler, error) {
-				responders := []revocation.ResponderConfig{{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger}}
-				if a.Intermediate != nil {
-					if rootKey, err := ca.LoadRootSigner(e.certsDir(), e.passphrase); err == nil {
-						responders = append(responders, revocation.ResponderConfig{Issuer: a.Root, Signer: rootKey, Store: st, Logger: logger})
-					} else if !errors.Is(err, ca.ErrNoCA) {
-						return nil, err
-					}
+			return e.serveAll(cmd.Context(), func(ctx context.Context, st *certstore.Store, logger *slog.Logger) (http.Handler, error) {
+				cas, responders, err := e.ocspSources(ctx, st, e.v.GetString("ca-keys"), logger)
+				if err != nil {
+					return nil, err
+				}
+				for i := range responders {
+					responders[i].Store, responders[i].Logger = st, logger
+					responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
 				}
 				ocspHandler, err := revocation.NewOCSPResponder(responders[0], responders[1:]...)
 				if err != nil {
 					return nil, err
 				}
 				var chain bytes.Buffer
-				for _, c := range a.Chain() {
-					chain.Write(pemCert(c.Raw))
+				chain.Write(pemCert(cas.Issuer().Raw))
+				if cas.Intermediate != nil {
+					chain.Write(pemCert(cas.Root.Raw))
 				}
 				return revocation.NewHTTPHandler(revocation.ServerConfig{
-					CACertPEM: chain.Bytes(), CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
+					CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
+					CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
 				}), nil
 			})
 		},
 	}
 	addAPIFlags(cmd)
 	cmd.Flags().String("listen", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().String("ca-keys", caKeysNone, "CA keys to hold, to renew their OCSP responder certificates in process: none (responder keys only; `scca crl` renews), intermediate, or all (also the root key)")
+	cmd.Flags().Duration("ocsp-timeout", revocation.DefaultOCSPLookupTimeout, "answer OCSP tryLater when the inventory has not answered within this time")
+	_ = cmd.RegisterFlagCompletionFunc("ca-keys", fixedCompletion(caKeysNone, caKeysIntermediate, caKeysAll))
 	return cmd
 }

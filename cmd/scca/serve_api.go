@@ -14,15 +14,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/revocation"
 )
 
-// plainBuilder builds the plain-HTTP handler (CRL, CA certificates, OCSP)
-// for a loaded CA.
-type plainBuilder func(st *certstore.Store, a *ca.Authority, logger *slog.Logger) (http.Handler, error)
+// plainBuilder builds the plain-HTTP handler (CRL, CA certificates, OCSP).
+type plainBuilder func(ctx context.Context, st *certstore.Store, logger *slog.Logger) (http.Handler, error)
 
 // servedHandlers are what one (re)load of the CA serves.
 type servedHandlers struct {
@@ -59,17 +57,17 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 		return err
 	}
 	load := func() (*servedHandlers, error) {
-		a, err := e.loadCA(st)
-		if err != nil {
-			return nil, err
-		}
-		h, err := build(st, a, logger)
+		h, err := build(ctx, st, logger)
 		if err != nil {
 			return nil, err
 		}
 		out := &servedHandlers{plain: metrics.CountRevocationRequests(h)}
 		if apiAddr == "" {
 			return out, nil
+		}
+		a, err := e.loadCA(st)
+		if err != nil {
+			return nil, err
 		}
 		out.api, err = enroll.NewServer(enroll.ServerConfig{
 			Authority: a, Store: st, Metrics: metrics, Logger: logger, Names: apiNames(apiAddr, e.v.GetStringSlice("api-name")),
@@ -102,7 +100,7 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	e.printf("Serving /crl, /ca.pem and /ocsp on http://%s\n", ln.Addr())
+	e.printf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
 	go func() {
 		errc <- revocation.Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().plain.ServeHTTP(w, r) }))
 	}()
