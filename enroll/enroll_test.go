@@ -181,11 +181,14 @@ func TestFailedTokensAreRateLimitedPerSource(t *testing.T) {
 }
 
 func TestConcurrentUsesOfOneToken(t *testing.T) {
-	for _, db := range []struct{ name, url string }{{"sqlite", ""}, {"mysql", "mysql"}} {
+	for _, db := range []struct{ name, url string }{{"sqlite", ""}, {"mysql", "mysql"}, {"postgres", "postgres"}} {
 		t.Run(db.name, func(t *testing.T) {
 			url := db.url
-			if url == "mysql" {
+			switch url {
+			case "mysql":
 				url = testdb.MySQL(t, "scca_enroll")
+			case "postgres":
+				url = testdb.Postgres(t, "scca_enroll")
 			}
 			c := newTestCA(t, caOptions{dbURL: url, rateLimit: RateLimit{Burst: 1000}})
 			tok := c.token(t, "alice", 0)
