@@ -51,7 +51,11 @@ type caOptions struct {
 	validity     time.Duration
 }
 
-func newTestCA(t *testing.T, o caOptions) *testCA {
+func newBenchCA(tb testing.TB, dbURL string) *testCA {
+	return newTestCA(tb, caOptions{dbURL: dbURL, rateLimit: RateLimit{Burst: 1 << 20}})
+}
+
+func newTestCA(t testing.TB, o caOptions) *testCA {
 	t.Helper()
 	ctx := context.Background()
 	if o.dbURL == "" {
@@ -93,7 +97,7 @@ func newTestCA(t *testing.T, o caOptions) *testCA {
 }
 
 // token mints a client token for cn.
-func (c *testCA) token(t *testing.T, cn string, ttl time.Duration) string {
+func (c *testCA) token(t testing.TB, cn string, ttl time.Duration) string {
 	t.Helper()
 	tok, _, err := NewToken(context.Background(), c.st, TokenRequest{CN: cn, Profile: ca.ProfileClient, TTL: ttl, Actor: "test", Now: c.clock.Now})
 	if err != nil {
