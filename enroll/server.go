@@ -3,6 +3,7 @@ package enroll
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -163,7 +164,8 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	tok, err := s.cfg.Store.LookupToken(r.Context(), id)
 	s.observe("token_lookup", start)
-	if err == nil && (tok.UsedAt != nil || !s.cfg.Now().Before(tok.ExpiresAt) || tok.CN != csr.Subject.CommonName) {
+	if err == nil && (subtle.ConstantTimeCompare([]byte(tok.Hash), []byte(hash)) != 1 || tok.UsedAt != nil ||
+		!s.cfg.Now().Before(tok.ExpiresAt) || tok.CN != csr.Subject.CommonName) {
 		err = certstore.ErrTokenInvalid // turned away before any signing; checked again on use
 	}
 	if err != nil {
