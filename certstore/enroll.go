@@ -57,12 +57,7 @@ const (
 	useToken          = "UPDATE enroll_tokens SET used_at = ?, used_serial = ? WHERE id = ? AND used_at IS NULL"
 	insertEnrollment  = "INSERT INTO enrollments (issuer_key_id, serial, method, token_id, previous_serial, at)" +
 		" VALUES (?, ?, ?, ?, ?, ?)"
-	supersedeCertificate = "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoked_by = ?" +
-		" WHERE id = ? AND status = 'active'"
 )
-
-// reasonSuperseded is RFC 5280's CRLReason superseded (4).
-const reasonSuperseded = 4
 
 // CreateToken stores a new token and appends a "token" audit entry (id,
 // CN, profile, expiry; never the secret or its hash).
@@ -95,6 +90,7 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 		Type      string `json:"type"`
 		ExpiresAt string `json:"expires_at"`
 	}{t.ID, t.CN, t.Type, dbTime(t.ExpiresAt).Format(time.RFC3339)})
+	var written AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, insertToken, t.ID, t.Hash, t.CN, t.Type, string(sans),
 			timeArg(t.CreatedAt), t.CreatedBy, timeArg(t.ExpiresAt)); err != nil {
@@ -103,11 +99,13 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 			}
 			return err
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{Actor: t.CreatedBy, Action: ActionToken, Details: string(details)})
+		written, err = s.appendAudit(ctx, tx, AuditEntry{Actor: t.CreatedBy, Action: ActionToken, Details: string(details)})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create enrollment token for %q: %w", t.CN, err)
 	}
+	s.advanceAnchor(written)
 	return nil
 }
 
@@ -158,6 +156,11 @@ func (s *Store) InsertAuthorized(ctx context.Context, rec Record, auth Authoriza
 	if renewal == (auth.PreviousSerial == "") {
 		return errors.New("authorise an issuance with exactly one of a token or a previous certificate")
 	}
+	skeleton, err := identityOf(rec)
+	if err != nil {
+		return err
+	}
+	var written AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.clock()
 		method, extra := "token", map[string]string{"token_id": auth.TokenID}
@@ -169,16 +172,18 @@ func (s *Store) InsertAuthorized(ctx context.Context, rec Record, auth Authoriza
 		} else if err := s.useToken(ctx, tx, rec, auth, now); err != nil {
 			return err
 		}
-		if err := s.insertTx(ctx, tx, rec, detailsWith(issueDetails(rec), extra)); err != nil {
+		var err error
+		if _, written, err = s.insertTx(ctx, tx, rec, skeleton, detailsWith(issueDetails(rec), extra), false); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, insertEnrollment, rec.IssuerKeyID, rec.Serial, method,
+		_, err = tx.ExecContext(ctx, insertEnrollment, rec.IssuerKeyID, rec.Serial, method,
 			nullString(auth.TokenID), nullString(auth.PreviousSerial), timeArg(now))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
+	s.advanceAnchor(written)
 	return nil
 }
 
@@ -228,15 +233,14 @@ func (s *Store) supersede(ctx context.Context, tx *sql.Tx, rec Record, auth Auth
 	case prev.CN != rec.CN || prev.Type != rec.Type:
 		return fmt.Errorf("%w: a renewal keeps the CN and type", ErrNotRenewable)
 	}
-	actor := rec.IssuedBy
-	if _, err := tx.ExecContext(ctx, supersedeCertificate, timeArg(now), reasonSuperseded, actor, id); err != nil {
-		return fmt.Errorf("supersede %s: %w", serial, err)
-	}
-	return s.appendAudit(ctx, tx, AuditEntry{
-		Actor: actor, Action: ActionRevoke, IssuerKeyID: auth.PreviousIssuer, Serial: serial,
-		Details: detailsWith(revokeDetails(Revocation{Reason: reasonSuperseded, At: now}),
-			map[string]string{"superseded_by": rec.Serial}),
+	r, err := s.prepareRevocation(Revocation{
+		IssuerKeyID: auth.PreviousIssuer, Serial: serial, Reason: ReasonSuperseded, Actor: rec.IssuedBy, At: now,
 	})
+	if err != nil {
+		return err
+	}
+	_, _, err = s.revokeRow(ctx, tx, prev, id, r)
+	return err
 }
 
 // detailsWith adds string fields to a JSON object of audit details.

@@ -34,6 +34,8 @@ type serverHandshake struct {
 	rs           []byte
 	parentExpiry time.Time
 	promised     bool
+	// onHello, if set, is called once the client_hello frame has arrived.
+	onHello func()
 	// sentHello is set once server_hello went out, after which errors are
 	// reported with an error frame instead of a rejected server_hello.
 	sentHello bool
@@ -72,6 +74,9 @@ func (h *serverHandshake) readClientHello() error {
 	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
 	if err != nil {
 		return err
+	}
+	if h.onHello != nil {
+		h.onHello()
 	}
 	if err := decodeFrame(body, typeClientHello, &h.ch); err != nil {
 		return err
@@ -151,10 +156,11 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 			trust.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := trust.VerifyLeaf(chain[0], eku, name, id.now()); err != nil {
+	verified, err := trust.VerifyLeaf(chain[0], eku, name, id.now())
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	if err := id.checker.Check(ctx, chain[0]); err != nil {
+	if err := checkPeerChain(ctx, id.checker, verified); err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
 	return nil
@@ -244,6 +250,9 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 
 // checkFinish verifies a finish message's signature and MAC.
 func checkFinish(f finish, peer *x509.Certificate, sigContext string, hs []byte, macLabel string, th []byte) error {
+	if !f.hasSignature {
+		return fmt.Errorf("%w: %s: %w \"signature\"", ErrProtocol, f.Type, errJSONMissing)
+	}
 	sig, err := decodeB64("signature", f.Signature, -1)
 	if err != nil {
 		return err
