@@ -48,11 +48,14 @@ messages to an offline user are kept in the inventory database (at most
 delivered in order when that user connects, also across server restarts.
 With --ws-listen the same server also accepts WebSocket clients, who share
 rooms and direct messages with TCP clients. Clients may resume sessions with
-a ticket (valid for at most an hour, single use, lost on restart). Stops
-gracefully on SIGINT/SIGTERM.`,
+a ticket (valid for at most an hour, single use, lost on restart). With
+--web the WebSocket address also serves the browser client (README,
+"SecureChat in the browser"); --ca-url lets it enrol through the online CA.
+Stops gracefully on SIGINT/SIGTERM.`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
-  scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500`,
+  scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
+  scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			chain, key, err := e.chatIdentity("server")
@@ -92,7 +95,7 @@ gracefully on SIGINT/SIGTERM.`,
 				return fmt.Errorf("listen: %w", err)
 			}
 			e.printf("[Server] Listening on %s\n", ln.Addr())
-			if err := e.serveWebSocket(srv); err != nil {
+			if err := e.serveWebSocket(srv, cas); err != nil {
 				return err
 			}
 			return serveUntilDone(cmd.Context(), srv, ln, e)
@@ -101,6 +104,8 @@ gracefully on SIGINT/SIGTERM.`,
 	f := cmd.Flags()
 	f.String("listen", "0.0.0.0:5000", "address to listen on")
 	f.String("ws-listen", "", "also serve WebSocket clients on this address (ws://ADDR/)")
+	f.Bool("web", false, "also serve the browser client at http://<ws-listen>/ (needs --ws-listen)")
+	f.String("ca-url", "", "with --web: relay the page's enrolment (POST /v1/sign) to this online CA API, https://HOST:PORT, verified against the CA root")
 	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
