@@ -34,10 +34,12 @@ func TestScripts(t *testing.T) {
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"freeport": cmdFreePort,
-			"waitport": cmdWaitPort,
-			"mark":     cmdMark,
-			"within":   cmdWithin,
+			"freeport":  cmdFreePort,
+			"waitport":  cmdWaitPort,
+			"mark":      cmdMark,
+			"within":    cmdWithin,
+			"setstdout": cmdSetStdout,
+			"rootfp":    cmdRootFingerprint,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
