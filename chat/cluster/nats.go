@@ -106,12 +106,7 @@ func Connect(cfg Config) (*NATS, error) {
 		nats.ReconnectHandler(func(*nats.Conn) { n.setUp(true) }),
 		nats.ErrorHandler(n.onAsyncError),
 	}
-	if cfg.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
-	}
-	if cfg.CAFile != "" {
-		opts = append(opts, nats.RootCAs(cfg.CAFile))
-	}
+	opts = append(opts, cfg.authOptions()...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %s: %w", Redact(cfg.URL), err)
@@ -119,6 +114,19 @@ func Connect(cfg Config) (*NATS, error) {
 	n.nc = nc
 	n.up.Store(nc.IsConnected())
 	return n, nil
+}
+
+// authOptions are the credentials and TLS trust for NATS. A user and
+// password in the URL are used by nats.go as they are.
+func (cfg *Config) authOptions() []nats.Option {
+	var opts []nats.Option
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	return opts
 }
 
 // Redact removes any password from a NATS URL (list), for logs and errors.
@@ -276,13 +284,7 @@ func HintRevocation(cfg Config, timeout time.Duration) error {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	opts := []nats.Option{nats.Name("scca revoke"), nats.Timeout(timeout), nats.NoReconnect()}
-	if cfg.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
-	}
-	if cfg.CAFile != "" {
-		opts = append(opts, nats.RootCAs(cfg.CAFile))
-	}
+	opts := append([]nats.Option{nats.Name("scca revoke"), nats.Timeout(timeout), nats.NoReconnect()}, cfg.authOptions()...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return fmt.Errorf("cluster: connect to %s: %w", Redact(cfg.URL), err)
