@@ -206,7 +206,7 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 	done := make(chan error, 2)
 	go func() { done <- srv.Serve(&trackingListener{Listener: ln, t: n.conns}) }()
 	hs := &http.Server{Handler: srv.WebSocketHandler(chat.WebSocketOptions{})}
-	go func() { _ = hs.Serve(wsln) }()
+	go func() { _ = hs.Serve(&trackingListener{Listener: wsln, t: n.conns}) }()
 	tb.Cleanup(func() {
 		_ = hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
