@@ -168,6 +168,7 @@ type nodeOpts struct {
 	maxPending int
 	wrap       func(chat.Broker) chat.Broker
 	natsURL    string // default: the world's
+	alone      bool   // no broker: a server on its own
 }
 
 func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
@@ -185,11 +186,15 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 		broker = o.wrap(b)
 	}
 	st := openStore(tb, w.dbURL, false)
-	srv, err := chat.NewServer(chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.caCert),
+	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.caCert),
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st,
 		RevocationPoll: orDur(w.revPoll, 500*time.Millisecond), MaxConns: 4096, SendQueue: 1 << 16,
 		Tickets: chat.TicketConfig{Secret: w.secret, Spent: b.Spender(time.Hour)},
-		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat}})
+		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat}}
+	if o.alone {
+		cfg.Tickets, cfg.Cluster = chat.TicketConfig{}, chat.ClusterConfig{}
+	}
+	srv, err := chat.NewServer(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -347,6 +352,8 @@ func databases(t *testing.T) map[string]func(*testing.T) string {
 		"mariadb": func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
 	}
 }
+
+func asRemote(err error, re **chat.RemoteError) bool { return errors.As(err, re) }
 
 func revocationOf(c *x509.Certificate) certstore.Revocation {
 	return certstore.Revocation{IssuerKeyID: hex.EncodeToString(c.AuthorityKeyId), Serial: fmt.Sprintf("%x", c.SerialNumber),
