@@ -19,11 +19,12 @@ func addBrokerFlags(f *pflag.FlagSet) {
 	f.String("broker", "", "NATS URL linking the chat servers of one inventory, nats://[USER:PASS@]HOST:4222 (docs/CLUSTER.md)")
 	f.String("broker-creds", "", "NATS credentials file (JWT and NKey seed)")
 	f.String("broker-tls-ca", "", "CA certificate(s) to verify the NATS server's TLS certificate")
+	f.String("broker-prefix", cluster.DefaultPrefix, "NATS subject prefix of this cluster (several clusters may share one NATS)")
 }
 
 func (e *env) brokerConfig(node string, log *slog.Logger) cluster.Config {
 	return cluster.Config{URL: e.v.GetString("broker"), Node: node, CredsFile: e.v.GetString("broker-creds"),
-		CAFile: e.v.GetString("broker-tls-ca"), Logger: log}
+		CAFile: e.v.GetString("broker-tls-ca"), Prefix: e.v.GetString("broker-prefix"), Logger: log}
 }
 
 // chatCluster connects to --broker, if given, and returns the cluster and
