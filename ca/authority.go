@@ -86,6 +86,9 @@ func Load(opts LoadOptions) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDirPrivate(opts.Dir); err != nil {
+		return nil, err
+	}
 	a, err := newAuthority(opts.Dir, opts.Store, opts.BaseURL, opts.Actor, opts.Now, opts.Rand)
 	if err != nil {
 		return nil, err

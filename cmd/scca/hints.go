@@ -27,6 +27,9 @@ var hints = []struct {
 	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
 	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
+	{certstore.ErrIdentityTaken, "one client identity has one holder; add --replace to revoke the old certificate as superseded, or choose another CN"},
+	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
+	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
 }
 
 func hintFor(err error) string {
