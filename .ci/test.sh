@@ -51,6 +51,22 @@ fi
 step "tools"
 command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+step "chromium (browser tests of web/)"
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version
+
+step "web: committed bundle matches the sources; JS tests against the Go vectors"
+cp web/static/app.js /tmp/scca-app.js.bak
+bash web/build.sh
+if ! cmp -s web/static/app.js /tmp/scca-app.js.bak; then
+  echo "web/static/app.js does not match web/src (run web/build.sh and commit)" >&2
+  cp /tmp/scca-app.js.bak web/static/app.js
+  exit 1
+fi
+node --test web/test/
+
 step "go mod tidy check"
 cp go.mod /tmp/scca-go.mod.bak; cp go.sum /tmp/scca-go.sum.bak
 go mod tidy

@@ -180,6 +180,7 @@ func (a *Authority) newCA(cn string, kt KeyType, validity time.Duration, parent 
 	if parent != nil {
 		signerCert, signerKey = parent.cert, parent.key
 		tmpl.AuthorityKeyId = parent.cert.SubjectKeyId
+		a.addRevocationURLs(tmpl, "/root.crl", "/root.der")
 	}
 	cert, err := a.sign(tmpl, signerCert, key.Public(), signerKey)
 	if err != nil {

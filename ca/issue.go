@@ -135,13 +135,22 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
-	if a.baseURL != "" {
-		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
-		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
-		// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
-		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.der"}
-	}
+	// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
+	a.addRevocationURLs(tmpl, "/crl", "/ca.der")
 	return a.sign(tmpl, issuer, pub, a.signer)
+}
+
+// addRevocationURLs points a certificate at its issuer's CRL and
+// certificate on the base URL, and at the OCSP responder, when a base URL
+// is configured. Leaves use the leaf issuer's paths; an intermediate uses
+// the root's, served by `scca serve` (its CRL lists revoked intermediates).
+func (a *Authority) addRevocationURLs(tmpl *x509.Certificate, crlPath, issuerPath string) {
+	if a.baseURL == "" {
+		return
+	}
+	tmpl.CRLDistributionPoints = []string{a.baseURL + crlPath}
+	tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
+	tmpl.IssuingCertificateURL = []string{a.baseURL + issuerPath}
 }
 
 // sign creates the certificate and parses it back, so callers see exactly
@@ -171,6 +180,9 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 			return nil, nil, errors.New("this inventory cannot replace certificates")
 		}
 		insert = func(rec inventory.Record) (*inventory.Record, error) { return sup.Supersede(ctx, rec) }
+	}
+	if err := a.CheckNotRevoked(ctx); err != nil {
+		return nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		cert, err := a.signLeaf(s, pub)

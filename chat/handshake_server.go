@@ -156,10 +156,11 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 			trust.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := trust.VerifyLeaf(chain[0], eku, name, id.now()); err != nil {
+	verified, err := trust.VerifyLeaf(chain[0], eku, name, id.now())
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	if err := id.checker.Check(ctx, chain[0]); err != nil {
+	if err := checkPeerChain(ctx, id.checker, verified); err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
 	return nil

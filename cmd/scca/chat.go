@@ -14,7 +14,6 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat"
-	"github.com/securechat/scca/revocation"
 )
 
 func newChatCmd(e *env) *cobra.Command {
@@ -49,8 +48,10 @@ messages to an offline user are kept in the inventory database (at most
 delivered in order when that user connects, also across server restarts.
 With --ws-listen the same server also accepts WebSocket clients, who share
 rooms and direct messages with TCP clients. Clients may resume sessions with
-a ticket (valid for at most an hour, single use, lost on restart). Stops
-gracefully on SIGINT/SIGTERM.
+a ticket (valid for at most an hour, single use, lost on restart). With
+--web the WebSocket address also serves the browser client (README,
+"SecureChat in the browser"); --ca-url lets it enrol through the online CA.
+Stops gracefully on SIGINT/SIGTERM.
 
 With --broker several servers on the same inventory act as one: rooms,
 presence, direct messages, live revocation and (with a shared
@@ -58,6 +59,7 @@ presence, direct messages, live revocation and (with a shared
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
   scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
+  scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443
   scca chat server --listen :5000 --broker nats://127.0.0.1:4222 --node chat-a --ticket-secret-file ticket.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -83,7 +85,7 @@ presence, direct messages, live revocation and (with a shared
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Cluster: clusterCfg, Tickets: tickets,
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
-				Checker: &revocation.InventoryChecker{Store: st},
+				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
@@ -105,7 +107,7 @@ presence, direct messages, live revocation and (with a shared
 				return fmt.Errorf("listen: %w", err)
 			}
 			e.printf("[Server] Listening on %s\n", ln.Addr())
-			if err := e.serveWebSocket(srv); err != nil {
+			if err := e.serveWebSocket(srv, cas); err != nil {
 				return err
 			}
 			return serveUntilDone(cmd.Context(), srv, ln, e)
@@ -114,6 +116,8 @@ presence, direct messages, live revocation and (with a shared
 	f := cmd.Flags()
 	f.String("listen", "0.0.0.0:5000", "address to listen on")
 	f.String("ws-listen", "", "also serve WebSocket clients on this address (ws://ADDR/)")
+	f.Bool("web", false, "also serve the browser client at http://<ws-listen>/ (needs --ws-listen)")
+	f.String("ca-url", "", "with --web: relay the page's enrolment (POST /v1/sign) to this online CA API, https://HOST:PORT, verified against the CA root")
 	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
@@ -205,6 +209,7 @@ exits non-zero.`,
 	f.String("key", "", "client key file")
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
+	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
 	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
 	f.String("to", "", "send each line of input as a direct message to this CN")
 	f.String("room", "", "join this room and send each line of input to it")
@@ -233,7 +238,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	if name == "" {
 		name = host
 	}
-	checker, _, closeFn, err := e.revocationChecker(cmd, cas.Issuer())
+	checker, _, closeFn, err := e.revocationChecker(cmd, cas)
 	if err != nil {
 		return fmt.Errorf("no revocation source for the server certificate (refusing to connect): %w", err)
 	}
