@@ -30,6 +30,8 @@ func TestScripts(t *testing.T) {
 				return os.Getenv("SCCA_TEST_MYSQL_DSN") != "", nil
 			case "postgres":
 				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
+			case "nats":
+				return natsReachable()
 			}
 			return false, nil
 		},
