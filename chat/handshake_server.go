@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"time"
 )
 
@@ -26,6 +25,10 @@ type serverHandshake struct {
 	chBody []byte // client_hello as received, for the binder (§13.3)
 	peer   []*x509.Certificate
 	peerMx int
+	// suite and binary are what server_hello announces: the first suite
+	// of the client's list we know, and binary record bodies if offered.
+	suite  *suite
+	binary bool
 	hs     []byte
 	thCF   []byte
 	// Resumption (§13): rs is the ticket's resumption secret when the
@@ -82,9 +85,13 @@ func (h *serverHandshake) readClientHello() error {
 	if ch.Version != ProtocolVersion {
 		return withCode(CodeUnsupportedVersion, fmt.Errorf("%w: client speaks %q", ErrHandshake, truncate(ch.Version, 32)))
 	}
-	if len(ch.Suites) > maxSuites || !slices.Contains(ch.Suites, SuiteX25519AES256GCMSHA256) {
+	if len(ch.Suites) <= maxSuites {
+		h.suite = chooseSuite(ch.Suites)
+	}
+	if h.suite == nil {
 		return withCode(CodeNoCommonSuite, fmt.Errorf("%w: no common cipher suite", ErrHandshake))
 	}
+	h.binary = ch.BinaryRecords
 	if ch.MaxFrame < minMaxFrame {
 		return fmt.Errorf("%w: max_frame %d is below %d", ErrProtocol, ch.MaxFrame, minMaxFrame)
 	}
@@ -184,12 +191,12 @@ func (h *serverHandshake) sendServerFlight() error {
 	h.promised = h.ch.TicketRequest && h.srv.tickets != nil
 	sh := serverHelloExt{serverHello: serverHello{
 		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
-		Suite:        SuiteX25519AES256GCMSHA256,
+		Suite:        h.suite.name,
 		ServerRandom: b64.EncodeToString(random),
 		Timestamp:    id.now().Unix(),
 		KeyShare:     b64.EncodeToString(priv.PublicKey().Bytes()),
 		MaxFrame:     id.max,
-	}, Resumed: resumed, NewTicket: h.promised}
+	}, BinaryRecords: h.binary, Resumed: resumed, NewTicket: h.promised}
 	if !resumed {
 		sh.ServerCertificate = id.certField
 	}
@@ -239,7 +246,7 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 	}
 	h.th.add(body)
 	h.thCF = h.th.sum()
-	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, h.peerMx)
+	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, sessionParams{suite: h.suite, binary: h.binary, peerMax: h.peerMx})
 }
 
 // checkFinish verifies a finish message's signature and MAC.

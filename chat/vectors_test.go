@@ -108,7 +108,7 @@ func runVectorSession(t *testing.T) vectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	c, err := Client(cRec, ClientConfig{Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
+	c, err := Client(cRec, ClientConfig{JSONRecords: true, Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
 		Checker: inv, ServerName: "chat.example", ClientID: "client123", Now: now, Rand: &counterReader{}})
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +136,8 @@ func runVectorSession(t *testing.T) vectors {
 		t.Fatal(err)
 	}
 	hs := handshakeSecret(shared)
-	c2s := newTrafficKeys(expandLabel(hs, "c ap traffic", thCF, 32))
-	s2c := newTrafficKeys(expandLabel(hs, "s ap traffic", thCF, 32))
+	c2s := newTrafficKeys(suiteAES256GCM, expandLabel(hs, "c ap traffic", thCF, 32))
+	s2c := newTrafficKeys(suiteAES256GCM, expandLabel(hs, "s ap traffic", thCF, 32))
 	x := hex.EncodeToString
 	return vectors{
 		Note:       "securechat/1 test vectors: see docs/PROTOCOL.md §10; frames are JSON bodies without the 4-byte length",
