@@ -51,12 +51,12 @@ func (h *serverHandshake) run(ctx context.Context) (*session, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if !resumed {
-		if err := h.checkClientCertificate(ctx); err != nil {
-			return nil, "", err
-		}
+	flight, err := h.serverFlight(ctx, resumed)
+	if err != nil {
+		return nil, "", err
 	}
-	if err := h.sendServerFlight(); err != nil {
+	h.sentHello = true
+	if _, err := h.conn.Write(flight); err != nil {
 		return nil, "", err
 	}
 	s, err := h.readClientFinish()
@@ -167,25 +167,45 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 	return nil
 }
 
-// sendServerFlight sends server_hello and server_finish in one write
-// (§4.2, §4.3): our random and key share, then a signature and Finished
-// MAC over the transcript through server_hello. A resumed handshake
-// (§13.4) sends no certificate and no signature: the Finished MAC, keyed
-// from the ticket's resumption secret, authenticates the server.
-func (h *serverHandshake) sendServerFlight() error {
+// serverFlight returns server_hello and server_finish for one write. In a
+// full handshake the client certificate check (chain and inventory, mostly
+// waiting on the database) runs concurrently with building the flight
+// (key exchange and signing, all CPU); the flight is released only after
+// the check passed, so nothing is sent, and no session starts, for a
+// certificate the check refuses: the wire is as if they ran in sequence.
+func (h *serverHandshake) serverFlight(ctx context.Context, resumed bool) ([]byte, error) {
+	if resumed {
+		return h.buildServerFlight()
+	}
+	checked := make(chan error, 1)
+	go func() { checked <- h.checkClientCertificate(ctx) }()
+	flight, err := h.buildServerFlight()
+	if cerr := <-checked; cerr != nil {
+		return nil, cerr // the check's verdict comes first, as in sequence
+	}
+	return flight, err
+}
+
+// buildServerFlight makes server_hello and server_finish (§4.2, §4.3): our
+// random and key share, then a signature and Finished MAC over the
+// transcript through server_hello. A resumed handshake (§13.4) sends no
+// certificate and no signature: the Finished MAC, keyed from the ticket's
+// resumption secret, authenticates the server. It does not read h.peer,
+// which the concurrent certificate check sets.
+func (h *serverHandshake) buildServerFlight() ([]byte, error) {
 	id := h.srv.id
 	random := make([]byte, randomLen)
 	if _, err := io.ReadFull(id.rand, random); err != nil {
-		return fmt.Errorf("server random: %w", err)
+		return nil, fmt.Errorf("server random: %w", err)
 	}
 	priv, err := newKeyShare(id.rand)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	peerShare, _ := b64.DecodeString(h.ch.KeyShare) // checked in readClientHello
 	shared, err := x25519(priv, peerShare)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resumed := h.rs != nil
 	h.promised = h.ch.TicketRequest && h.srv.tickets != nil
@@ -211,15 +231,13 @@ func (h *serverHandshake) sendServerFlight() error {
 		h.hs = handshakeSecret(shared)
 		sig, err := sign(id.rand, id.key, serverSignatureContext, thSH)
 		if err != nil {
-			return fmt.Errorf("sign transcript: %w", err)
+			return nil, fmt.Errorf("sign transcript: %w", err)
 		}
 		sf = marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
 			Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
 	}
 	h.th.add(sf)
-	h.sentHello = true
-	_, err = h.conn.Write(appendFrame(appendFrame(nil, shBody), sf))
-	return err
+	return appendFrame(appendFrame(nil, shBody), sf), nil
 }
 
 // readClientFinish verifies the client's signature (proof of possession of

@@ -41,13 +41,22 @@ type ServerConfig struct {
 	Mailbox        Mailbox
 	Revocations    RevocationFeed
 	RevocationPoll time.Duration // DefaultRevocationPoll
-	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
-	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+	// CheckCacheTTL is how long a positive Checker answer for a client
+	// certificate is reused by later handshakes (§7.4); it needs
+	// Revocations, whose every event flushes the cache and whose failure
+	// disables it. 0 means MaxCheckCacheTTL (the maximum); negative: off.
+	CheckCacheTTL time.Duration
+	QueueLimit    int // per-recipient bound of the durable queue (DefaultQueueLimit)
+	SendQueue     int // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
 
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
 	// it is acknowledged; from is the authenticated certificate's CN.
 	OnMessage func(from, text string)
+	// OnMessageBytes, if set, is called instead of OnMessage with the text
+	// still in the record buffer (no copy); text is valid only during the
+	// call.
+	OnMessageBytes func(from string, text []byte)
 	// OnAccept is called when a client completed the handshake.
 	OnAccept func(remote, cn string)
 	// OnReject is called when a handshake fails; errors.Is(err,
@@ -69,6 +78,9 @@ type Server struct {
 	replay *replayCache
 	// tickets seals and opens resumption tickets; nil when disabled.
 	tickets *ticketer
+	// checks caches positive client certificate checks (also id.checker);
+	// nil without a revocation feed or when disabled.
+	checks *checkCache
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -110,6 +122,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
 		hub:       newHub(), stopWatch: make(chan struct{}),
+	}
+	if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
+		srv.checks = newCheckCache(id.checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
+		srv.id.checker = srv.checks
 	}
 	// Room message ids start at the current time in microseconds, so they
 	// keep increasing across restarts of this server.
