@@ -144,20 +144,6 @@ func (m *replyBody) fields() []field {
 		{name: "members", dst: &m.Members}, {name: "rooms", dst: &m.Rooms}, {name: "error", dst: &m.Error}}
 }
 
-// validName checks a room name or recipient CN: 1-64 bytes of printable
-// characters, no control characters.
-func validName(kind, s string) error {
-	if s == "" || len(s) > maxNameLen {
-		return fmt.Errorf("%s must be 1 to %d bytes", kind, maxNameLen)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s contains a control character", kind)
-		}
-	}
-	return nil
-}
-
 // parseSend decodes and checks a send plaintext.
 func parseSend(pt []byte) (sendReq, error) {
 	var r sendReq
@@ -215,6 +201,9 @@ func parsePush(typ string, pt []byte) (Event, error) {
 		if d.ID <= 0 || d.From == "" {
 			return Event{}, fmt.Errorf("%w: deliver without id or sender", ErrProtocol)
 		}
+		if err := validPushNames(d.From, d.Room); err != nil {
+			return Event{}, fmt.Errorf("%w: deliver: %w", ErrProtocol, err)
+		}
 		return Event{Kind: EventMessage, ID: d.ID, From: d.From, Room: d.Room, Time: msTime(d.TS), Text: d.Text}, nil
 	case typeEvent:
 		var e eventBody
@@ -224,7 +213,26 @@ func parsePush(typ string, pt []byte) (Event, error) {
 		if e.Kind == "" || e.CN == "" {
 			return Event{}, fmt.Errorf("%w: event without kind or cn", ErrProtocol)
 		}
+		if err := validPushNames(e.CN, e.Room); err != nil {
+			return Event{}, fmt.Errorf("%w: event: %w", ErrProtocol, err)
+		}
 		return Event{Kind: e.Kind, Room: e.Room, From: e.CN}, nil
 	}
 	return Event{}, fmt.Errorf("%w: %s is not a push", ErrProtocol, typ)
+}
+
+// validPushNames applies the server's name rule to the names in a push, so
+// a client refuses a sender or room name no honest server relays.
+// A CN is up to 64 characters (the CA's rule), so up to 256 bytes.
+func validPushNames(cn, room string) error {
+	if len(cn) > 4*maxNameLen {
+		return fmt.Errorf("cn is longer than %d bytes", 4*maxNameLen)
+	}
+	if err := printableName("cn", cn); err != nil {
+		return err
+	}
+	if room != "" {
+		return validName("room", room)
+	}
+	return nil
 }

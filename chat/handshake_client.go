@@ -80,7 +80,8 @@ func (h *clientHandshake) abort(err error) {
 	if errors.As(err, &re) || isNetErr(err) || errors.Is(err, io.EOF) {
 		return
 	}
-	sendError(h.conn, codeOf(err), err.Error())
+	code := codeOf(err)
+	sendError(h.conn, code, publicReason(code))
 }
 
 // sendClientHello sends our random, timestamp, ephemeral key share and

@@ -37,6 +37,8 @@ type serverHandshake struct {
 	rs           []byte
 	parentExpiry time.Time
 	promised     bool
+	// onHello, if set, is called once the client_hello frame has arrived.
+	onHello func()
 	// sentHello is set once server_hello went out, after which errors are
 	// reported with an error frame instead of a rejected server_hello.
 	sentHello bool
@@ -75,6 +77,9 @@ func (h *serverHandshake) readClientHello() error {
 	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
 	if err != nil {
 		return err
+	}
+	if h.onHello != nil {
+		h.onHello()
 	}
 	if err := decodeFrame(body, typeClientHello, &h.ch); err != nil {
 		return err
@@ -158,10 +163,11 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 			trust.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := trust.VerifyLeaf(chain[0], eku, name, id.now()); err != nil {
+	verified, err := trust.VerifyLeaf(chain[0], eku, name, id.now())
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	if err := id.checker.Check(ctx, chain[0]); err != nil {
+	if err := checkPeerChain(ctx, id.checker, verified); err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
 	return nil

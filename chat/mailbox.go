@@ -25,6 +25,14 @@ type Mailbox interface {
 	AckDelivered(ctx context.Context, recipient string, uptoID int64) (int64, error)
 }
 
+// Directory answers whether a CN may receive direct messages: it names an
+// active client certificate (docs/PROTOCOL.md §12.3). *certstore.Store
+// implements it; a server whose Mailbox does and whose Directory is nil
+// uses the Mailbox.
+type Directory interface {
+	ActiveClient(ctx context.Context, cn string) (bool, error)
+}
+
 const (
 	// DefaultQueueLimit bounds each recipient's durable queue; a send past
 	// it is rejected with reason queue_full (the sender keeps the message).
@@ -43,6 +51,7 @@ const (
 	ReasonStoreUnavailable = "store_unavailable"
 	ReasonQueueFull        = "queue_full"
 	ReasonNotInRoom        = "not_in_room"
+	ReasonUnknownRecipient = "unknown_recipient"
 )
 
 // storeMsgID is the msg_id a direct message is stored under: a hash of the
@@ -68,11 +77,23 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	if mb == nil {
 		return rejected(res, ReasonNoStore, "this server keeps no message store, so it takes no direct messages")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if dir := s.directory(); dir != nil {
+		// Only someone who could connect may have messages kept: a CN
+		// never issued, or only revoked, would fill the disk for nobody.
+		ok, err := dir.ActiveClient(ctx, req.To)
+		switch {
+		case err != nil:
+			s.id.logger.Warn("recipient lookup failed", "err", err)
+			return rejected(res, ReasonStoreUnavailable, "the message store cannot be reached; the message was not sent")
+		case !ok:
+			return rejected(res, ReasonUnknownRecipient, "no active client certificate has that name")
+		}
+	}
 	lk := s.hub.dmLock(req.To)
 	lk.Lock()
 	defer lk.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	ids, err := mb.Enqueue(ctx, []inventory.QueuedMessage{{Recipient: req.To, Sender: from.cn,
 		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.cfg.QueueLimit)
 	switch {
@@ -216,4 +237,13 @@ func (s *Server) flushConfirm(m *member) {
 		return
 	}
 	m.ackPending = 0
+}
+
+// directory is the configured Directory, else the Mailbox if it is one.
+func (s *Server) directory() Directory {
+	if s.cfg.Directory != nil {
+		return s.cfg.Directory
+	}
+	d, _ := s.cfg.Mailbox.(Directory)
+	return d
 }

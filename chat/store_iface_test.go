@@ -7,4 +7,5 @@ import "github.com/securechat/scca/certstore"
 var (
 	_ Mailbox        = (*certstore.Store)(nil)
 	_ RevocationFeed = (*certstore.Store)(nil)
+	_ Directory      = (*certstore.Store)(nil)
 )

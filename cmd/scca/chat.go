@@ -14,7 +14,6 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat"
-	"github.com/securechat/scca/revocation"
 )
 
 func newChatCmd(e *env) *cobra.Command {
@@ -71,15 +70,19 @@ gracefully on SIGINT/SIGTERM.`,
 			defer st.Close()
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
-				Checker: &revocation.InventoryChecker{Store: st},
+				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
-				Logger:    e.logger(),
-				OnMessage: func(from, text string) { e.printf("[Server] Received secure message from %s: %s\n", from, text) },
-				OnAccept:  func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
-				OnReject:  e.printReject,
+				MaxHandshakes: e.v.GetInt("max-handshakes"), MaxHandshakesPerIP: e.v.GetInt("max-handshakes-per-ip"),
+				FirstFrameTimeout: e.v.GetDuration("first-frame-timeout"),
+				Logger:            e.logger(),
+				OnMessage: func(from, text string) {
+					e.printf("[Server] Received secure message from %s: %s\n", chat.EscapeLine(from), chat.EscapeMessage(text))
+				},
+				OnAccept: func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
+				OnReject: e.printReject,
 			})
 			if err != nil {
 				return err
@@ -101,7 +104,10 @@ gracefully on SIGINT/SIGTERM.`,
 	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
-	f.Int("max-conns", chat.DefaultMaxConns, "maximum concurrent connections")
+	f.Int("max-conns", chat.DefaultMaxConns, "maximum concurrent established sessions")
+	f.Int("max-handshakes", chat.DefaultMaxHandshakes, "maximum connections still in the handshake")
+	f.Int("max-handshakes-per-ip", chat.DefaultMaxHandshakesPerIP, "maximum connections in the handshake from one source address")
+	f.Duration("first-frame-timeout", chat.DefaultFirstFrameTimeout, "time a new connection has to send its complete client_hello")
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
@@ -110,10 +116,10 @@ gracefully on SIGINT/SIGTERM.`,
 
 func (e *env) printReject(remote string, err error) {
 	if errors.Is(err, chat.ErrPeerCertificate) {
-		e.printf("[Server] Certificate validation failed: %v (from %s)\n", err, remote)
+		e.printf("[Server] Certificate validation failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 		return
 	}
-	e.printf("[Server] Handshake failed: %v (from %s)\n", err, remote)
+	e.printf("[Server] Handshake failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 }
 
 // serveUntilDone runs the chat server until the context ends (SIGINT or
@@ -183,6 +189,7 @@ exits non-zero.`,
 	f.String("key", "", "client key file")
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
+	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
 	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
 	f.String("to", "", "send each line of input as a direct message to this CN")
 	f.String("room", "", "join this room and send each line of input to it")
@@ -211,7 +218,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	if name == "" {
 		name = host
 	}
-	checker, _, closeFn, err := e.revocationChecker(cmd, cas.Issuer())
+	checker, _, closeFn, err := e.revocationChecker(cmd, cas)
 	if err != nil {
 		return fmt.Errorf("no revocation source for the server certificate (refusing to connect): %w", err)
 	}
@@ -233,7 +240,7 @@ func (e *env) reportDialError(err error) error {
 	switch {
 	case errors.As(err, &remote) && remote.Code == chat.CodeCertificateRejected:
 		e.printf("[Client] Server rejected certificate – closing connection\n")
-		return fmt.Errorf("server said: %s", remote.Reason)
+		return fmt.Errorf("server said: %s", chat.EscapeLine(remote.Reason))
 	case errors.Is(err, chat.ErrPeerCertificate):
 		e.printf("[Client] Server certificate rejected – sending nothing\n")
 	}
