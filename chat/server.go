@@ -215,6 +215,13 @@ func (s *Server) track(conn net.Conn) {
 	sc := &serverConn{srv: s, conn: conn, remote: conn.RemoteAddr().String()}
 	sc.ip = sourceIP(conn.RemoteAddr())
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shutdown may already be waiting on wg: adding to it now would
+		// race with that Wait. The connection is simply not served.
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
 	refusal := s.admitLocked(sc)
 	if refusal == "" {
 		s.conns[sc] = struct{}{}
