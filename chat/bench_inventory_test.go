@@ -42,13 +42,12 @@ func BenchmarkHandshakeInventory(b *testing.B) {
 		{"mariadb", newBenchMySQLDatabase},
 	}
 	for _, be := range backends {
-		var st *certstore.Store
+		// Each run gets its own store: a cleanup registered by one
+		// sub-benchmark run closes it when that run ends.
 		store := func(b *testing.B) *certstore.Store {
-			if st == nil {
-				st = openInventory(b, be.url(b))
-				if err := st.Insert(context.Background(), inventoryRecord(w.clientChain[0])); err != nil {
-					b.Fatal(err)
-				}
+			st := openInventory(b, be.url(b))
+			if err := st.Insert(context.Background(), inventoryRecord(w.clientChain[0])); err != nil {
+				b.Fatal(err)
 			}
 			return st
 		}
