@@ -13,8 +13,9 @@ import (
 )
 
 // serverHandshake runs the server side of docs/PROTOCOL.md §3 as a linear
-// script: readClientHello, checkClientCertificate, sendServerFlight,
-// readClientFinish, then the traffic keys.
+// script: readClientHello, checkClientCertificate (concurrently with
+// building the server flight, serverFlight), readClientFinish, then the
+// traffic keys.
 type serverHandshake struct {
 	srv    *Server
 	conn   net.Conn
