@@ -58,7 +58,10 @@ func newRootCmd(e *env) *cobra.Command {
 		newInitCmd(e), newIssueCmd(e), newSignCmd(e), newListCmd(e), newShowCmd(e),
 		newVerifyCmd(e), newDBCmd(e), newRevokeCmd(e), newCRLCmd(e), newServeCmd(e),
 		newAuditCmd(e), newChatCmd(e), newDemoCmd(e),
+		newTokenCmd(e), newEnrollCmd(e), newRenewCmd(e), newExportCmd(e), newVersionCmd(e),
 	)
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 
