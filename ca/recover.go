@@ -47,7 +47,8 @@ const journalTmpGrace = 2 * time.Second
 type RecoverOptions struct {
 	DryRun     bool          // report what would be done, change nothing
 	StaleAfter time.Duration // 0 = DefaultStaleAfter; <0 = any age
-	Actor      string        // revoked_by for revoked orphans; "" = the Authority's
+	Actor      string        // revoked_by for revoked orphans; "" = "scca"
+	Now        func() time.Time
 }
 
 // Recovery is what Recover found and did.
@@ -70,19 +71,50 @@ func (r *Recovery) Empty() bool {
 	return len(r.Completed)+len(r.Revoked)+r.Discarded+len(r.Unsettled)+len(r.Removed) == 0
 }
 
-// Recover settles issuances interrupted by a crash in this CA's directory
-// (see pending.go) and removes abandoned temporary files, so that every
-// recorded certificate has its files or is revoked and reported, and no
-// temporary file lives on. Issuances of live processes are left alone. It
-// needs a Store implementing Inventory.
+// Recover is the package-level Recover for the Authority's directory and
+// store, which must implement Inventory.
 func (a *Authority) Recover(ctx context.Context, opts RecoverOptions) (*Recovery, error) {
 	inv, ok := a.store.(Inventory)
 	if !ok {
 		return nil, errors.New("recover: the inventory store cannot be consulted")
 	}
+	if opts.Actor == "" {
+		opts.Actor = a.actor
+	}
+	if opts.Now == nil {
+		opts.Now = a.now
+	}
+	return Recover(ctx, a.dir, inv, opts)
+}
+
+// Recover settles issuances interrupted by a crash in the CA directory dir
+// (see pending.go) and removes abandoned temporary files, so that every
+// recorded certificate has its files or is revoked and reported, and no
+// temporary file lives on. Issuances of live processes are left alone. It
+// does not need the CA's key.
+func Recover(ctx context.Context, dir string, inv Inventory, opts RecoverOptions) (*Recovery, error) {
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = DefaultStaleAfter
 	}
+	if opts.Actor == "" {
+		opts.Actor = "scca"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := recoverer{dir: dir, inv: inv, opts: opts}
+	return r.run(ctx)
+}
+
+// recoverer is one Recover run.
+type recoverer struct {
+	dir  string
+	inv  Inventory
+	opts RecoverOptions
+}
+
+func (a recoverer) run(ctx context.Context) (*Recovery, error) {
+	opts := a.opts
 	entries, err := os.ReadDir(a.dir)
 	if err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
@@ -92,7 +124,7 @@ func (a *Authority) Recover(ctx context.Context, opts RecoverOptions) (*Recovery
 	for _, e := range entries {
 		if n := e.Name(); strings.HasPrefix(n, journalPrefix) && strings.HasSuffix(n, journalSuffix) {
 			op := strings.TrimSuffix(strings.TrimPrefix(n, journalPrefix), journalSuffix)
-			if !a.recoverJournal(ctx, inv, filepath.Join(a.dir, n), opts, rep) {
+			if !a.recoverJournal(ctx, a.inv, filepath.Join(a.dir, n), opts, rep) {
 				keep[op] = true
 			}
 		}
@@ -106,12 +138,12 @@ func (a *Authority) Recover(ctx context.Context, opts RecoverOptions) (*Recovery
 }
 
 // removeStray removes an abandoned temporary file.
-func (a *Authority) removeStray(path string, opts RecoverOptions, rep *Recovery) {
+func (a recoverer) removeStray(path string, opts RecoverOptions, rep *Recovery) {
 	fi, err := os.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
-	age := a.now().Sub(fi.ModTime())
+	age := opts.Now().Sub(fi.ModTime())
 	if strings.HasPrefix(filepath.Base(path), journalPrefix) {
 		// A journal being written is locked once written; one that is
 		// unlocked past the grace period belongs to a dead process.
@@ -132,7 +164,7 @@ func (a *Authority) removeStray(path string, opts RecoverOptions, rep *Recovery)
 
 // recoverJournal settles one journal; it returns false when the journal
 // stays (live or unsettled), so its temporary files must stay too.
-func (a *Authority) recoverJournal(ctx context.Context, inv Inventory, path string, opts RecoverOptions, rep *Recovery) bool {
+func (a recoverer) recoverJournal(ctx context.Context, inv Inventory, path string, opts RecoverOptions, rep *Recovery) bool {
 	lk := flock.New(path, flock.SetFlag(os.O_RDONLY))
 	ok, err := lk.TryLock()
 	if err != nil {
@@ -171,12 +203,8 @@ func (a *Authority) recoverJournal(ctx context.Context, inv Inventory, path stri
 	rc := RecoveredCert{Serial: rec.Serial, CN: rec.CN, Path: hdr.path(roleCert)}
 	if err := placeFiles(hdr); err != nil {
 		rc.Why = err.Error()
-		actor := opts.Actor
-		if actor == "" {
-			actor = a.actor
-		}
 		if _, err := inv.Revoke(ctx, certstore.Revocation{IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
-			Reason: certstore.ReasonCessationOfOperation, Actor: actor}); err != nil && !errors.Is(err, certstore.ErrAlreadyRevoked) {
+			Reason: certstore.ReasonCessationOfOperation, Actor: opts.Actor}); err != nil && !errors.Is(err, certstore.ErrAlreadyRevoked) {
 			rep.Unsettled = append(rep.Unsettled, fmt.Sprintf("%s: revoke %s: %v", path, rec.Serial, err))
 			return false
 		}
@@ -192,7 +220,7 @@ func (a *Authority) recoverJournal(ctx context.Context, inv Inventory, path stri
 }
 
 // describe fills a dry run's report.
-func (a *Authority) describe(hdr journalHeader, rec *certstore.Record, rep *Recovery) {
+func (a recoverer) describe(hdr journalHeader, rec *certstore.Record, rep *Recovery) {
 	if rec == nil {
 		rep.Discarded++
 		return

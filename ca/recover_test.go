@@ -2,7 +2,7 @@ package ca
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"

@@ -34,7 +34,7 @@ func translate(err error) error {
 	if errors.As(err, &se) && (se.Code() == sqliteUniqueError || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return fmt.Errorf("%w: %w", ErrDuplicate, err)
 	}
-	return err
+	return explain(err)
 }
 
 // retryable reports whether the database aborted a transaction only to

@@ -18,6 +18,9 @@ type Options struct {
 	// Now is the clock used for issue/revoke times and for deriving the
 	// expired status; nil means time.Now.
 	Now func() time.Time
+	// Timeout bounds connecting and each read or write on the database
+	// connection; 0 means DefaultTimeout.
+	Timeout time.Duration
 }
 
 // Store is the certificate inventory in one database. It is safe for
@@ -69,22 +72,28 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	dsn, err := applyTimeout(loc, opts.timeout())
+	if err != nil {
+		return nil, err
+	}
 	switch loc.Driver {
 	case DriverMySQL:
 		s.d = dialectMySQL
-		s.db, err = openMySQL(loc.DSN)
+		s.db, err = openMySQL(dsn)
 	case DriverSQLite:
 		s.d = dialectSQLite
-		s.db, err = sql.Open(DriverSQLite, loc.DSN)
+		s.db, err = sql.Open(DriverSQLite, dsn)
 	default:
 		err = fmt.Errorf("unsupported driver %q", loc.Driver)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+	if err := s.db.PingContext(pctx); err != nil {
 		s.db.Close()
-		return nil, s.unreachable(err)
+		return nil, s.unreachable(err, opts.timeout())
 	}
 	return s, nil
 }
@@ -108,9 +117,13 @@ func openMySQL(dsn string) (*sql.DB, error) {
 }
 
 // unreachable explains a failed first contact without leaking the password.
-func (s *Store) unreachable(err error) error {
+func (s *Store) unreachable(err error, timeout time.Duration) error {
+	f := fault(err)
 	if s.d.name != DriverMySQL {
-		return fmt.Errorf("cannot open SQLite inventory %s: %w; check --db and that its directory exists", s.loc.Redacted, err)
+		if f == nil {
+			f = ErrCannotOpen
+		}
+		return fmt.Errorf("%w: %s: %w", f, s.loc.Redacted, err)
 	}
 	host, secret := "?", ""
 	if cfg, perr := mysql.ParseDSN(s.loc.DSN); perr == nil {
@@ -118,7 +131,15 @@ func (s *Store) unreachable(err error) error {
 	}
 	// The driver's error is flattened to text so that nothing reachable by
 	// errors.Unwrap can carry the password.
-	return fmt.Errorf("cannot reach MySQL inventory at %s (%s): %s; check --db", host, s.loc.Redacted, redact(err.Error(), secret))
+	msg := redact(err.Error(), secret)
+	switch f {
+	case ErrTimeout:
+		return fmt.Errorf("%w: MySQL inventory %s did not answer within %s: %s", f, s.loc.Redacted, timeout, msg)
+	case ErrAccessDenied, ErrNoDatabase:
+		// The server answered: it is reachable, it said no.
+		return fmt.Errorf("%w: MySQL at %s (%s): %s", f, host, s.loc.Redacted, msg)
+	}
+	return fmt.Errorf("cannot reach MySQL inventory at %s (%s): %s", host, s.loc.Redacted, msg)
 }
 
 // Close closes the database handle.

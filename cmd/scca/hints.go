@@ -24,6 +24,15 @@ var hints = []struct {
 	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
 	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
+	{certstore.ErrTimeout, "check that the database server is up and reachable; --db-timeout (SCCA_DB_TIMEOUT) sets the bound; an interrupted issuance is settled by the next command or `scca doctor --repair`"},
+	{certstore.ErrDiskFull, "free space on the disk holding the inventory (and the certs dir), then retry; nothing half-done is kept"},
+	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write; if the file was moved or replaced while in use, rerun the command"},
+	{certstore.ErrDiskIO, "the disk reported an I/O error: check the system log (dmesg) and the disk before retrying"},
+	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
+	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
+	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
+	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
+	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
 }
 
 func hintFor(err error) string {

@@ -27,7 +27,8 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -43,6 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exit.code
 	}
+	err = e.explainTimeout(err)
 	fmt.Fprintf(stderr, "scca: %v\n", err)
 	if h := hintFor(err); h != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", h)
