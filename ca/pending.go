@@ -91,22 +91,43 @@ func (a *Authority) beginJournal(targets []journalFile) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := atomicfile.Stage(filepath.Join(a.dir, journalPrefix+op+journalSuffix), append(line, '\n'), 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("write issuance journal: %w", err)
-	}
-	lk := flock.New(tmp, flock.SetFlag(os.O_RDONLY))
+	// Create the temporary journal and lock it in one step, then fill it
+	// through another descriptor that cannot re-create it: if Recover takes
+	// it for abandoned in the instant before the lock, the write fails and
+	// the issuance stops before doing anything.
+	path := filepath.Join(a.dir, journalPrefix+op+journalSuffix)
+	tmp := atomicfile.TempName(path, "lock")
+	lk := flock.New(tmp)
 	if ok, err := lk.TryLock(); err != nil || !ok {
-		os.Remove(tmp)
 		return nil, fmt.Errorf("lock issuance journal: %v", err)
 	}
-	path := filepath.Join(a.dir, journalPrefix+op+journalSuffix)
+	if err := fillJournal(tmp, append(line, '\n')); err != nil {
+		lk.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
 	if err := atomicfile.Commit(tmp, path, false); err != nil {
 		lk.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("write issuance journal: %w", err)
 	}
 	return &journal{path: path, lock: lk, hdr: hdr}, nil
+}
+
+// fillJournal writes and fsyncs an existing, locked journal file.
+func fillJournal(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	return nil
 }
 
 func (a *Authority) issuerKeyID() string {

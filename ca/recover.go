@@ -38,11 +38,6 @@ var ErrOutcomeUnknown = errors.New("the inventory did not say whether the certif
 // temporary file within milliseconds, so this only guards a concurrent one.
 const DefaultStaleAfter = time.Minute
 
-// journalTmpGrace is how old an unlocked journal being written must be
-// before it is taken as abandoned (it is unlocked for the instant between
-// being written and being locked).
-const journalTmpGrace = 2 * time.Second
-
 // RecoverOptions configure Recover.
 type RecoverOptions struct {
 	DryRun     bool          // report what would be done, change nothing
@@ -144,11 +139,11 @@ func (a recoverer) removeStray(path string, opts RecoverOptions, rep *Recovery) 
 		return
 	}
 	age := opts.Now().Sub(fi.ModTime())
-	if strings.HasPrefix(filepath.Base(path), journalPrefix) {
-		// A journal being written is locked once written; one that is
-		// unlocked past the grace period belongs to a dead process.
+	if strings.Contains(filepath.Base(path), journalPrefix) {
+		// A journal being written is locked from its creation (see
+		// beginJournal); an unlocked one belongs to a dead process.
 		lk := flock.New(path, flock.SetFlag(os.O_RDONLY))
-		if ok, err := lk.TryLock(); err != nil || !ok || age < journalTmpGrace {
+		if ok, err := lk.TryLock(); err != nil || !ok {
 			lk.Close()
 			return
 		}
