@@ -134,7 +134,7 @@ func (s *Store) unreachable(err error, timeout time.Duration) error {
 	msg := redact(err.Error(), secret)
 	switch f {
 	case ErrTimeout:
-		return fmt.Errorf("%w: MySQL inventory %s did not answer within %s: %s", f, s.loc.Redacted, timeout, msg)
+		return fmt.Errorf("%w (MySQL %s, bound %s): %s", f, s.loc.Redacted, timeout, msg)
 	case ErrAccessDenied, ErrNoDatabase:
 		// The server answered: it is reachable, it said no.
 		return fmt.Errorf("%w: MySQL at %s (%s): %s", f, host, s.loc.Redacted, msg)

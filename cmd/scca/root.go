@@ -149,12 +149,15 @@ func (e *env) checkDBTimeout() error {
 // explainTimeout names the database and the bound when a statement timed
 // out after the connection was made (Open already says so itself).
 func (e *env) explainTimeout(err error) error {
-	if e.v == nil || !certstore.IsTimeout(err) || strings.Contains(err.Error(), "did not answer within") {
+	if e.v == nil || !certstore.IsTimeout(err) {
 		return err
 	}
-	red := "the inventory"
-	if loc, perr := certstore.ParseURL(e.dbURL()); perr == nil {
-		red = loc.Redacted
+	loc, perr := certstore.ParseURL(e.dbURL())
+	if perr != nil || strings.Contains(err.Error(), loc.Redacted) {
+		return err
 	}
-	return fmt.Errorf("inventory %s did not answer within %s (--db-timeout): %w", red, e.dbTimeout(), err)
+	if !errors.Is(err, certstore.ErrTimeout) {
+		err = fmt.Errorf("%w: %w", certstore.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w (%s, bound %s)", err, loc.Redacted, e.dbTimeout())
 }
