@@ -34,6 +34,7 @@ func TestScripts(t *testing.T) {
 			"waitport": cmdWaitPort,
 			"mark":     cmdMark,
 			"within":   cmdWithin,
+			"waitfor":  cmdWaitFor,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
