@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command (README "Tests"): vet, staticcheck, race tests
-# with the MySQL/MariaDB suites enabled, and short bounded fuzz runs.
-# It starts the local MariaDB when it is down and installs the tools it needs.
+# with the MySQL/MariaDB and PostgreSQL suites enabled, and short bounded fuzz runs.
+# It starts the local MariaDB and PostgreSQL when they are down and installs the tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export SCCA_TEST_MYSQL_DSN="${SCCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}"
+export SCCA_TEST_POSTGRES_DSN="${SCCA_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/postgres}"
 export PATH="$(go env GOPATH)/bin:$PATH"
 FUZZTIME="${FUZZTIME:-10s}"
 
@@ -21,6 +22,17 @@ if ! mysqladmin --protocol=tcp -h127.0.0.1 -uroot status >/dev/null 2>&1; then
   done
 fi
 mysqladmin --protocol=tcp -h127.0.0.1 -uroot version | grep -E '^Server version' || true
+
+step "PostgreSQL"
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  for i in $(seq 1 60); do
+    pg_isready -h 127.0.0.1 -p 5432 -q && break
+    sleep 1
+    [ "$i" = 60 ] && { echo "PostgreSQL did not come up in 60s" >&2; exit 1; }
+  done
+fi
+psql "$SCCA_TEST_POSTGRES_DSN" -Atc 'SHOW server_version' || true
 
 step "tools"
 command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // File names inside the CA directory.
@@ -32,19 +32,19 @@ const (
 // Errors callers branch on (the CLI turns them into hints).
 var (
 	ErrCAExists       = errors.New("a CA already exists in this directory")
-	ErrNoCA           = errors.New("no CA found (run scca init)")
+	ErrNoCA           = errors.New("no CA found")
 	ErrKeyPermissions = errors.New("CA key file is accessible by group or others")
-	ErrFileExists     = fmt.Errorf("output %w (choose another path with --cert-out/--key-out)", atomicfile.ErrExists)
+	ErrFileExists     = fmt.Errorf("output %w", atomicfile.ErrExists)
 	ErrBadCSR         = errors.New("invalid certificate signing request")
 	ErrBadBaseURL     = errors.New("invalid base URL")
 )
 
 // Recorder commits a certificate to the inventory. Insert must be durable
 // when it returns nil, and must return an error wrapping
-// certstore.ErrDuplicate when the issuer and serial are already recorded.
+// inventory.ErrDuplicate when the issuer and serial are already recorded.
 // certstore.Store implements it.
 type Recorder interface {
-	Insert(ctx context.Context, rec certstore.Record) error
+	Insert(ctx context.Context, rec inventory.Record) error
 }
 
 // PassphraseFunc supplies the passphrase of an encrypted key. It is called
@@ -177,7 +177,7 @@ func loadCAKey(path string, passphrase PassphraseFunc) (crypto.Signer, error) {
 		return nil, fmt.Errorf("stat CA key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o (run: chmod 600 %s)", ErrKeyPermissions, path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
 	}
 	return LoadKeyFile(path, passphrase)
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // DefaultRootCN is the root's common name when InitRequest.CN is empty.
@@ -83,6 +83,13 @@ func Init(ctx context.Context, req InitRequest) (*Authority, error) {
 	}
 	if err := a.writeCA(ctx, made, req.Passphrase); err != nil {
 		return nil, err
+	}
+	// Each CA's delegated OCSP responder, so that `scca serve` can answer
+	// OCSP without any CA key, even for a root-only CA.
+	for _, m := range made {
+		if _, err := a.renewOCSPResponder(ctx, m.cert, m.key, OCSPResponderPath(a.dir, m.cert != root.cert)); err != nil {
+			return nil, fmt.Errorf("the CA was created but its OCSP responder was not: %w", err)
+		}
 	}
 	return a, nil
 }
@@ -197,7 +204,7 @@ func (a *Authority) writeCA(ctx context.Context, made []caMaterial, passphrase [
 		}
 	}
 	for i, m := range made {
-		rec := a.record(m.cert, certstore.TypeCA, a.actor)
+		rec := a.record(m.cert, inventory.TypeCA, a.actor)
 		if m.cert.AuthorityKeyId == nil {
 			// A self-signed root carries no AKI (RFC 5280 §4.2.1.1 allows
 			// omitting it); its issuer is itself.

@@ -24,7 +24,7 @@ func TestInitRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dirNames(t, dir); !slices.Equal(got, []string{RootCertFile, RootKeyFile}) {
+	if got := dirNames(t, dir); !slices.Equal(got, []string{RootCertFile, RootKeyFile, RootOCSPResponderFile}) {
 		t.Fatalf("files = %v", got)
 	}
 	if m := fileMode(t, dir); m != 0o700 {
@@ -65,8 +65,8 @@ func TestInitRoot(t *testing.T) {
 		t.Errorf("IssuerKeyID %s", a.IssuerKeyID())
 	}
 	rows := rec.records()
-	if len(rows) != 1 {
-		t.Fatalf("%d rows, want 1", len(rows))
+	if len(rows) != 2 || rows[1].Type != certstore.TypeOCSPSigner { // the root, then its OCSP responder
+		t.Fatalf("%d rows, want 2", len(rows))
 	}
 	r := rows[0]
 	if r.Type != certstore.TypeCA || r.IssuerKeyID != hex.EncodeToString(ski) || r.Serial != root.SerialNumber.Text(16) ||
@@ -87,7 +87,7 @@ func TestInitIntermediate(t *testing.T) {
 	if in == nil || a.Issuer() != in || !slices.Equal(a.Chain(), []*x509.Certificate{in, a.Root}) {
 		t.Fatal("intermediate is not the issuer")
 	}
-	want := []string{IntermediateCertFile, IntermediateKeyFile, RootCertFile, RootKeyFile}
+	want := []string{IntermediateCertFile, IntermediateKeyFile, IntermediateOCSPResponderFile, RootCertFile, RootKeyFile, RootOCSPResponderFile}
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files = %v", got)
 	}
@@ -106,7 +106,7 @@ func TestInitIntermediate(t *testing.T) {
 		t.Error("signer is the root key")
 	}
 	rows := rec.records()
-	if len(rows) != 2 || rows[1].IssuerKeyID != hex.EncodeToString(a.Root.SubjectKeyId) {
+	if len(rows) != 4 || rows[1].IssuerKeyID != hex.EncodeToString(a.Root.SubjectKeyId) { // both CAs, then their OCSP responders
 		t.Fatalf("rows = %+v", rows)
 	}
 
@@ -183,8 +183,8 @@ func TestInitRefusesExistingCA(t *testing.T) {
 	if after := dirSnapshot(t, dir); !maps.Equal(before, after) {
 		t.Error("second Init changed the CA directory")
 	}
-	if rec.count() != 1 {
-		t.Errorf("%d rows, want 1", rec.count())
+	if rec.count() != 2 {
+		t.Errorf("%d rows, want 2 (root and its OCSP responder)", rec.count())
 	}
 	// Any one CA file is enough to refuse.
 	for _, name := range caFiles {
@@ -291,8 +291,8 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := Load(LoadOptions{Dir: a.Dir()})
-			if !errors.Is(err, ErrKeyPermissions) || !strings.Contains(err.Error(), "chmod 600 "+key) {
-				t.Fatalf("err = %v, want ErrKeyPermissions with chmod hint", err)
+			if !errors.Is(err, ErrKeyPermissions) || !strings.Contains(err.Error(), key) {
+				t.Fatalf("err = %v, want ErrKeyPermissions naming the key", err)
 			}
 		})
 	}

@@ -186,6 +186,31 @@ func testInteropCA(t *testing.T, kt KeyType, inter bool) {
 	if inter {
 		lint = append(lint, filepath.Join(a.Dir(), IntermediateCertFile))
 	}
+	// Every CA's delegated OCSP responder: openssl accepts it for the OCSP
+	// helper purpose only, and it passes zlint like every other kind.
+	for _, isInter := range []bool{false, inter} {
+		issuer := a.Root
+		if isInter {
+			issuer = a.Intermediate
+		}
+		r, err := LoadOCSPResponder(OCSPResponderPath(a.Dir(), isInter), issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "ocsp-responder.pem")
+		if err := os.WriteFile(p, certPEM(r.Cert.Raw), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append(slices.Clone(verify), "-purpose", "ocsphelper", p)
+		if out, err := openssl(t, args...); err != nil || !strings.Contains(out, ": OK") {
+			t.Errorf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		args = append(slices.Clone(verify), "-purpose", "sslclient", p)
+		if out, err := openssl(t, args...); err == nil {
+			t.Errorf("openssl accepted the OCSP responder certificate as a TLS client:\n%s", out)
+		}
+		lint = append(lint, p)
+	}
 	for _, p := range lint {
 		if problems := zlintProblems(t, p); len(problems) > 0 {
 			t.Errorf("zlint %s:\n  %s", filepath.Base(p), strings.Join(problems, "\n  "))

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // maxSerialRetries is how many times a serial the inventory already holds is
@@ -50,29 +50,34 @@ type Issued struct {
 
 // leafSpec is a validated IssueRequest.
 type leafSpec struct {
-	profile  Profile
+	profile  profileRow
 	cn       string
 	dns      []string
 	ips      []net.IP
+	emails   []string
 	validity time.Duration
 	actor    string
 }
 
 func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
-	p, err := ParseProfile(string(req.Profile))
+	p, err := lookupProfile(req.Profile)
 	if err != nil {
 		return leafSpec{}, err
 	}
 	if err := checkCN(req.CN); err != nil {
 		return leafSpec{}, err
 	}
-	dns, ips, err := subjectAltNames(p, req.CN, req.DNSNames, req.IPs)
+	dns, ips, err := subjectAltNames(p.name, req.CN, req.DNSNames, req.IPs)
+	if err != nil {
+		return leafSpec{}, err
+	}
+	emails, err := emailSANs(p, req.CN)
 	if err != nil {
 		return leafSpec{}, err
 	}
 	validity := req.Validity
 	if validity == 0 {
-		validity = p.defaultValidity()
+		validity = p.validity
 	} else if validity < 0 {
 		return leafSpec{}, fmt.Errorf("validity must be positive, got %s", validity)
 	}
@@ -80,7 +85,7 @@ func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
 	if actor == "" {
 		actor = a.actor
 	}
-	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, validity: validity, actor: actor}, nil
+	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, emails: emails, validity: validity, actor: actor}, nil
 }
 
 // signLeaf builds and signs one leaf certificate for pub with a fresh serial.
@@ -103,18 +108,21 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 		Subject:               pkix.Name{CommonName: s.cn},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
-		KeyUsage:              s.profile.keyUsage(pub),
-		ExtKeyUsage:           s.profile.extKeyUsage(),
+		KeyUsage:              s.profile.keyUsageFor(pub),
+		ExtKeyUsage:           s.profile.extKeyUsage,
 		BasicConstraintsValid: true, // CA:FALSE, marked critical by crypto/x509
 		DNSNames:              s.dns,
 		IPAddresses:           s.ips,
+		EmailAddresses:        s.emails,
+		ExtraExtensions:       s.profile.extensions,
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
 	if a.baseURL != "" {
 		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
 		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
-		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.pem"}
+		// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
+		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.der"}
 	}
 	return a.sign(tmpl, issuer, pub, a.signer)
 }
@@ -149,11 +157,11 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 				return nil, err
 			}
 		}
-		err = a.store.Insert(ctx, a.record(cert, s.profile.recordType(), s.actor))
+		err = a.store.Insert(ctx, a.record(cert, s.profile.recordType, s.actor))
 		if err == nil {
 			return cert, nil
 		}
-		dup := errors.Is(err, certstore.ErrDuplicate)
+		dup := errors.Is(err, inventory.ErrDuplicate)
 		if !dup && p != nil {
 			// The commit may have happened with its reply lost: ask,
 			// rather than delete the files of a row that exists.
@@ -187,7 +195,7 @@ func (a *Authority) wasRecorded(ctx context.Context, cert *x509.Certificate) (bo
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 	defer cancel()
 	rec, err := inv.Get(ctx, hex.EncodeToString(cert.AuthorityKeyId), serialHex(cert))
-	if errors.Is(err, certstore.ErrNotFound) {
+	if errors.Is(err, inventory.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -197,14 +205,14 @@ func (a *Authority) wasRecorded(ctx context.Context, cert *x509.Certificate) (bo
 }
 
 // record builds the inventory row for cert.
-func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.Record {
+func (a *Authority) record(cert *x509.Certificate, typ, actor string) inventory.Record {
 	sans := make([]string, 0, len(cert.DNSNames)+len(cert.IPAddresses))
 	sans = append(sans, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		sans = append(sans, ip.String())
 	}
 	sum := sha256.Sum256(cert.Raw)
-	return certstore.Record{
+	return inventory.Record{
 		Serial:      serialHex(cert),
 		IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
 		Type:        typ,
@@ -212,7 +220,7 @@ func (a *Authority) record(cert *x509.Certificate, typ, actor string) certstore.
 		SANs:        sans,
 		NotBefore:   cert.NotBefore.UTC(),
 		NotAfter:    cert.NotAfter.UTC(),
-		Status:      certstore.StatusActive,
+		Status:      inventory.StatusActive,
 		Fingerprint: hex.EncodeToString(sum[:]),
 		DER:         cert.Raw,
 		IssuedAt:    a.now().UTC(),

@@ -82,7 +82,7 @@ func TestIssueServer(t *testing.T) {
 		t.Errorf("CRL DP %v", c.CRLDistributionPoints)
 	case !slices.Equal(c.OCSPServer, []string{"http://ca.scca.test:8080/ocsp"}):
 		t.Errorf("OCSP %v", c.OCSPServer)
-	case !slices.Equal(c.IssuingCertificateURL, []string{"http://ca.scca.test:8080/ca.pem"}):
+	case !slices.Equal(c.IssuingCertificateURL, []string{"http://ca.scca.test:8080/ca.der"}):
 		t.Errorf("CA issuers %v", c.IssuingCertificateURL)
 	case !c.NotBefore.Equal(testNow.Add(-time.Minute)) || !c.NotAfter.Equal(testNow.Add(397*24*time.Hour)):
 		t.Errorf("validity %v - %v", c.NotBefore, c.NotAfter)
@@ -179,8 +179,9 @@ func TestIssueClientAndKeyUsage(t *testing.T) {
 		})
 	}
 	rows := rec.records()
-	if rows[len(rows)-1].Type != certstore.TypeServer || rows[1].Type != certstore.TypeClient || rows[1].IssuedBy != "scca" {
-		t.Errorf("row types/actors: %+v", rows[1])
+	// rows: root, its OCSP responder, then the certificates issued here.
+	if rows[len(rows)-1].Type != certstore.TypeServer || rows[2].Type != certstore.TypeClient || rows[2].IssuedBy != "scca" {
+		t.Errorf("row types/actors: %+v", rows[2])
 	}
 }
 
@@ -324,8 +325,8 @@ func TestIssueDuplicateSerialRetry(t *testing.T) {
 	if got := readCert(t, iss.CertPath); got.SerialNumber.Text(16) != iss.Serial {
 		t.Error("file holds a certificate with a refused serial")
 	}
-	if n := len(dirNames(t, a.Dir())); n != 4 {
-		t.Errorf("%d files, want 4 (no stale staged certificates)", n)
+	if n := len(dirNames(t, a.Dir())); n != 5 {
+		t.Errorf("%d files, want 5 (no stale staged certificates)", n)
 	}
 
 	before := dirSnapshot(t, a.Dir())
@@ -366,8 +367,8 @@ func TestCertifyConcurrent(t *testing.T) {
 	for _, r := range rec.records() {
 		seen[r.Serial] = true
 	}
-	if len(seen) != 41 {
-		t.Errorf("%d distinct serials for 41 certificates", len(seen))
+	if len(seen) != 42 {
+		t.Errorf("%d distinct serials for 42 certificates", len(seen))
 	}
 }
 
@@ -380,7 +381,7 @@ func TestCertifyRejectsWeakKeys(t *testing.T) {
 			t.Errorf("%s key certified", name)
 		}
 	}
-	if rec.count() != 1 {
+	if rec.count() != 2 { // the root and its OCSP responder
 		t.Error("rows recorded for refused keys")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -128,18 +129,32 @@ func ParseIP(s string) (net.IP, error) {
 	return normalizeIP(ip)
 }
 
-// subjectAltNames validates and de-duplicates the requested names. For the
-// server profile, the CN is added as a SAN when it is a DNS name or an IP
-// address, because TLS clients match only SANs (RFC 6125 §6.4.4) and zlint's
-// community lints expect the CN to be among them.
+// subjectAltNames validates and de-duplicates the requested DNS and IP
+// names under p's SAN policy. For sanHost (server), the CN is added as a SAN
+// when it is a DNS name or an IP address, because TLS clients match only
+// SANs (RFC 6125 §6.4.4) and zlint's community lints expect the CN to be
+// among them.
 //
-// For the client profile the CN is an identity (a user or device name such
+// For sanExplicit (client) the CN is an identity (a user or device name such
 // as "client123"), not a host, so it is never copied into the SANs: doing
 // so would assert a DNS name nobody owns. Explicit DNS/IP SANs are kept when
 // asked for. No lint in the RFC 5280 / Community sets requires client
 // certificates to repeat the CN as a SAN, and a subject with a CN makes an
 // absent SAN extension valid (RFC 5280 §4.2.1.6).
+//
+// sanNone and sanEmailCN refuse DNS and IP names: an OCSP signer names a
+// service, an e-mail certificate a mailbox (see emailSANs).
 func subjectAltNames(p Profile, cn string, dns []string, ips []net.IP) ([]string, []net.IP, error) {
+	row, err := lookupProfile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if row.sans == sanNone || row.sans == sanEmailCN {
+		if len(dns) > 0 || len(ips) > 0 {
+			return nil, nil, fmt.Errorf("%w: a %s certificate carries no DNS or IP names", ErrInvalidName, p)
+		}
+		return nil, nil, nil
+	}
 	var outDNS []string
 	var outIPs []net.IP
 	addDNS := func(n string) {
@@ -158,7 +173,7 @@ func subjectAltNames(p Profile, cn string, dns []string, ips []net.IP) ([]string
 		}
 		outIPs = append(outIPs, ip)
 	}
-	if p == ProfileServer {
+	if row.sans == sanHost {
 		if ip := net.ParseIP(cn); ip != nil {
 			if n, err := normalizeIP(ip); err == nil {
 				addIP(n)
@@ -181,10 +196,35 @@ func subjectAltNames(p Profile, cn string, dns []string, ips []net.IP) ([]string
 		}
 		addIP(n)
 	}
-	if p == ProfileServer && len(outDNS) == 0 && len(outIPs) == 0 {
+	if row.sans == sanHost && len(outDNS) == 0 && len(outIPs) == 0 {
 		return nil, nil, fmt.Errorf("%w: a server certificate needs a DNS name or IP address (CN %q is neither; add SANs)", ErrInvalidName, cn)
 	}
 	return outDNS, outIPs, nil
+}
+
+// emailSANs returns the rfc822Name SANs of a certificate: under sanEmailCN
+// the CN, which must be a bare ASCII address (local@domain, no display
+// name; rfc822Name is an IA5String, RFC 5280 §4.2.1.6), with the domain a
+// valid DNS name. Other policies carry none.
+func emailSANs(row profileRow, cn string) ([]string, error) {
+	if row.sans != sanEmailCN {
+		return nil, nil
+	}
+	addr, err := mail.ParseAddress(cn)
+	if err != nil || addr.Name != "" || addr.Address != cn {
+		return nil, fmt.Errorf("%w: an %s certificate needs an e-mail address as its CN, not %q", ErrInvalidName, row.name, cn)
+	}
+	local, domain, _ := strings.Cut(cn, "@")
+	for _, r := range local {
+		if r > unicode.MaxASCII {
+			return nil, fmt.Errorf("%w: e-mail address %q must be ASCII", ErrInvalidName, cn)
+		}
+	}
+	d, err := normalizeDNSName(domain)
+	if err != nil {
+		return nil, err
+	}
+	return []string{local + "@" + d}, nil
 }
 
 // fileBase turns a common name into a safe file name stem: anything but

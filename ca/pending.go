@@ -16,8 +16,8 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // An issuance that may be interrupted at any point (kill -9, power loss)
@@ -245,8 +245,8 @@ func (p *pendingIssue) commit(ctx context.Context, cert *x509.Certificate) error
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 	defer cancel()
-	if _, rerr := inv.Revoke(ctx, certstore.Revocation{IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
-		Serial: serialHex(cert), Reason: certstore.ReasonCessationOfOperation, Actor: p.a.actor}); rerr != nil {
+	if _, rerr := inv.Revoke(ctx, inventory.Revocation{IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
+		Serial: serialHex(cert), Reason: inventory.ReasonCessationOfOperation, Actor: p.a.actor}); rerr != nil {
 		p.keep = true
 		return fmt.Errorf("certificate %s was recorded but its files could not be written (%w), and revoking it failed: %v", serialHex(cert), err, rerr)
 	}

@@ -10,83 +10,160 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Profile is a fixed certificate shape. The profile alone decides key usage,
-// extended key usage and basic constraints; nothing a requester sends can
-// change them.
+// extended key usage, basic constraints, which subject alternative names
+// are allowed and any extra extensions; nothing a requester sends can change
+// them. Every profile is one row of the profiles table.
 type Profile string
 
 // Leaf profiles.
 const (
 	ProfileServer Profile = "server"
 	ProfileClient Profile = "client"
+	// ProfileOCSPSigner is a delegated OCSP responder (RFC 6960 §4.2.2.2).
+	ProfileOCSPSigner Profile = "ocsp-signer"
+	// ProfileEmail is an S/MIME certificate for the address in its CN.
+	ProfileEmail Profile = "email"
 )
 
-// ErrUnknownProfile is returned by ParseProfile for anything but "server"
-// or "client".
+// ErrUnknownProfile is returned by ParseProfile for a name not in the table.
 var ErrUnknownProfile = errors.New("unknown certificate profile")
 
 // ParseProfile parses a profile name.
 func ParseProfile(s string) (Profile, error) {
-	switch p := Profile(s); p {
-	case ProfileServer, ProfileClient:
-		return p, nil
+	if _, err := lookupProfile(Profile(s)); err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("%w %q (valid: server, client)", ErrUnknownProfile, s)
+	return Profile(s), nil
+}
+
+// Profiles lists every profile, in table order.
+func Profiles() []Profile {
+	out := make([]Profile, len(profiles))
+	for i, r := range profiles {
+		out[i] = r.name
+	}
+	return out
 }
 
 // Default validity periods. 397 days for servers is the CA/Browser Forum's
 // ceiling, which keeps scca certificates acceptable to browsers should a
-// deployment ever need that; clients get a plain year. Both are clamped to
-// the issuer's NotAfter.
+// deployment ever need that; clients and e-mail get a plain year. A
+// delegated OCSP signer carries id-pkix-ocsp-nocheck, so nobody can check
+// its own revocation: RFC 6960 §4.2.2.2.1 asks for a short lifetime
+// instead. All are clamped to the issuer's NotAfter.
 const (
 	DefaultServerValidity       = 397 * 24 * time.Hour
 	DefaultClientValidity       = 365 * 24 * time.Hour
+	DefaultOCSPSignerValidity   = 30 * 24 * time.Hour
+	DefaultEmailValidity        = 365 * 24 * time.Hour
 	DefaultRootValidity         = 3653 * 24 * time.Hour // ten years, leap days included
 	DefaultIntermediateValidity = 1827 * 24 * time.Hour // five years
 )
 
+// sanPolicy says which subject alternative names a profile carries.
+type sanPolicy int
+
+const (
+	// sanHost: --dns/--ip names, plus the CN when it is a DNS name or an IP
+	// address; at least one is required (TLS clients match only SANs).
+	sanHost sanPolicy = iota + 1
+	// sanExplicit: only the --dns/--ip names asked for; the CN is an
+	// identity (a user or device name), not a host.
+	sanExplicit
+	// sanNone: no SANs at all; the certificate names a service by its CN.
+	sanNone
+	// sanEmailCN: the CN is an e-mail address and is the one rfc822Name.
+	sanEmailCN
+)
+
+// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1); its value
+// is an ASN.1 NULL.
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// asn1Null is the DER encoding of NULL.
+var asn1Null = []byte{0x05, 0x00}
+
+// profileRow is one profile: everything security-relevant about it.
+type profileRow struct {
+	name        Profile
+	recordType  string // inventory.Type* recorded for its certificates
+	validity    time.Duration
+	extKeyUsage []x509.ExtKeyUsage
+	// keyUsage is for every key type; rsaKeyUsage is added for RSA keys.
+	keyUsage, rsaKeyUsage x509.KeyUsage
+	sans                  sanPolicy
+	extensions            []pkix.Extension
+}
+
+// profiles is the table. keyUsage is digitalSignature for every key (TLS 1.3
+// and ECDHE handshakes sign, OCSP responses and S/MIME signatures too).
+// keyEncipherment is added for RSA keys only where the key decrypts: TLS 1.2
+// RSA key transport on a server, and S/MIME key transport to a mailbox. A
+// TLS client never decrypts with its key, so keyEncipherment on a client
+// certificate is inconsistent with clientAuth (RFC 5246 §7.4.6, zlint
+// e_key_usage_and_extended_key_usage_inconsistent); RFC 8813 forbids it for
+// ECDSA keys, and it is meaningless for Ed25519.
+var profiles = []profileRow{
+	{
+		name: ProfileServer, recordType: inventory.TypeServer, validity: DefaultServerValidity,
+		extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		keyUsage:    x509.KeyUsageDigitalSignature, rsaKeyUsage: x509.KeyUsageKeyEncipherment,
+		sans: sanHost,
+	},
+	{
+		name: ProfileClient, recordType: inventory.TypeClient, validity: DefaultClientValidity,
+		extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		keyUsage:    x509.KeyUsageDigitalSignature,
+		sans:        sanExplicit,
+	},
+	{
+		name: ProfileOCSPSigner, recordType: inventory.TypeOCSPSigner, validity: DefaultOCSPSignerValidity,
+		extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		keyUsage:    x509.KeyUsageDigitalSignature,
+		sans:        sanNone,
+		extensions:  []pkix.Extension{{Id: oidOCSPNoCheck, Value: asn1Null}},
+	},
+	{
+		name: ProfileEmail, recordType: inventory.TypeEmail, validity: DefaultEmailValidity,
+		extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+		keyUsage:    x509.KeyUsageDigitalSignature, rsaKeyUsage: x509.KeyUsageKeyEncipherment,
+		sans: sanEmailCN,
+	},
+}
+
+// lookupProfile returns p's row; a name not in the table is an error, so a
+// profile can never fall through to another's settings.
+func lookupProfile(p Profile) (profileRow, error) {
+	for _, r := range profiles {
+		if r.name == p {
+			return r, nil
+		}
+	}
+	names := make([]string, len(profiles))
+	for i, r := range profiles {
+		names[i] = string(r.name)
+	}
+	return profileRow{}, fmt.Errorf("%w %q (valid: %s)", ErrUnknownProfile, string(p), strings.Join(names, ", "))
+}
+
+// keyUsageFor is the row's key usage for pub.
+func (r profileRow) keyUsageFor(pub crypto.PublicKey) x509.KeyUsage {
+	if isRSA(pub) {
+		return r.keyUsage | r.rsaKeyUsage
+	}
+	return r.keyUsage
+}
+
 // clockSkew backdates every NotBefore so that a certificate is usable at
 // once by peers whose clocks run slightly behind the CA's.
 const clockSkew = time.Minute
-
-func (p Profile) recordType() string {
-	if p == ProfileServer {
-		return certstore.TypeServer
-	}
-	return certstore.TypeClient
-}
-
-func (p Profile) defaultValidity() time.Duration {
-	if p == ProfileServer {
-		return DefaultServerValidity
-	}
-	return DefaultClientValidity
-}
-
-func (p Profile) extKeyUsage() []x509.ExtKeyUsage {
-	if p == ProfileServer {
-		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-}
-
-// keyUsage is digitalSignature for every key (TLS 1.3 and ECDHE handshakes
-// sign), plus keyEncipherment for RSA server keys only, which TLS 1.2 RSA
-// key transport needs. A TLS client never decrypts with its key, so
-// keyEncipherment on a client certificate is inconsistent with clientAuth
-// (RFC 5246 §7.4.6, zlint e_key_usage_and_extended_key_usage_inconsistent);
-// RFC 8813 forbids it for ECDSA keys, and it is meaningless for Ed25519.
-func (p Profile) keyUsage(pub crypto.PublicKey) x509.KeyUsage {
-	if p == ProfileServer && isRSA(pub) {
-		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	}
-	return x509.KeyUsageDigitalSignature
-}
 
 // validityWindow returns [now-clockSkew, now+validity] with NotAfter clamped
 // to the issuer's NotAfter (a certificate must not outlive its issuer, or it

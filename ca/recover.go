@@ -14,19 +14,17 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // Inventory is what crash recovery asks of the store beyond Recorder:
 // whether a row exists, and revoking one whose files are lost.
-// certstore.Store implements it.
+// inventory.Store implements it.
 type Inventory interface {
-	Get(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error)
-	Revoke(ctx context.Context, r certstore.Revocation) (certstore.Record, error)
+	Get(ctx context.Context, issuerKeyID, serial string) (inventory.Record, error)
+	Revoke(ctx context.Context, r inventory.Revocation) (inventory.Record, error)
 }
-
-var _ Inventory = (*certstore.Store)(nil)
 
 // ErrOutcomeUnknown: the inventory did not confirm whether a certificate
 // was recorded (the commit's reply was lost and the check failed too). The
@@ -198,8 +196,8 @@ func (a recoverer) recoverJournal(ctx context.Context, inv Inventory, path strin
 	rc := RecoveredCert{Serial: rec.Serial, CN: rec.CN, Path: hdr.path(roleCert)}
 	if err := placeFiles(hdr); err != nil {
 		rc.Why = err.Error()
-		if _, err := inv.Revoke(ctx, certstore.Revocation{IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
-			Reason: certstore.ReasonCessationOfOperation, Actor: opts.Actor}); err != nil && !errors.Is(err, certstore.ErrAlreadyRevoked) {
+		if _, err := inv.Revoke(ctx, inventory.Revocation{IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
+			Reason: inventory.ReasonCessationOfOperation, Actor: opts.Actor}); err != nil && !errors.Is(err, inventory.ErrAlreadyRevoked) {
 			rep.Unsettled = append(rep.Unsettled, fmt.Sprintf("%s: revoke %s: %v", path, rec.Serial, err))
 			return false
 		}
@@ -215,7 +213,7 @@ func (a recoverer) recoverJournal(ctx context.Context, inv Inventory, path strin
 }
 
 // describe fills a dry run's report.
-func (a recoverer) describe(hdr journalHeader, rec *certstore.Record, rep *Recovery) {
+func (a recoverer) describe(hdr journalHeader, rec *inventory.Record, rep *Recovery) {
 	if rec == nil {
 		rep.Discarded++
 		return
@@ -235,11 +233,11 @@ func (h journalHeader) path(role string) string {
 
 // recordedRow asks the inventory which of the journal's serials was
 // recorded with the staged certificate; nil means none was.
-func recordedRow(ctx context.Context, inv Inventory, hdr journalHeader, serials []string) (*certstore.Record, error) {
+func recordedRow(ctx context.Context, inv Inventory, hdr journalHeader, serials []string) (*inventory.Record, error) {
 	staged := stagedCertDER(hdr)
 	for _, s := range serials {
 		rec, err := inv.Get(ctx, hdr.IssuerKeyID, s)
-		if errors.Is(err, certstore.ErrNotFound) {
+		if errors.Is(err, inventory.ErrNotFound) {
 			continue
 		}
 		if err != nil {

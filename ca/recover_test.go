@@ -278,3 +278,5 @@ func TestIssueLostCommitReplyUnknownOutcome(t *testing.T) {
 	}
 	checkConsistent(t, a, mem, "lost")
 }
+
+var _ Inventory = (*certstore.Store)(nil)

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-func TestConformanceSQLite(t *testing.T) { runConformance(t, sqliteBackend()) }
-func TestConformanceMySQL(t *testing.T)  { runConformance(t, mysqlBackend()) }
+func TestConformanceSQLite(t *testing.T)   { runConformance(t, sqliteBackend()) }
+func TestConformanceMySQL(t *testing.T)    { runConformance(t, mysqlBackend()) }
+func TestConformancePostgres(t *testing.T) { runConformance(t, postgresBackend()) }
 
 var errStop = errors.New("stop here")
 
@@ -143,7 +144,7 @@ func runConformance(t *testing.T, b backend) {
 		bad := map[string]func(*Record){
 			"bad serial":        func(r *Record) { r.Serial = "xyz" },
 			"bad issuer":        func(r *Record) { r.IssuerKeyID = "AB:12" },
-			"bad type":          func(r *Record) { r.Type = "email" },
+			"bad type":          func(r *Record) { r.Type = "no-such-type" },
 			"empty DER":         func(r *Record) { r.DER = nil },
 			"wrong fingerprint": func(r *Record) { r.Fingerprint = "00" },
 			"long CN":           func(r *Record) { r.CN = fmt.Sprintf("%065d", 0) },
@@ -311,7 +312,25 @@ func runConformance(t *testing.T, b backend) {
 			if !containsWord(mode, "STRICT_ALL_TABLES") || !containsWord(mode, "NO_ZERO_DATE") || tz != "+00:00" {
 				t.Errorf("sql_mode %q, time_zone %q; want strict and +00:00", mode, tz)
 			}
-			// Strict mode makes the server refuse, not truncate, oversize data.
+		})
+	}
+	if b.name == DriverPostgres {
+		t.Run("session is UTC", func(t *testing.T) {
+			s, _, _ := fresh(t)
+			var tz string
+			if err := s.db.QueryRowContext(ctx, "SHOW timezone").Scan(&tz); err != nil {
+				t.Fatal(err)
+			}
+			if tz != "UTC" {
+				t.Errorf("timezone %q, want UTC", tz)
+			}
+		})
+	}
+	if b.name != DriverSQLite {
+		// Strict column types make the server refuse, not truncate,
+		// oversize data (SQLite stores anything; the store checks first).
+		t.Run("server refuses oversize data", func(t *testing.T) {
+			s, _, _ := fresh(t)
 			_, err := s.db.ExecContext(ctx, "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)", fmt.Sprintf("%070d", 0))
 			if err == nil {
 				t.Error("oversize issuer_key_id was accepted")

@@ -2,55 +2,9 @@ package certstore
 
 import (
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
-
-// MySQL server error numbers translated at the boundary.
-const (
-	mysqlErrDupEntry  = 1062 // ER_DUP_ENTRY
-	mysqlErrLockWait  = 1205 // ER_LOCK_WAIT_TIMEOUT
-	mysqlErrDeadlock  = 1213 // ER_LOCK_DEADLOCK
-	sqliteCodeMask    = 0xff // primary result code of an extended code
-	sqliteUniqueError = sqlite3.SQLITE_CONSTRAINT_UNIQUE
-)
-
-// translate maps driver errors callers branch on to this package's
-// sentinels, keeping the driver error in the chain for diagnostics.
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == mysqlErrDupEntry {
-		return fmt.Errorf("%w: %w", ErrDuplicate, err)
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) && (se.Code() == sqliteUniqueError || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
-		return fmt.Errorf("%w: %w", ErrDuplicate, err)
-	}
-	return explain(err)
-}
-
-// retryable reports whether the database aborted a transaction only to
-// resolve lock contention, so running it again is correct.
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == mysqlErrDeadlock || me.Number == mysqlErrLockWait
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		code := se.Code() & sqliteCodeMask
-		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
-	}
-	return false
-}
 
 // timeLayout is how times are sent to both databases: UTC, microseconds,
 // fixed width. MySQL stores it in DATETIME(6); SQLite keeps the text, whose

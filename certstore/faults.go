@@ -129,3 +129,26 @@ func IsTimeout(err error) bool {
 		errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
 		(errors.As(err, &ne) && ne.Timeout())
 }
+
+// unreachable explains a failed first contact without leaking the password:
+// the dialect's words, preceded by the fault in plain words when there is
+// one. A refused login or an unknown database is not "cannot reach": the
+// server answered.
+func (s *Store) unreachable(err error, timeout time.Duration) error {
+	f := fault(err)
+	switch f {
+	case nil:
+		return s.d.unreachable(s.loc, err)
+	case ErrTimeout:
+		return fmt.Errorf("%w (%s, bound %s): %w", f, s.loc.Redacted, timeout, s.d.unreachable(s.loc, err))
+	case ErrAccessDenied, ErrNoDatabase:
+		host, secret := "?", ""
+		if cfg, perr := mysql.ParseDSN(s.loc.DSN); perr == nil {
+			host, secret = cfg.Addr, cfg.Passwd
+		}
+		// Flattened to text: nothing reachable by errors.Unwrap may carry
+		// the password.
+		return fmt.Errorf("%w: the server at %s answered for %s: %s", f, host, s.loc.Redacted, redact(err.Error(), secret))
+	}
+	return fmt.Errorf("%w: %w", f, s.d.unreachable(s.loc, err))
+}

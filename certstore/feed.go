@@ -3,16 +3,7 @@ package certstore
 import (
 	"context"
 	"fmt"
-	"time"
 )
-
-// RevocationEvent is one revocation as the audit log recorded it.
-type RevocationEvent struct {
-	AuditID     int64 // the audit entry's id: the watermark to pass to RevocationsSince
-	IssuerKeyID string
-	Serial      string
-	At          time.Time // when the revocation was recorded (the audit entry's time), UTC
-}
 
 const (
 	selectLastAuditID      = "SELECT COALESCE(MAX(id), 0) FROM audit_log"

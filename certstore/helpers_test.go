@@ -26,6 +26,10 @@ func mysqlBackend() backend {
 	return backend{name: DriverMySQL, newURL: func(tb testing.TB) string { return testdb.MySQL(tb, "scca_test") }}
 }
 
+func postgresBackend() backend {
+	return backend{name: DriverPostgres, newURL: func(tb testing.TB) string { return testdb.Postgres(tb, "scca_test") }}
+}
+
 // openAt opens url with clock and closes it at cleanup.
 func openAt(tb testing.TB, url string, clock func() time.Time) *Store {
 	tb.Helper()

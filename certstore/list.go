@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/securechat/scca/inventory"
 )
 
 // Filter selects certificates for List and Count. Zero values select all.
@@ -13,7 +15,7 @@ type Filter struct {
 	// Status is "", StatusAll, StatusActive (stored active and not yet
 	// expired), StatusRevoked or StatusExpired (stored active, past NotAfter).
 	Status string
-	// Type is TypeCA, TypeServer, TypeClient or "" for all.
+	// Type is one of inventory.Types, or "" for all.
 	Type string
 	// CNContains matches common names containing it (case-insensitive for
 	// ASCII on both databases).
@@ -35,7 +37,6 @@ const (
 	condExpired      = "status = 'active' AND not_after < ?"
 	condRevoked      = "status = 'revoked'"
 	condType         = "type = ?"
-	condCNContains   = "cn LIKE ? ESCAPE '!'"
 	condExpiringSoon = "status = 'active' AND not_after >= ? AND not_after <= ?"
 )
 
@@ -97,15 +98,15 @@ func (s *Store) where(f Filter) (string, []any, error) {
 		return "", nil, fmt.Errorf("unknown status filter %q (want %s, %s, %s or %s)",
 			f.Status, StatusActive, StatusRevoked, StatusExpired, StatusAll)
 	}
-	switch f.Type {
-	case "":
-	case TypeCA, TypeServer, TypeClient:
+	switch {
+	case f.Type == "":
+	case inventory.ValidType(f.Type):
 		conds, args = append(conds, condType), append(args, f.Type)
 	default:
 		return "", nil, fmt.Errorf("unknown certificate type filter %q", f.Type)
 	}
 	if f.CNContains != "" {
-		conds, args = append(conds, condCNContains), append(args, "%"+escapeLike(f.CNContains)+"%")
+		conds, args = append(conds, s.d.cnContains), append(args, "%"+escapeLike(f.CNContains)+"%")
 	}
 	if f.ExpiringWithin < 0 {
 		return "", nil, fmt.Errorf("negative expiry window %s", f.ExpiringWithin)

@@ -7,46 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
-
-// QueuedMessage is one message waiting in a recipient's durable queue, kept
-// in the inventory database for users who are offline.
-type QueuedMessage struct {
-	ID        int64     // assigned by Enqueue, strictly increasing per store (auto-increment)
-	Recipient string    // recipient's certificate CN
-	Sender    string    // sender's authenticated CN
-	Room      string    // "" for a direct message
-	MsgID     string    // the server-assigned message id (opaque, <= 64 chars), unique per (recipient, msg_id)
-	Body      []byte    // opaque bytes; the chat layer decides the format and any encryption at rest
-	SentAt    time.Time // server timestamp, UTC, microseconds; zero means now
-}
-
-// MaxBodySize is the largest QueuedMessage.Body Enqueue accepts. It is far
-// below MySQL's MEDIUMBLOB limit (16 MiB) and the server's default
-// max_allowed_packet, so both databases refuse the same messages.
-const MaxBodySize = 1 << 20
-
-// ErrQueueFull is wrapped (by *QueueFullError) when an Enqueue would put a
-// recipient over its bound.
-var ErrQueueFull = errors.New("recipient's message queue is full")
-
-// QueueFullError names the recipient whose queue refused an Enqueue.
-type QueueFullError struct {
-	Recipient string
-	Queued    int64 // messages already queued for Recipient
-	Adding    int   // messages this Enqueue tried to add for Recipient
-	Limit     int
-}
-
-func (e *QueueFullError) Error() string {
-	return fmt.Sprintf("recipient %q has %d queued messages, adding %d would exceed %d: %s",
-		e.Recipient, e.Queued, e.Adding, e.Limit, ErrQueueFull)
-}
-
-// Unwrap makes errors.Is(err, ErrQueueFull) true.
-func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
 
 // message_queues keeps one row per recipient: the row Enqueue and
 // AckDelivered lock to take turns on that recipient's queue, and the number
@@ -64,11 +26,7 @@ const (
 	// product of the two lists is filtered in Go.
 	selectInsertedIDs = "SELECT id, recipient, msg_id FROM messages WHERE recipient IN (%s) AND msg_id IN (%s)"
 
-	queueRow          = "(?, ?)"
-	reserveQueueMySQL = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
-		" ON DUPLICATE KEY UPDATE queued = queued + VALUES(queued)"
-	reserveQueueSQLite = "INSERT INTO message_queues (recipient, queued) VALUES %s" +
-		" ON CONFLICT (recipient) DO UPDATE SET queued = queued + excluded.queued"
+	queueRow        = "(?, ?)"
 	selectQueued    = "SELECT recipient, queued FROM message_queues WHERE recipient IN (%s)"
 	lockQueue       = "SELECT queued FROM message_queues WHERE recipient = ?"
 	releaseQueue    = "UPDATE message_queues SET queued = queued - ? WHERE recipient = ?"
@@ -174,10 +132,7 @@ func (s *Store) reserveQueues(ctx context.Context, tx *sql.Tx, adding map[string
 		recipients = append(recipients, r)
 	}
 	slices.Sort(recipients) // one lock order for every transaction
-	upsert := reserveQueueSQLite
-	if s.d.name == DriverMySQL {
-		upsert = reserveQueueMySQL
-	}
+	upsert := s.d.reserveQueue
 	for chunk := range slices.Chunk(recipients, batchRows) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, r := range chunk {

@@ -400,12 +400,8 @@ const messagesMigration = 2
 
 func tableCount(t *testing.T, s *Store, table string) int {
 	t.Helper()
-	q := tableExistsSQLite
-	if s.d.name == DriverMySQL {
-		q = tableExistsMySQL
-	}
 	var n int
-	if err := s.db.QueryRowContext(context.Background(), q, table).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(context.Background(), s.d.tableExists, table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

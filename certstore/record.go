@@ -1,61 +1,72 @@
 package certstore
 
-import (
-	"errors"
-	"time"
-)
+import "github.com/securechat/scca/inventory"
 
-// Certificate types (profiles) recorded in the inventory.
+// The inventory's record types, statuses and sentinel errors live in the
+// driver-free package inventory, so that its consumers need not link SQL
+// drivers. These aliases keep certstore.X compiling for callers that
+// already hold a *Store.
+
+// Certificate types; see inventory.Types.
 const (
-	TypeCA     = "ca"
-	TypeServer = "server"
-	TypeClient = "client"
+	TypeCA         = inventory.TypeCA
+	TypeServer     = inventory.TypeServer
+	TypeClient     = inventory.TypeClient
+	TypeOCSPSigner = inventory.TypeOCSPSigner
+	TypeEmail      = inventory.TypeEmail
 )
 
-// Certificate statuses. Only StatusActive and StatusRevoked are stored;
-// StatusExpired is derived at read time from NotAfter and the caller's clock,
-// so the inventory never needs a sweeper job to stay truthful.
+// Certificate statuses; see inventory.StatusActive.
 const (
-	StatusActive  = "active"
-	StatusRevoked = "revoked"
-	StatusExpired = "expired"
-	StatusAll     = "all"
+	StatusActive  = inventory.StatusActive
+	StatusRevoked = inventory.StatusRevoked
+	StatusExpired = inventory.StatusExpired
+	StatusAll     = inventory.StatusAll
 )
 
-// Sentinel errors callers branch on. Backend-specific errors (for example the
-// MySQL duplicate-key error 1062 or SQLite's UNIQUE constraint failure) are
-// translated into these at the store boundary.
+// Sentinel errors; see package inventory.
 var (
-	ErrNotFound       = errors.New("certificate not found in inventory")
-	ErrDuplicate      = errors.New("certificate already recorded (same issuer and serial)")
-	ErrAlreadyRevoked = errors.New("certificate is already revoked")
-	ErrSchemaVersion  = errors.New("inventory schema is not at the expected version")
+	ErrNotFound       = inventory.ErrNotFound
+	ErrDuplicate      = inventory.ErrDuplicate
+	ErrAlreadyRevoked = inventory.ErrAlreadyRevoked
+	ErrSchemaVersion  = inventory.ErrSchemaVersion
+	ErrQueueFull      = inventory.ErrQueueFull
 )
 
-// Record is one certificate in the inventory.
-type Record struct {
-	Serial      string    // lower-case hex, no colons, no leading zeros
-	IssuerKeyID string    // lower-case hex of the issuer's Subject Key Identifier
-	Type        string    // TypeCA, TypeServer or TypeClient
-	CN          string    // subject common name
-	SANs        []string  // DNS names and IP addresses, in certificate order
-	NotBefore   time.Time // UTC
-	NotAfter    time.Time // UTC
-	Status      string    // StatusActive or StatusRevoked as stored; see Record.StatusAt
-	RevokedAt   *time.Time
-	Reason      *int   // RFC 5280 CRLReason code, nil unless revoked
-	RevokedBy   string // actor who revoked it, empty unless revoked
-	Fingerprint string // lower-case hex SHA-256 of DER
-	DER         []byte
-	IssuedAt    time.Time // UTC, when the row was committed
-	IssuedBy    string    // actor who issued it (operator name or "scca")
-}
+// Record types; see package inventory.
+type (
+	Record          = inventory.Record
+	Revocation      = inventory.Revocation
+	RevokedEntry    = inventory.RevokedEntry
+	RevocationEvent = inventory.RevocationEvent
+	QueuedMessage   = inventory.QueuedMessage
+	QueueFullError  = inventory.QueueFullError
+)
 
-// StatusAt reports the effective status at time now: a stored "active"
-// certificate past its NotAfter is StatusExpired.
-func (r Record) StatusAt(now time.Time) string {
-	if r.Status == StatusActive && now.After(r.NotAfter) {
-		return StatusExpired
-	}
-	return r.Status
-}
+// MaxBodySize is inventory.MaxBodySize.
+const MaxBodySize = inventory.MaxBodySize
+
+// CRLReason codes, RFC 5280 §5.3.1; see package inventory.
+const (
+	ReasonUnspecified          = inventory.ReasonUnspecified
+	ReasonKeyCompromise        = inventory.ReasonKeyCompromise
+	ReasonCACompromise         = inventory.ReasonCACompromise
+	ReasonAffiliationChanged   = inventory.ReasonAffiliationChanged
+	ReasonSuperseded           = inventory.ReasonSuperseded
+	ReasonCessationOfOperation = inventory.ReasonCessationOfOperation
+	ReasonCertificateHold      = inventory.ReasonCertificateHold
+	ReasonRemoveFromCRL        = inventory.ReasonRemoveFromCRL
+	ReasonPrivilegeWithdrawn   = inventory.ReasonPrivilegeWithdrawn
+	ReasonAACompromise         = inventory.ReasonAACompromise
+)
+
+// ReasonName is inventory.ReasonName.
+func ReasonName(code int) string { return inventory.ReasonName(code) }
+
+// ParseReason is inventory.ParseReason.
+func ParseReason(name string) (int, error) { return inventory.ParseReason(name) }
+
+// NormalizeSerial is inventory.NormalizeSerial.
+func NormalizeSerial(s string) (string, error) { return inventory.NormalizeSerial(s) }
+
+func validReason(code int) bool { return inventory.ValidReason(code) }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/securechat/scca/inventory"
 )
 
 // recordColumns is the column list every record query selects, in the order
@@ -81,9 +83,7 @@ func (s *Store) prepare(rec Record) (Record, error) {
 	if err := checkKeyID(rec.IssuerKeyID); err != nil {
 		return rec, err
 	}
-	switch rec.Type {
-	case TypeCA, TypeServer, TypeClient:
-	default:
+	if !inventory.ValidType(rec.Type) {
 		return rec, fmt.Errorf("unknown certificate type %q", rec.Type)
 	}
 	if utf8.RuneCountInString(rec.CN) > maxCNLen {

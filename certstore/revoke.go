@@ -9,42 +9,17 @@ import (
 	"time"
 )
 
-// Revocation asks for one certificate to be revoked.
-type Revocation struct {
-	IssuerKeyID string
-	Serial      string    // any notation NormalizeSerial accepts
-	Reason      int       // RFC 5280 CRLReason code; see ParseReason
-	Actor       string    // who revoked it; empty means "scca"
-	At          time.Time // revocation time; zero means now
-}
-
-// RevokedEntry is one line of a CRL.
-type RevokedEntry struct {
-	Serial    string
-	RevokedAt time.Time
-	Reason    int
-}
-
 const (
 	revokeCertificate = "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoked_by = ?" +
 		" WHERE id = ? AND status = 'active'"
-	selectRevoked = "SELECT serial, revoked_at, reason FROM certificates" +
-		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
-	// selectRevokedSQLite reads revoked_at as text, which the driver hands
-	// over as is instead of trying several time layouts on it.
-	selectRevokedSQLite = "SELECT serial, CAST(revoked_at AS TEXT), reason FROM certificates" +
-		" WHERE issuer_key_id = ? AND status = 'revoked' ORDER BY id"
-
-	upsertCRLNumberMySQL = "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)" +
-		" ON DUPLICATE KEY UPDATE last_number = last_number + 1"
-	upsertCRLNumberSQLite = "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)" +
-		" ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1"
+	// The statement listing revoked certificates and the CRL number upsert
+	// differ by database: see dialect.selectRevoked and upsertCRLNumber.
 	selectCRLNumber = "SELECT last_number FROM crl_numbers WHERE issuer_key_id = ?"
 )
 
 // Revoke marks a certificate revoked and appends a "revoke" audit entry, in
-// one transaction that holds the certificate's row (FOR UPDATE on MySQL,
-// the write lock on SQLite), so two concurrent revocations cannot both
+// one transaction that holds the certificate's row (FOR UPDATE on MySQL and
+// PostgreSQL, the write lock on SQLite), so two concurrent revocations cannot both
 // succeed. It fails with ErrNotFound or ErrAlreadyRevoked, changing nothing.
 // It returns the record as now stored.
 func (s *Store) Revoke(ctx context.Context, r Revocation) (Record, error) {
@@ -136,11 +111,7 @@ func derefInt(p *int) int {
 // (the driver would otherwise try time.Parse with several layouts) and
 // parsed by hand.
 func (s *Store) Revoked(ctx context.Context, issuerKeyID string, fn func(RevokedEntry) error) error {
-	query := selectRevoked
-	if s.d.name == DriverSQLite {
-		query = selectRevokedSQLite
-	}
-	rows, err := s.db.QueryContext(ctx, query, issuerKeyID)
+	rows, err := s.db.QueryContext(ctx, s.d.selectRevoked, issuerKeyID)
 	if err != nil {
 		return fmt.Errorf("list revoked certificates: %w", err)
 	}

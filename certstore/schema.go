@@ -2,8 +2,6 @@ package certstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"path"
 	"time"
@@ -20,18 +18,7 @@ const gooseTable = goose.DefaultTablename
 const (
 	selectAppliedVersions = "SELECT version_id, tstamp FROM " + gooseTable +
 		" WHERE is_applied AND version_id > 0 ORDER BY version_id"
-	tableExistsSQLite = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
-	tableExistsMySQL  = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
-
-	// MySQL's named locks are server-wide, so the name includes the
-	// database; GET_LOCK names are limited to 64 characters.
-	migrationLockName = "LEFT(CONCAT('scca_migrate.', DATABASE()), 64)"
-	getMigrationLock  = "SELECT GET_LOCK(" + migrationLockName + ", ?)"
-	releaseMigration  = "SELECT RELEASE_LOCK(" + migrationLockName + ")"
 )
-
-// migrationLockWait is how long Migrate waits for another process's Migrate.
-const migrationLockWait = 60 // seconds
 
 // SchemaStatus describes the database schema against this binary's migrations.
 type SchemaStatus struct {
@@ -48,7 +35,8 @@ type MigrationInfo struct {
 }
 
 // Migrate brings the schema up to this binary's latest version. It is
-// idempotent; on MySQL concurrent callers are serialised by a named lock.
+// idempotent; on MySQL and PostgreSQL concurrent callers are serialised by a
+// named (advisory) lock.
 func (s *Store) Migrate(ctx context.Context) error {
 	p, err := s.provider()
 	if err != nil {
@@ -97,7 +85,7 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	case st.Current == st.Latest:
 		return nil
 	case st.Current < st.Latest:
-		return fmt.Errorf("%w: at version %d, binary needs %d; run `scca db migrate`", ErrSchemaVersion, st.Current, st.Latest)
+		return fmt.Errorf("%w: at version %d, binary needs %d", ErrSchemaVersion, st.Current, st.Latest)
 	default:
 		return fmt.Errorf("%w: at version %d, binary needs %d; the database was migrated by a newer scca", ErrSchemaVersion, st.Current, st.Latest)
 	}
@@ -105,12 +93,8 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 
 // appliedVersions reads goose's version table, if it exists.
 func (s *Store) appliedVersions(ctx context.Context) (map[int64]time.Time, error) {
-	q := tableExistsSQLite
-	if s.d.name == DriverMySQL {
-		q = tableExistsMySQL
-	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, q, gooseTable).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.d.tableExists, gooseTable).Scan(&n); err != nil {
 		return nil, fmt.Errorf("read schema version: %w", err)
 	}
 	out := map[int64]time.Time{}
@@ -134,49 +118,29 @@ func (s *Store) appliedVersions(ctx context.Context) (map[int64]time.Time, error
 }
 
 // provider builds a goose Provider for this store: no global goose state,
-// no logging, and on MySQL a session lock against concurrent migrations.
+// no logging, and where the database needs one a session lock against
+// concurrent migrations.
 func (s *Store) provider() (*goose.Provider, error) {
 	fsys, err := migrations.FS(s.d.name)
 	if err != nil {
 		return nil, err
 	}
-	gd := goose.DialectSQLite3
 	opts := []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(silentLogger{}),
 	}
-	if s.d.name == DriverMySQL {
-		gd = goose.DialectMySQL
-		opts = append(opts, goose.WithSessionLocker(mysqlMigrationLock{}))
+	if s.d.migrationLock != nil {
+		locker, err := s.d.migrationLock()
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(gd, s.db, fsys, opts...)
+	p, err := goose.NewProvider(s.d.goose, s.db, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load %s migrations: %w", s.d.name, err)
 	}
 	return p, nil
-}
-
-// mysqlMigrationLock serialises Migrate across processes with GET_LOCK,
-// held by the connection goose runs the migrations on.
-type mysqlMigrationLock struct{}
-
-func (mysqlMigrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, getMigrationLock, migrationLockWait).Scan(&got); err != nil {
-		return fmt.Errorf("take migration lock: %w", err)
-	}
-	if !got.Valid || got.Int64 != 1 {
-		return errors.New("take migration lock: another process has been migrating this database for over a minute")
-	}
-	return nil
-}
-
-func (mysqlMigrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
-	var released sql.NullInt64
-	if err := conn.QueryRowContext(ctx, releaseMigration).Scan(&released); err != nil {
-		return fmt.Errorf("release migration lock: %w", err)
-	}
-	return nil
 }
 
 // silentLogger keeps goose quiet: a library must not print.

@@ -12,13 +12,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// Driver names accepted in Location.Driver (they are also the database/sql
-// driver names registered by modernc.org/sqlite and go-sql-driver/mysql).
-const (
-	DriverSQLite = "sqlite"
-	DriverMySQL  = "mysql"
-)
-
 // redactedPassword replaces the password in Location.Redacted and in errors.
 const redactedPassword = "xxxxx"
 
@@ -33,14 +26,6 @@ const (
 	mysqlDefaultPort    = "3306"
 )
 
-// sqlitePragmas are applied by modernc.org/sqlite on every new connection.
-// busy_timeout makes a writer wait for another process's transaction instead
-// of failing with SQLITE_BUSY; WAL lets readers run beside the one writer;
-// _txlock=immediate makes every transaction BEGIN IMMEDIATE, so the write
-// lock is taken up front and read-then-write transactions cannot deadlock.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-	"&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-
 // Location says where the inventory lives. DSN is what the driver needs and
 // may contain a password; Redacted is safe to print and log.
 type Location struct {
@@ -48,50 +33,6 @@ type Location struct {
 	DSN      string
 	Redacted string
 	Path     string // the database file, for SQLite; empty for MySQL
-}
-
-// ParseURL understands three forms:
-//
-//	sqlite:PATH                                  (sqlite:///abs/path also works)
-//	mysql://USER[:PASS]@HOST[:PORT]/DBNAME[?params]
-//	USER[:PASS]@tcp(HOST:PORT)/DBNAME[?params]   (a go-sql-driver DSN)
-//
-// For MySQL it forces parseTime, UTC, a '+00:00' session time zone, strict
-// sql_mode and a 5s connect timeout. Neither the result's Redacted field nor
-// any error contains the password.
-func ParseURL(raw string) (Location, error) {
-	switch {
-	case strings.HasPrefix(raw, "sqlite:"):
-		return parseSQLiteURL(strings.TrimPrefix(raw, "sqlite:"))
-	case strings.HasPrefix(raw, "mysql://"):
-		return parseMySQLURL(raw)
-	case strings.Contains(raw, "@tcp(") || strings.Contains(raw, "@unix(") || strings.Contains(raw, "@/"):
-		return parseMySQLDSN(raw)
-	case raw == "":
-		return Location{}, errors.New("empty database URL (want sqlite:PATH or mysql://USER@HOST:PORT/DB)")
-	default:
-		return Location{}, errors.New("unrecognised database URL (want sqlite:PATH, mysql://USER@HOST:PORT/DB or USER@tcp(HOST:PORT)/DB)")
-	}
-}
-
-func parseSQLiteURL(path string) (Location, error) {
-	if p, ok := strings.CutPrefix(path, "//"); ok {
-		path = p // sqlite:///abs/path → /abs/path
-	}
-	if path == "" {
-		return Location{}, errors.New("sqlite URL has no file path (want sqlite:PATH)")
-	}
-	// modernc.org/sqlite splits its DSN at the first '?', so a path holding
-	// one cannot be expressed.
-	if strings.ContainsAny(path, "?#") {
-		return Location{}, fmt.Errorf("sqlite path %q must not contain '?' or '#'", path)
-	}
-	return Location{
-		Driver:   DriverSQLite,
-		DSN:      path + "?" + sqlitePragmas,
-		Redacted: "sqlite:" + path,
-		Path:     path,
-	}, nil
 }
 
 func parseMySQLURL(raw string) (Location, error) {
@@ -177,10 +118,14 @@ func mysqlLocation(cfg *mysql.Config, urlForm bool) Location {
 	return Location{Driver: DriverMySQL, DSN: cfg.FormatDSN(), Redacted: red}
 }
 
-// urlPassword extracts what would be the password of a mysql:// URL, even a
-// malformed one, so that error messages can be scrubbed of it.
+// urlPassword extracts what would be the password of a mysql:// or
+// postgres:// URL, even a malformed one, so that error messages can be
+// scrubbed of it.
 func urlPassword(raw string) string {
-	rest := strings.TrimPrefix(raw, "mysql://")
+	rest := raw
+	if _, after, ok := strings.Cut(raw, "://"); ok {
+		rest = after
+	}
 	if i := strings.IndexAny(rest, "/?"); i >= 0 && strings.LastIndex(rest, "@") < i {
 		rest = rest[:i]
 	}

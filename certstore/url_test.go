@@ -2,6 +2,7 @@ package certstore
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +79,12 @@ func checkForcedMySQL(t *testing.T, dsn, addr, db string) {
 func TestParseURLErrorsHidePassword(t *testing.T) {
 	bad := []string{
 		"",
-		"postgres://u:" + secret + "@h/db",
+		"postgresql://u:" + secret + "@h:5432/",
+		"postgres://:" + secret + "@h:5432/db",
+		"postgres://u:" + secret + "@h:port/db",
+		"postgres://u:" + secret + "@h:5432/db?connect_timeout=soon",
+		"postgres://u:" + secret + "@%zz:5432/db",
+		"oracle://u:" + secret + "@h/db",
 		"sqlite:",
 		"sqlite:inv.db?mode=ro",
 		"mysql://u:" + secret + "@h:port/db",
@@ -110,8 +116,8 @@ func TestOpenUnreachableMySQLFailsFastWithoutPassword(t *testing.T) {
 		t.Fatal("Open succeeded against a closed port")
 	}
 	msg := err.Error()
-	if strings.Contains(msg, secret) || !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, "--db") {
-		t.Errorf("error %q: want host and --db hint, no password", msg)
+	if strings.Contains(msg, secret) || !strings.Contains(msg, "127.0.0.1:1") || !errors.Is(err, ErrUnreachable) {
+		t.Errorf("error %q: want host and ErrUnreachable, no password", msg)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Open took %v to fail", d)
@@ -121,7 +127,51 @@ func TestOpenUnreachableMySQLFailsFastWithoutPassword(t *testing.T) {
 func TestOpenSQLiteMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "inv.db")
 	_, err := Open(context.Background(), "sqlite:"+path, Options{})
-	if err == nil || !strings.Contains(err.Error(), "--db") {
-		t.Errorf("Open in a missing directory = %v, want an error with a --db hint", err)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Open in a missing directory = %v, want ErrUnreachable", err)
+	}
+}
+
+func TestParsePostgresURL(t *testing.T) {
+	for _, c := range []struct{ in, redacted string }{
+		{"postgres://scca:" + secret + "@db.example:5433/inventory?sslmode=disable", "postgres://scca:xxxxx@db.example:5433/inventory"},
+		{"postgresql://scca@db.example/inventory", "postgres://scca@db.example:5432/inventory"},
+	} {
+		loc, err := ParseURL(c.in)
+		if err != nil {
+			t.Fatalf("ParseURL: %v", err)
+		}
+		if loc.Driver != DriverPostgres || loc.Redacted != c.redacted || loc.DSN != c.in {
+			t.Errorf("ParseURL = %+v; want driver postgres, redacted %q", loc, c.redacted)
+		}
+	}
+}
+
+func TestOpenUnreachablePostgresFailsFastWithoutPassword(t *testing.T) {
+	start := time.Now()
+	_, err := Open(context.Background(), "postgres://scca:"+secret+"@127.0.0.1:1/inventory", Options{})
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+	if msg := err.Error(); strings.Contains(msg, secret) || !strings.Contains(msg, "127.0.0.1:1") || !errors.Is(err, ErrUnreachable) {
+		t.Errorf("error %q: want host and ErrUnreachable, no password", msg)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open took %v to fail", d)
+	}
+}
+
+func TestRebind(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT 1": "SELECT 1",
+		"SELECT a FROM t WHERE b = ? AND c IN (?, ?)": "SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)",
+		"SELECT '?', \"a?\" FROM t WHERE x = ?":       "SELECT '?', \"a?\" FROM t WHERE x = $1",
+		"SELECT 'it''s ?' WHERE y LIKE ? ESCAPE '!'":  "SELECT 'it''s ?' WHERE y LIKE $1 ESCAPE '!'",
+		"SELECT ? -- is it?\nFROM t WHERE z = ?":      "SELECT $1 -- is it?\nFROM t WHERE z = $2",
+		"SELECT x FROM t WHERE a = $1":                "SELECT x FROM t WHERE a = $1",
+	} {
+		if got := rebind(in); got != want {
+			t.Errorf("rebind(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -1,11 +1,7 @@
 package chat
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 )
 
@@ -103,68 +99,49 @@ type replyBody struct {
 }
 
 // decodePlain parses an application plaintext into v. It must be one UTF-8
-// JSON object without duplicate keys and without trailing data, as frames
-// are (§2): the sender authenticated these exact bytes, and two readers
-// must not see two meanings in them.
-func decodePlain(typ string, pt []byte, v any) error {
+// JSON object with the rules of frames (§2: distinct names, exact member
+// names, fixed types, no trailing data): the sender authenticated these
+// exact bytes, and two readers must not see two meanings in them.
+func decodePlain(typ string, pt []byte, v wireObject) error {
 	if !utf8.Valid(pt) {
 		return fmt.Errorf("%w: %s is not UTF-8", ErrProtocol, typ)
 	}
-	if err := checkObject(pt); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
-	}
-	if err := json.Unmarshal(pt, v); err != nil {
+	if err := decodeObject(pt, v.fields()); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
 	}
 	return nil
 }
 
-var errNotObject = errors.New("not a JSON object")
+// Member tables of the plaintexts (§12.1).
 
-// checkObject checks pt is a single JSON object with no duplicate keys at
-// its top level.
-func checkObject(pt []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(pt))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return errNotObject
-	}
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return fmt.Errorf("duplicate key %q", truncate(key, 32))
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after JSON object")
-	}
-	return nil
+func (m *sendReq) fields() []field {
+	return []field{{name: "to", dst: &m.To}, {name: "room", dst: &m.Room},
+		{name: "text", dst: &m.Text, req: true}, {name: "client_msg_id", dst: &m.ClientMsgID}}
 }
 
-// validName checks a room name or recipient CN: 1-64 bytes of printable
-// characters, no control characters.
-func validName(kind, s string) error {
-	if s == "" || len(s) > maxNameLen {
-		return fmt.Errorf("%s must be 1 to %d bytes", kind, maxNameLen)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s contains a control character", kind)
-		}
-	}
-	return nil
+func (m *roomReq) fields() []field { return []field{{name: "room", dst: &m.Room}} }
+
+func (m *deliveredReq) fields() []field { return []field{{name: "id", dst: &m.ID, req: true}} }
+
+func (m *sentBody) fields() []field {
+	return []field{{name: "client_msg_id", dst: &m.ClientMsgID}, {name: "id", dst: &m.ID},
+		{name: "ts", dst: &m.TS, req: true}, {name: "status", dst: &m.Status, req: true},
+		{name: "reason", dst: &m.Reason}}
+}
+
+func (m *deliverBody) fields() []field {
+	return []field{{name: "id", dst: &m.ID, req: true}, {name: "from", dst: &m.From, req: true},
+		{name: "room", dst: &m.Room}, {name: "ts", dst: &m.TS, req: true}, {name: "text", dst: &m.Text, req: true}}
+}
+
+func (m *eventBody) fields() []field {
+	return []field{{name: "kind", dst: &m.Kind, req: true}, {name: "room", dst: &m.Room},
+		{name: "cn", dst: &m.CN, req: true}}
+}
+
+func (m *replyBody) fields() []field {
+	return []field{{name: "for", dst: &m.For, req: true}, {name: "room", dst: &m.Room},
+		{name: "members", dst: &m.Members}, {name: "rooms", dst: &m.Rooms}, {name: "error", dst: &m.Error}}
 }
 
 // parseSend decodes and checks a send plaintext.
@@ -224,6 +201,9 @@ func parsePush(typ string, pt []byte) (Event, error) {
 		if d.ID <= 0 || d.From == "" {
 			return Event{}, fmt.Errorf("%w: deliver without id or sender", ErrProtocol)
 		}
+		if err := validPushNames(d.From, d.Room); err != nil {
+			return Event{}, fmt.Errorf("%w: deliver: %w", ErrProtocol, err)
+		}
 		return Event{Kind: EventMessage, ID: d.ID, From: d.From, Room: d.Room, Time: msTime(d.TS), Text: d.Text}, nil
 	case typeEvent:
 		var e eventBody
@@ -233,7 +213,26 @@ func parsePush(typ string, pt []byte) (Event, error) {
 		if e.Kind == "" || e.CN == "" {
 			return Event{}, fmt.Errorf("%w: event without kind or cn", ErrProtocol)
 		}
+		if err := validPushNames(e.CN, e.Room); err != nil {
+			return Event{}, fmt.Errorf("%w: event: %w", ErrProtocol, err)
+		}
 		return Event{Kind: e.Kind, Room: e.Room, From: e.CN}, nil
 	}
 	return Event{}, fmt.Errorf("%w: %s is not a push", ErrProtocol, typ)
+}
+
+// validPushNames applies the server's name rule to the names in a push, so
+// a client refuses a sender or room name no honest server relays.
+// A CN is up to 64 characters (the CA's rule), so up to 256 bytes.
+func validPushNames(cn, room string) error {
+	if len(cn) > 4*maxNameLen {
+		return fmt.Errorf("cn is longer than %d bytes", 4*maxNameLen)
+	}
+	if err := printableName("cn", cn); err != nil {
+		return err
+	}
+	if room != "" {
+		return validName("room", room)
+	}
+	return nil
 }

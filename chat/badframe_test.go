@@ -247,24 +247,6 @@ func TestProofOfPossession(t *testing.T) {
 	}
 }
 
-func TestMaxConnsAndSilentPeers(t *testing.T) {
-	w := newWorld(t)
-	cfg := w.serverConfig()
-	cfg.MaxConns = 2
-	cfg.HandshakeTimeout = 400 * time.Millisecond
-	addr, srv, rec := startServer(t, cfg)
-	dialRaw(t, addr)
-	dialRaw(t, addr)
-	waitFor(t, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.conns) == 2 })
-	_, err := Dial(context.Background(), addr, w.clientConfig())
-	if !errors.Is(err, ErrBusy) {
-		t.Fatalf("third connection: %v, want ErrBusy", err)
-	}
-	// The silent peers are cut at the handshake deadline, freeing room.
-	waitFor(t, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.conns) == 0 })
-	assertGoodClient(t, w, addr, rec)
-}
-
 func TestIdleTimeout(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.serverConfig()

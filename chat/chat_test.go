@@ -99,7 +99,7 @@ func TestRevocationTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("revoked client: %v, want ErrRejectedByServer", err)
 	}
 	var re *RemoteError
-	if !errors.As(err, &re) || re.Code != CodeCertificateRejected || !strings.Contains(re.Reason, errRevoked.Error()) {
+	if !errors.As(err, &re) || re.Code != CodeCertificateRejected || re.Reason != publicReason(CodeCertificateRejected) {
 		t.Fatalf("rejection = %#v", re)
 	}
 	rejs := rec.rejections()

@@ -46,6 +46,11 @@ type ClientConfig struct {
 }
 
 func (cfg *ClientConfig) identity() (identity, error) {
+	if cfg.ServerName == "" {
+		// Without a name, any certificate the CA issued with serverAuth
+		// would be accepted as this server (Dial, DialWebSocket, Client).
+		return identity{}, ErrNoServerName
+	}
 	return newIdentity(cfg.Chain, cfg.Key, cfg.Trust, cfg.Checker, cfg.Now, cfg.Rand,
 		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 }

@@ -188,7 +188,7 @@ func (c *Conn) replyError(r replyBody, typ string) error {
 }
 
 // request makes one request and decodes its response of type want into v.
-func (c *Conn) request(ctx context.Context, typ string, pt []byte, want string, v any) error {
+func (c *Conn) request(ctx context.Context, typ string, pt []byte, want string, v wireObject) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.usable(); err != nil {

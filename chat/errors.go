@@ -31,6 +31,9 @@ var (
 	ErrClosed = errors.New("session closed")
 	// ErrMessageTooLarge: the text does not fit in the peer's maximum frame.
 	ErrMessageTooLarge = errors.New("message too large for peer's frame limit")
+	// ErrNoServerName: Dial and DialWebSocket need ClientConfig.ServerName,
+	// the name the server certificate must match.
+	ErrNoServerName = errors.New("chat: ServerName is required")
 	// ErrMessageRejected: the server answered a send or request with a
 	// refusal (rejected status or reply error); the text carries its reason.
 	ErrMessageRejected = errors.New("rejected by server")
@@ -108,4 +111,30 @@ func (e *RemoteError) Unwrap() []error {
 		return []error{ErrRejectedByServer, ErrBusy}
 	}
 	return []error{ErrRejectedByServer}
+}
+
+// publicReasons are the only reasons a handshake rejection carries
+// (docs/PROTOCOL.md §8.1). The peer has proved nothing yet, so it learns
+// which class of check failed and nothing else: not whether a serial is in
+// the inventory, when or why it was revoked, nor any library's error text.
+// The detail goes to the log and to OnReject.
+var publicReasons = map[string]string{
+	CodeCertificateRejected: "certificate not accepted",
+	CodeHandshakeFailed:     "handshake failed",
+	CodeReplay:              "stale or repeated hello",
+	CodeUnsupportedVersion:  "unsupported version; this implementation speaks " + ProtocolVersion,
+	CodeNoCommonSuite:       "no common cipher suite; this implementation offers " + SuiteX25519AES256GCMSHA256,
+	CodeProtocol:            "malformed or unexpected handshake message",
+	CodeDecryptError:        "record failed authentication",
+	CodeBusy:                "server busy, try again later",
+	CodeTimeout:             "handshake deadline expired",
+	CodeInternal:            "internal error",
+}
+
+// publicReason is the reason sent with code before the peer authenticated.
+func publicReason(code string) string {
+	if r, ok := publicReasons[code]; ok {
+		return r
+	}
+	return publicReasons[CodeInternal]
 }

@@ -74,7 +74,8 @@ func (h *clientHandshake) abort(err error) {
 	if errors.As(err, &re) || isNetErr(err) || errors.Is(err, io.EOF) {
 		return
 	}
-	sendError(h.conn, codeOf(err), err.Error())
+	code := codeOf(err)
+	sendError(h.conn, code, publicReason(code))
 }
 
 // sendClientHello sends our random, timestamp, ephemeral key share and
@@ -126,10 +127,13 @@ func (h *clientHandshake) readServerHello() error {
 	}
 	sh := &h.sh
 	if sh.Status != "ok" {
-		if sh.Error == nil {
+		if !sh.hasError {
 			return fmt.Errorf("%w: server_hello status %q without error", ErrProtocol, truncate(sh.Status, 32))
 		}
-		return remoteError(*sh.Error)
+		return remoteError(sh.errBody)
+	}
+	if name := sh.missing(sh.Resumed); name != "" {
+		return fmt.Errorf("%w: server_hello: %w %q", ErrProtocol, errJSONMissing, name)
 	}
 	if (sh.Resumed && h.offered == nil) || (sh.NewTicket && h.cfg.Tickets == nil) {
 		return fmt.Errorf("%w: server_hello answers a ticket field the client did not send", ErrProtocol)

@@ -34,6 +34,8 @@ type serverHandshake struct {
 	rs           []byte
 	parentExpiry time.Time
 	promised     bool
+	// onHello, if set, is called once the client_hello frame has arrived.
+	onHello func()
 	// sentHello is set once server_hello went out, after which errors are
 	// reported with an error frame instead of a rejected server_hello.
 	sentHello bool
@@ -72,6 +74,9 @@ func (h *serverHandshake) readClientHello() error {
 	body, err := readFrame(h.br, &h.hdr, MaxHandshakeFrame)
 	if err != nil {
 		return err
+	}
+	if h.onHello != nil {
+		h.onHello()
 	}
 	if err := decodeFrame(body, typeClientHello, &h.ch); err != nil {
 		return err
@@ -244,6 +249,9 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 
 // checkFinish verifies a finish message's signature and MAC.
 func checkFinish(f finish, peer *x509.Certificate, sigContext string, hs []byte, macLabel string, th []byte) error {
+	if !f.hasSignature {
+		return fmt.Errorf("%w: %s: %w \"signature\"", ErrProtocol, f.Type, errJSONMissing)
+	}
 	sig, err := decodeB64("signature", f.Signature, -1)
 	if err != nil {
 		return err

@@ -9,23 +9,29 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Mailbox is the durable per-recipient message queue direct messages go
 // through (docs/PROTOCOL.md §12.3); *certstore.Store implements it.
 type Mailbox interface {
 	// Enqueue commits msgs (all or nothing) and returns their ids, strictly
-	// increasing; certstore.ErrQueueFull past maxPerRecipient,
-	// certstore.ErrDuplicate for a (recipient, msg_id) already queued.
-	Enqueue(ctx context.Context, msgs []certstore.QueuedMessage, maxPerRecipient int) ([]int64, error)
+	// increasing; inventory.ErrQueueFull past maxPerRecipient,
+	// inventory.ErrDuplicate for a (recipient, msg_id) already queued.
+	Enqueue(ctx context.Context, msgs []inventory.QueuedMessage, maxPerRecipient int) ([]int64, error)
 	// Pending returns up to limit of recipient's messages after afterID, by id.
-	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]certstore.QueuedMessage, error)
+	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]inventory.QueuedMessage, error)
 	// AckDelivered deletes recipient's messages up to and including uptoID.
 	AckDelivered(ctx context.Context, recipient string, uptoID int64) (int64, error)
 }
 
-var _ Mailbox = (*certstore.Store)(nil)
+// Directory answers whether a CN may receive direct messages: it names an
+// active client certificate (docs/PROTOCOL.md §12.3). *certstore.Store
+// implements it; a server whose Mailbox does and whose Directory is nil
+// uses the Mailbox.
+type Directory interface {
+	ActiveClient(ctx context.Context, cn string) (bool, error)
+}
 
 const (
 	// DefaultQueueLimit bounds each recipient's durable queue; a send past
@@ -45,6 +51,7 @@ const (
 	ReasonStoreUnavailable = "store_unavailable"
 	ReasonQueueFull        = "queue_full"
 	ReasonNotInRoom        = "not_in_room"
+	ReasonUnknownRecipient = "unknown_recipient"
 )
 
 // storeMsgID is the msg_id a direct message is stored under: a hash of the
@@ -70,17 +77,29 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	if mb == nil {
 		return rejected(res, ReasonNoStore, "this server keeps no message store, so it takes no direct messages")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if dir := s.directory(); dir != nil {
+		// Only someone who could connect may have messages kept: a CN
+		// never issued, or only revoked, would fill the disk for nobody.
+		ok, err := dir.ActiveClient(ctx, req.To)
+		switch {
+		case err != nil:
+			s.id.logger.Warn("recipient lookup failed", "err", err)
+			return rejected(res, ReasonStoreUnavailable, "the message store cannot be reached; the message was not sent")
+		case !ok:
+			return rejected(res, ReasonUnknownRecipient, "no active client certificate has that name")
+		}
+	}
 	lk := s.hub.dmLock(req.To)
 	lk.Lock()
 	defer lk.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	ids, err := mb.Enqueue(ctx, []certstore.QueuedMessage{{Recipient: req.To, Sender: from.cn,
+	ids, err := mb.Enqueue(ctx, []inventory.QueuedMessage{{Recipient: req.To, Sender: from.cn,
 		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.cfg.QueueLimit)
 	switch {
-	case errors.Is(err, certstore.ErrQueueFull):
+	case errors.Is(err, inventory.ErrQueueFull):
 		return rejected(res, ReasonQueueFull, fmt.Sprintf("%s has %d messages waiting", req.To, s.cfg.QueueLimit))
-	case errors.Is(err, certstore.ErrDuplicate):
+	case errors.Is(err, inventory.ErrDuplicate):
 		res.Status = StatusDuplicate
 		return res
 	case err != nil:
@@ -183,7 +202,7 @@ func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
 	}
 }
 
-func (s *Server) pending(cn string, after int64) ([]certstore.QueuedMessage, error) {
+func (s *Server) pending(cn string, after int64) ([]inventory.QueuedMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	return s.cfg.Mailbox.Pending(ctx, cn, after, replayBatch)
@@ -218,4 +237,13 @@ func (s *Server) flushConfirm(m *member) {
 		return
 	}
 	m.ackPending = 0
+}
+
+// directory is the configured Directory, else the Mailbox if it is one.
+func (s *Server) directory() Directory {
+	if s.cfg.Directory != nil {
+		return s.cfg.Directory
+	}
+	d, _ := s.cfg.Mailbox.(Directory)
+	return d
 }

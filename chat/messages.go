@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -45,6 +46,10 @@ const (
 var b64 = base64.StdEncoding.Strict()
 
 func decodeB64(field, s string, wantLen int) ([]byte, error) {
+	// Go's decoder skips CR and LF even in strict mode; §2 allows none.
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("%w: %s is not base64: contains a line break", ErrProtocol, field)
+	}
 	b, err := b64.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not base64: %w", ErrProtocol, field, err)
@@ -81,6 +86,10 @@ type serverHello struct {
 	Timestamp         int64      `json:"timestamp,omitempty"`
 	KeyShare          string     `json:"key_share,omitempty"`
 	MaxFrame          int        `json:"max_frame,omitempty"`
+	// Decoding only: the error object as received, and the presence of
+	// members whose zero value cannot say "absent".
+	errBody                             wireError
+	hasError, hasTimestamp, hasMaxFrame bool
 }
 
 // finish is server_finish (§4.3) and client_finish (§4.4).
@@ -88,6 +97,9 @@ type finish struct {
 	Type      string `json:"type"`
 	Signature string `json:"signature"`
 	Finished  string `json:"finished"`
+	// hasSignature: the member was present (a resumed handshake's finish
+	// must not have one, §13.1).
+	hasSignature bool
 }
 
 // wireError is the error frame (§8) and the error object of a rejected
@@ -105,27 +117,109 @@ type recordFrame struct {
 	Ciphertext string `json:"ciphertext"`
 }
 
-// frameType checks that body is a single JSON object without duplicate
-// top-level keys and returns its "type". Duplicates are refused because two
-// parsers could pick different values for the same transcript bytes. One
-// pass of scanObject does it all (validity, keys, trailing data).
+// Member tables for decodeObject (§4, §6, §8): exact names, JSON types
+// from the Go types, required members marked.
+
+func (m *clientHello) fieldList() []field {
+	return []field{
+		{name: "type", dst: &m.Type, req: true},
+		{name: "version", dst: &m.Version, req: true},
+		{name: "suites", dst: &m.Suites, req: true},
+		{name: "client_id", dst: &m.ClientID},
+		{name: "certificate", dst: &m.Certificate, req: true},
+		{name: "client_random", dst: &m.ClientRandom, req: true},
+		{name: "timestamp", dst: &m.Timestamp, req: true},
+		{name: "key_share", dst: &m.KeyShare, req: true},
+		{name: "max_frame", dst: &m.MaxFrame, req: true},
+	}
+}
+
+func (m *clientHello) fields() []field { return m.fieldList() }
+
+// fieldList of server_hello: which members a successful one needs is
+// checked by the client after parsing (serverHello.missing).
+func (m *serverHello) fieldList() []field {
+	return []field{
+		{name: "type", dst: &m.Type, req: true},
+		{name: "version", dst: &m.Version, req: true},
+		{name: "status", dst: &m.Status, req: true},
+		{name: "error", dst: &m.errBody, seen: &m.hasError},
+		{name: "suite", dst: &m.Suite},
+		{name: "server_certificate", dst: &m.ServerCertificate},
+		{name: "server_random", dst: &m.ServerRandom},
+		{name: "timestamp", dst: &m.Timestamp, seen: &m.hasTimestamp},
+		{name: "key_share", dst: &m.KeyShare},
+		{name: "max_frame", dst: &m.MaxFrame, seen: &m.hasMaxFrame},
+	}
+}
+
+func (m *serverHello) fields() []field { return m.fieldList() }
+
+// missing names the first member a successful server_hello lacks (§4.2);
+// a resumed one has no certificate.
+func (m *serverHello) missing(resumed bool) string {
+	switch {
+	case m.Suite == "":
+		return "suite"
+	case m.ServerCertificate == "" && !resumed:
+		return "server_certificate"
+	case m.ServerRandom == "":
+		return "server_random"
+	case !m.hasTimestamp:
+		return "timestamp"
+	case m.KeyShare == "":
+		return "key_share"
+	case !m.hasMaxFrame:
+		return "max_frame"
+	}
+	return ""
+}
+
+func (m *finish) fields() []field {
+	return []field{
+		{name: "type", dst: &m.Type, req: true},
+		{name: "signature", dst: &m.Signature, seen: &m.hasSignature},
+		{name: "finished", dst: &m.Finished, req: true},
+	}
+}
+
+func (m *wireError) fields() []field {
+	return []field{
+		{name: "type", dst: &m.Type},
+		{name: "code", dst: &m.Code, req: true},
+		{name: "reason", dst: &m.Reason},
+	}
+}
+
+func (m *recordFrame) fields() []field {
+	return []field{
+		{name: "type", dst: &m.Type, req: true},
+		{name: "seq", dst: &m.Seq, req: true},
+		{name: "ciphertext", dst: &m.Ciphertext, req: true},
+	}
+}
+
+// frameType checks that body is a single UTF-8 JSON object with distinct
+// member names (§2) and returns its "type", which must be a string.
+// Duplicates are refused because two parsers could pick different values
+// for the same transcript bytes.
 func frameType(body []byte) (string, error) {
 	if !utf8.Valid(body) {
 		return "", fmt.Errorf("%w: frame is not UTF-8", ErrProtocol)
 	}
-	typ, err := scanObject(body)
-	if err != nil {
+	var t typeOnly
+	if err := decodeObject(body, t.fields()); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	if typ == "" {
+	if t.Type == "" {
 		return "", fmt.Errorf("%w: frame has no type", ErrProtocol)
 	}
-	return typ, nil
+	return t.Type, nil
 }
 
 // decodeFrame parses body as message type want into v. An error frame in
 // its place is returned as a *RemoteError.
-func decodeFrame(body []byte, want string, v any) error {
+func decodeFrame(body []byte, want string, v wireObject) error {
 	typ, err := frameType(body)
 	if err != nil {
 		return err
@@ -134,17 +228,19 @@ func decodeFrame(body []byte, want string, v any) error {
 		return decodeRemoteError(body)
 	}
 	if typ != want {
-		return fmt.Errorf("%w: got %q, want %q", ErrProtocol, typ, want)
+		return fmt.Errorf("%w: got %q, want %q", ErrProtocol, truncate(typ, 32), want)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := decodeObject(body, v.fields()); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrProtocol, want, err)
 	}
 	return nil
 }
 
+// decodeRemoteError parses an error frame (§8): code is required and, like
+// reason, a string.
 func decodeRemoteError(body []byte) error {
 	var e wireError
-	if err := json.Unmarshal(body, &e); err != nil || e.Code == "" {
+	if err := decodeObject(body, e.fields()); err != nil || e.Code == "" {
 		return fmt.Errorf("%w: malformed error frame", ErrProtocol)
 	}
 	return remoteError(e)
@@ -222,26 +318,31 @@ func (c *chainCache) put(s string, chain []*x509.Certificate) {
 	c.m[s] = chain
 }
 
+// parseChainPEM parses the blocks of a certificate field, each exactly as
+// pem.Encode writes it (RFC 7468 strict form: no headers, 64-character
+// lines, LF line ends) and nothing before, between or after them (§4.1):
+// one spelling per chain, as for every other value on the wire.
 func parseChainPEM(field, s string) ([]*x509.Certificate, error) {
 	rest := []byte(s)
 	var chain []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
+	for len(rest) > 0 {
+		block, after := pem.Decode(rest)
+		if block == nil || len(block.Headers) != 0 ||
+			!bytes.Equal(pem.EncodeToMemory(block), rest[:len(rest)-len(after)]) {
+			return nil, fmt.Errorf("%w: %s: not a sequence of strict PEM blocks", ErrProtocol, field)
 		}
 		if block.Type != "CERTIFICATE" || len(chain) == maxChainLen {
-			return nil, fmt.Errorf("%w: %s: unexpected PEM block %q or too many certificates", ErrProtocol, field, block.Type)
+			return nil, fmt.Errorf("%w: %s: unexpected PEM block %q or too many certificates", ErrProtocol, field, truncate(block.Type, 32))
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrPeerCertificate, field, err)
 		}
 		chain = append(chain, c)
+		rest = after
 	}
-	if len(chain) == 0 || len(bytes.TrimSpace(rest)) != 0 {
-		return nil, fmt.Errorf("%w: %s: no certificate or trailing data", ErrProtocol, field)
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("%w: %s: no certificate", ErrProtocol, field)
 	}
 	return chain, nil
 }

@@ -7,6 +7,12 @@ import "sync"
 // (docs/PROTOCOL.md §12.4).
 const DefaultSendQueue = 1024
 
+// DefaultSendQueueBytes bounds the plaintext bytes waiting in one session's
+// outbox: without it 1024 records of up to ~190 KiB each could pin about
+// 190 MiB per slow session. A record is always taken into an empty queue,
+// so one record larger than the bound still goes through.
+const DefaultSendQueueBytes = 4 << 20
+
 // outRecord is one record waiting to be sealed and written.
 type outRecord struct {
 	typ string
@@ -23,12 +29,14 @@ type outRecord struct {
 // session that is never pushed to (a plain client sending messages) costs
 // neither a goroutine nor a queue of size records.
 type outbox struct {
-	sess *session
-	size int
-	fail func(error)
+	sess     *session
+	size     int
+	maxBytes int
+	fail     func(error)
 
 	mu      sync.Mutex
 	q       []outRecord
+	bytes   int // plaintext bytes in q
 	started bool
 	stopped bool
 
@@ -41,8 +49,8 @@ type outbox struct {
 
 // startOutbox makes the outbox; fail is called (once, from the writer) if
 // a write fails, after which the writer stops.
-func startOutbox(sess *session, size int, fail func(error)) *outbox {
-	return &outbox{sess: sess, size: size, fail: fail,
+func startOutbox(sess *session, size, maxBytes int, fail func(error)) *outbox {
+	return &outbox{sess: sess, size: size, maxBytes: maxBytes, fail: fail,
 		ready: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
@@ -72,6 +80,7 @@ func (o *outbox) next() (outRecord, bool) {
 		o.mu.Lock()
 		if len(o.q) > 0 {
 			r := o.q[0]
+			o.bytes -= len(r.pt)
 			o.q[0] = outRecord{}
 			o.q = o.q[1:]
 			if len(o.q) == 0 {
@@ -112,10 +121,11 @@ func (o *outbox) push(r outRecord) bool {
 // enqueueLocked appends r if there is room, starting the writer on first
 // use.
 func (o *outbox) enqueueLocked(r outRecord) bool {
-	if o.stopped || len(o.q) >= o.size {
+	if o.stopped || len(o.q) >= o.size || (len(o.q) > 0 && o.bytes+len(r.pt) > o.maxBytes) {
 		return false
 	}
 	o.q = append(o.q, r)
+	o.bytes += len(r.pt)
 	if !o.started {
 		o.started = true
 		go o.run()
@@ -154,7 +164,7 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	o.stopped = true
 	started := o.started
-	o.q = nil
+	o.q, o.bytes = nil, 0
 	o.mu.Unlock()
 	if started {
 		<-o.done

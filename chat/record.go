@@ -124,7 +124,7 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s record has sequence %d, expected %d", ErrRecord, rf.Type, rf.Seq, h.seq)
 	}
 	if h.seq >= maxRecordsPerKey {
-		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrRecord, maxRecordsPerKey)
+		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrProtocol, maxRecordsPerKey)
 	}
 	nonce := h.nonce(rf.Seq)
 	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce, rf.Ciphertext, additionalData(&h.adBuf, h.dir, rf.Type, rf.Seq))

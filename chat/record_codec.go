@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -83,7 +82,7 @@ func parseRecordJSON(body []byte) (record, error) {
 		return record{}, fmt.Errorf("%w: unexpected message type %q", ErrProtocol, truncate(typ, 32))
 	}
 	var rf recordFrame
-	if err := json.Unmarshal(body, &rf); err != nil {
+	if err := decodeObject(body, rf.fields()); err != nil {
 		return record{}, fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
 	}
 	ct, err := decodeB64("ciphertext", rf.Ciphertext, -1)
@@ -149,7 +148,9 @@ func parseRecordCanonicalInto(b []byte, ctBuf *[]byte) (r record, ok bool) {
 	ct := growTo(*ctBuf, b64.DecodedLen(len(enc)))
 	*ctBuf = ct
 	m, err := b64.Decode(ct, enc)
-	if err != nil {
+	// The decoder skips CR and LF; a canonical value has none, so its
+	// length is exactly that of the encoding of what it decodes to.
+	if err != nil || len(enc) != b64.EncodedLen(m) {
 		return r, false
 	}
 	r.Ciphertext = ct[:m]

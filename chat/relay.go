@@ -23,7 +23,7 @@ func (sc *serverConn) handle(sess *session, m *member, typ string, pt []byte) er
 		}
 		return writeRecord(sess, typeReply, marshal(s.roomRequest(m, typ, req.Room)))
 	case typeRooms:
-		if err := decodePlain(typ, pt, &struct{}{}); err != nil {
+		if err := decodePlain(typ, pt, emptyObject{}); err != nil {
 			return err
 		}
 		return writeRecord(sess, typeReply, marshal(replyBody{For: typeRooms, Rooms: s.hub.roomNames()}))

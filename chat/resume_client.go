@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -116,8 +115,8 @@ func (h *clientHandshake) readNewTicket(s *session) error {
 		return err
 	}
 	var nt newTicketBody
-	if err := json.Unmarshal(pt, &nt); err != nil {
-		return fmt.Errorf("%w: new_ticket: %w", ErrProtocol, err)
+	if err := decodePlain(typeNewTicket, pt, &nt); err != nil {
+		return err
 	}
 	ticket, err := decodeB64("ticket", nt.Ticket, -1)
 	if err != nil {

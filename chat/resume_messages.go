@@ -34,6 +34,26 @@ type serverHelloExt struct {
 	NewTicket bool `json:"new_ticket,omitempty"`
 }
 
+func (m *clientHelloExt) fields() []field {
+	return append(m.clientHello.fieldList(),
+		field{name: "ticket_request", dst: &m.TicketRequest},
+		field{name: "ticket", dst: &m.Ticket},
+		field{name: "binder", dst: &m.Binder})
+}
+
+func (m *serverHelloExt) fields() []field {
+	return append(m.serverHello.fieldList(),
+		field{name: "resumed", dst: &m.Resumed},
+		field{name: "new_ticket", dst: &m.NewTicket})
+}
+
+func (m *newTicketBody) fields() []field {
+	return []field{
+		{name: "ticket", dst: &m.Ticket, req: true},
+		{name: "lifetime_s", dst: &m.LifetimeS, req: true},
+	}
+}
+
 // resumedFinish is server_finish and client_finish of a resumed handshake:
 // the Finished MAC alone.
 type resumedFinish struct {

@@ -89,7 +89,7 @@ func (h *serverHandshake) resume(ctx context.Context) error {
 // checkResumedFinish verifies a resumed handshake's finish message: a
 // Finished MAC and no signature.
 func checkResumedFinish(f finish, hs []byte, macLabel string, th []byte) error {
-	if f.Signature != "" {
+	if f.hasSignature {
 		return fmt.Errorf("%w: signature in a resumed handshake", ErrProtocol)
 	}
 	mac, err := decodeB64("finished", f.Finished, 32)

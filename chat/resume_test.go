@@ -462,7 +462,9 @@ func TestResumeServerDecisions(t *testing.T) {
 
 func TestTruncatedHello(t *testing.T) {
 	rs := bytes.Repeat([]byte{1}, binderLen)
-	body := marshalHelloWithBinder(clientHelloExt{clientHello: clientHello{Type: typeClientHello}, Ticket: "AA=="}, rs)
+	body := marshalHelloWithBinder(clientHelloExt{clientHello: clientHello{Type: typeClientHello,
+		Version: ProtocolVersion, Suites: []string{SuiteX25519AES256GCMSHA256}, Certificate: "c", ClientRandom: "r",
+		Timestamp: 1, KeyShare: "k", MaxFrame: minMaxFrame}, Ticket: "AA=="}, rs)
 	var ch clientHelloExt
 	if err := decodeFrame(body, typeClientHello, &ch); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // RevocationFeed follows revocations recorded by any process sharing the
@@ -15,10 +15,8 @@ type RevocationFeed interface {
 	LastAuditID(ctx context.Context) (int64, error)
 	// RevocationsSince returns up to limit revocations after afterAuditID,
 	// oldest first.
-	RevocationsSince(ctx context.Context, afterAuditID int64, limit int) ([]certstore.RevocationEvent, error)
+	RevocationsSince(ctx context.Context, afterAuditID int64, limit int) ([]inventory.RevocationEvent, error)
 }
-
-var _ RevocationFeed = (*certstore.Store)(nil)
 
 // DefaultRevocationPoll is how often the server asks the feed for new
 // revocations. With it, a revoked certificate's sessions end within about

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"container/list"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -30,19 +31,31 @@ type ServerConfig struct {
 	HandshakeTimeout time.Duration // whole handshake deadline
 	IdleTimeout      time.Duration // longest wait for the next frame (and to receive it)
 	WriteTimeout     time.Duration // longest a write may block on a peer that does not read
-	MaxConns         int           // concurrent connections, handshaking or established
-	TimestampWindow  time.Duration // allowed clock difference for client_hello
-	KeyUpdateAfter   uint64        // records per key before key_update (DefaultKeyUpdateAfter)
+	MaxConns         int           // concurrent established sessions
+	// Connections that have not finished the handshake have limits of
+	// their own (docs/PROTOCOL.md §9): at most MaxHandshakes in all and
+	// MaxHandshakesPerIP from one source address, and each must deliver
+	// its complete client_hello within FirstFrameTimeout. When
+	// MaxHandshakes is reached, a new connection displaces the oldest one
+	// still waiting for its first frame (so silent and trickling sockets
+	// cannot hold the server), or gets server_busy if there is none.
+	MaxHandshakes      int
+	MaxHandshakesPerIP int
+	FirstFrameTimeout  time.Duration
+	TimestampWindow    time.Duration // allowed clock difference for client_hello
+	KeyUpdateAfter     uint64        // records per key before key_update (DefaultKeyUpdateAfter)
 
 	// Mailbox keeps direct messages for offline users (§12.3); nil: the
 	// server refuses direct messages. Revocations, if set, is polled every
 	// RevocationPoll and ends the live sessions of revoked certificates
 	// (§12.5); nil: revocation applies at the next handshake only.
 	Mailbox        Mailbox
+	Directory      Directory // who may receive direct messages; nil: the Mailbox, if it is a Directory
 	Revocations    RevocationFeed
 	RevocationPoll time.Duration // DefaultRevocationPoll
 	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
 	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+	SendQueueBytes int           // and their plaintext bytes (DefaultSendQueueBytes)
 
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
@@ -73,6 +86,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
+	hs        handshakeLimits // guarded by mu
+	sessions  int             // established sessions, guarded by mu
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 
@@ -95,12 +110,22 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.MaxHandshakesPerIP <= 0 {
+		cfg.MaxHandshakesPerIP = DefaultMaxHandshakesPerIP
+	}
+	cfg.FirstFrameTimeout = min(orDefault(cfg.FirstFrameTimeout, DefaultFirstFrameTimeout), cfg.HandshakeTimeout)
 	cfg.RevocationPoll = orDefault(cfg.RevocationPoll, DefaultRevocationPoll)
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
 	}
 	srv := &Server{
 		cfg: cfg, id: id,
@@ -109,6 +134,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		tickets:   newServerTicketer(cfg.Tickets, id.rand),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
+		hs:        newHandshakeLimits(),
 		hub:       newHub(), stopWatch: make(chan struct{}),
 	}
 	// Room message ids start at the current time in microseconds, so they
@@ -167,22 +193,23 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// track starts serving conn, or refuses it when at MaxConns.
+// track starts serving conn, or refuses it with server_busy when the
+// sessions or the handshake limits are full (admit, limits.go).
 func (s *Server) track(conn net.Conn) {
 	sc := &serverConn{srv: s, conn: conn, remote: conn.RemoteAddr().String()}
+	sc.ip = sourceIP(conn.RemoteAddr())
 	s.mu.Lock()
-	full := len(s.conns) >= s.cfg.MaxConns
-	closing := s.closing.Load()
-	if !full && !closing {
+	refusal := s.admitLocked(sc)
+	if refusal == "" {
 		s.conns[sc] = struct{}{}
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if full || closing {
+	if refusal != "" {
 		go func() {
 			defer s.wg.Done()
-			s.id.logger.Warn("connection refused", "remote", sc.remote, "reason", "max connections")
-			sendError(conn, CodeBusy, "server is at its connection limit")
+			s.id.logger.Warn("connection refused", "remote", sc.remote, "reason", refusal)
+			sendError(conn, CodeBusy, publicReason(CodeBusy))
 			conn.Close()
 		}()
 		return
@@ -196,6 +223,10 @@ func (s *Server) track(conn net.Conn) {
 
 func (s *Server) untrack(sc *serverConn) {
 	s.mu.Lock()
+	s.releaseHandshakeLocked(sc)
+	if sc.session {
+		s.sessions--
+	}
 	delete(s.conns, sc)
 	s.mu.Unlock()
 }
@@ -246,6 +277,13 @@ type serverConn struct {
 	srv    *Server
 	conn   net.Conn
 	remote string
+	ip     string // source address, for the per-IP handshake limit
+
+	// Handshake accounting (limits.go), guarded by srv.mu.
+	hsHeld   bool          // holds a handshake slot
+	admitted time.Time     // when it took the slot
+	waiting  *list.Element // in srv.hs.waiting until the first frame arrived
+	session  bool          // counted in srv.sessions
 
 	mu     sync.Mutex
 	state  int

@@ -17,14 +17,26 @@ func (sc *serverConn) serve() {
 	defer sc.conn.Close()
 	log := s.id.logger.With("remote", sc.remote)
 	// Network deadlines use the real clock: Now may be pinned by tests.
-	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
+	// The whole handshake has HandshakeTimeout; its first frame, the
+	// complete client_hello, must arrive within FirstFrameTimeout (§3).
+	start := time.Now()
+	deadline := start.Add(s.cfg.HandshakeTimeout)
 	_ = sc.conn.SetDeadline(deadline)
+	_ = sc.conn.SetReadDeadline(start.Add(s.cfg.FirstFrameTimeout))
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	h := &serverHandshake{srv: s, conn: sc.conn, br: bufio.NewReader(sc.conn)}
+	h := &serverHandshake{srv: s, conn: sc.conn, br: bufio.NewReader(sc.conn), onHello: func() {
+		_ = sc.conn.SetReadDeadline(deadline)
+		s.firstFrame(sc)
+	}}
 	sess, cn, err := h.run(ctx)
 	cancel()
 	if err != nil {
 		sc.reject(h, log, err)
+		return
+	}
+	if !s.establish(sc) {
+		log.Warn("session refused", "reason", "max connections")
+		sendError(sc.conn, CodeBusy, publicReason(CodeBusy))
 		return
 	}
 	sess.writeTimeout = s.cfg.WriteTimeout
@@ -35,7 +47,7 @@ func (sc *serverConn) serve() {
 		s.cfg.OnAccept(sc.remote, cn)
 	}
 	m := &member{sc: sc, cn: cn, cert: certKeyOf(h.peer[0]), rooms: make(map[string]struct{})}
-	m.out = startOutbox(sess, s.cfg.SendQueue, func(err error) {
+	m.out = startOutbox(sess, s.cfg.SendQueue, s.cfg.SendQueueBytes, func(err error) {
 		log.Info("writing to session failed", "err", err)
 		sc.kill(CodeTimeout, "write failed")
 	})
@@ -82,7 +94,7 @@ func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 	if errors.As(err, &re) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return // the peer gave up or we are shutting down: nobody to tell
 	}
-	reason := truncate(err.Error(), maxTextErr)
+	reason := publicReason(code)
 	if h.sentHello {
 		sendError(sc.conn, code, reason)
 		return

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -166,6 +165,8 @@ type ackBody struct {
 	ID uint64 `json:"id"`
 }
 
+func (a *ackBody) fields() []field { return []field{{name: "id", dst: &a.ID, req: true}} }
+
 // appendAck appends the ack plaintext {"id":n}, byte for byte what
 // encoding/json writes for ackBody.
 func appendAck(dst []byte, id uint64) []byte {
@@ -175,7 +176,7 @@ func appendAck(dst []byte, id uint64) []byte {
 }
 
 // parseAck reads an ack plaintext. The canonical form is parsed directly;
-// any other valid JSON spelling goes through encoding/json.
+// any other valid JSON spelling goes through decodePlain.
 func parseAck(pt []byte) (uint64, error) {
 	if len(pt) > len(`{"id":}`) && string(pt[:6]) == `{"id":` && pt[len(pt)-1] == '}' {
 		digits := pt[6 : len(pt)-1]
@@ -184,7 +185,7 @@ func parseAck(pt []byte) (uint64, error) {
 		}
 	}
 	var a ackBody
-	if err := json.Unmarshal(pt, &a); err != nil || a.ID == 0 {
+	if err := decodePlain(typeAck, pt, &a); err != nil || a.ID == 0 {
 		return 0, fmt.Errorf("%w: malformed ack", ErrProtocol)
 	}
 	return a.ID, nil

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -87,8 +86,9 @@ func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
 		s.mu.Unlock()
 	}()
 	hs := &http.Server{
-		Handler:           s.WebSocketHandler(opts),
-		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		Handler: s.WebSocketHandler(opts),
+		// An upgrade request is a stranger's first frame too.
+		ReadHeaderTimeout: s.cfg.FirstFrameTimeout,
 		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
 	}
 	err := hs.Serve(ln)
@@ -106,9 +106,6 @@ func DialWebSocket(ctx context.Context, url string, cfg ClientConfig) (*Conn, er
 	id, err := cfg.identity()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.ServerName == "" {
-		return nil, errors.New("chat: ServerName is required")
 	}
 	wc, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {

@@ -193,7 +193,7 @@ func TestWebSocketOversizedMessageRefused(t *testing.T) {
 			t.Fatalf("no rejection frame: %v", err)
 		}
 		var sh serverHello
-		if err := decodeFrame(reply[frameHeaderLen:], typeServerHello, &sh); err != nil || sh.Error == nil || sh.Error.Code != CodeProtocol {
+		if err := decodeFrame(reply[frameHeaderLen:], typeServerHello, &sh); err != nil || !sh.hasError || sh.errBody.Code != CodeProtocol {
 			t.Fatalf("reply %q (%v), want a protocol_error rejection", reply, err)
 		}
 	})

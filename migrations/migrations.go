@@ -6,7 +6,7 @@
 // ships the files and must not open databases or hold any state.
 //
 // Rules for new migrations: never edit a released file, add the next number
-// (00002_....sql) for both dialects in the same change, keep the two schemas
+// (00002_....sql) for every dialect in the same change, keep the schemas
 // meaning the same thing, and keep MySQL strict-mode clean (no zero dates).
 package migrations
 
@@ -14,24 +14,27 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 )
 
 // Dialects with a migration directory.
 const (
-	MySQL  = "mysql"
-	SQLite = "sqlite"
+	MySQL    = "mysql"
+	SQLite   = "sqlite"
+	Postgres = "postgres"
 )
 
-//go:embed mysql/*.sql sqlite/*.sql
+// Dialects lists every dialect with a migration directory.
+var Dialects = []string{MySQL, SQLite, Postgres}
+
+//go:embed mysql/*.sql sqlite/*.sql postgres/*.sql
 var files embed.FS
 
-// FS returns the migration files of dialect ("mysql" or "sqlite") as a flat
+// FS returns the migration files of dialect (one of Dialects) as a flat
 // file system, ready for goose.NewProvider.
 func FS(dialect string) (fs.FS, error) {
-	switch dialect {
-	case MySQL, SQLite:
-		return fs.Sub(files, dialect)
-	default:
-		return nil, fmt.Errorf("no migrations for SQL dialect %q (want %q or %q)", dialect, MySQL, SQLite)
+	if !slices.Contains(Dialects, dialect) {
+		return nil, fmt.Errorf("no migrations for SQL dialect %q (want one of %v)", dialect, Dialects)
 	}
+	return fs.Sub(files, dialect)
 }

@@ -25,7 +25,7 @@ var (
 )
 
 func TestEveryMigrationDownDropsWhatUpCreates(t *testing.T) {
-	for _, d := range []string{MySQL, SQLite} {
+	for _, d := range Dialects {
 		fsys, err := FS(d)
 		if err != nil {
 			t.Fatal(err)

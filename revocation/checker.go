@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Checker answers whether a certificate is good right now. It returns nil
@@ -29,7 +29,7 @@ var (
 // RecordGetter looks a certificate up in the inventory; *certstore.Store
 // implements it.
 type RecordGetter interface {
-	Get(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error)
+	Get(ctx context.Context, issuerKeyID, serial string) (inventory.Record, error)
 }
 
 // InventoryChecker answers from the inventory itself: the serial must be
@@ -49,7 +49,7 @@ func (c *InventoryChecker) Check(ctx context.Context, cert *x509.Certificate) er
 	}
 	rec, err := c.Store.Get(ctx, issuerKeyID, serial)
 	switch {
-	case errors.Is(err, certstore.ErrNotFound):
+	case errors.Is(err, inventory.ErrNotFound):
 		return fmt.Errorf("%w: serial %s of issuer %s is not in the inventory", ErrUnknown, serial, issuerKeyID)
 	case err != nil:
 		return fmt.Errorf("%w: inventory: %w", ErrUnavailable, err)
@@ -59,7 +59,7 @@ func (c *InventoryChecker) Check(ctx context.Context, cert *x509.Certificate) er
 		return fmt.Errorf("%w: serial %s has fingerprint %s in the inventory, certificate has %s",
 			ErrFingerprintMismatch, serial, rec.Fingerprint, got)
 	}
-	if rec.Status == certstore.StatusRevoked {
+	if rec.Status == inventory.StatusRevoked {
 		re := &RevokedError{Serial: serial, Source: "inventory"}
 		if rec.RevokedAt != nil {
 			re.RevokedAt = *rec.RevokedAt

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // DefaultCRLValidity is the time between a CRL's thisUpdate and nextUpdate
@@ -31,7 +31,7 @@ const DefaultCRLValidity = 7 * 24 * time.Hour
 // CRLStore is what CRL generation needs from the inventory: the issuer's
 // revoked certificates, streamed, and a fresh CRL number.
 type CRLStore interface {
-	Revoked(ctx context.Context, issuerKeyID string, fn func(certstore.RevokedEntry) error) error
+	Revoked(ctx context.Context, issuerKeyID string, fn func(inventory.RevokedEntry) error) error
 	NextCRLNumber(ctx context.Context, issuerKeyID string) (int64, error)
 }
 
@@ -178,7 +178,7 @@ func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x5
 		addTime(b, info.NextUpdate)
 		// An empty revokedCertificates must be omitted, not encoded empty.
 		var entries, scratch []byte
-		streamErr = st.Revoked(ctx, keyID, func(e certstore.RevokedEntry) error {
+		streamErr = st.Revoked(ctx, keyID, func(e inventory.RevokedEntry) error {
 			var err error
 			entries, scratch, err = appendEntry(entries, scratch, e)
 			info.Entries++
@@ -220,7 +220,7 @@ var reasonExtPrefix = []byte{0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x1
 // from its inventory hex straight to the INTEGER's bytes (through scratch,
 // returned for reuse), and the time is formatted digit by digit. A reason of
 // unspecified (0) is left out, as RFC 5280 §5.3.1 asks.
-func appendEntry(dst, scratch []byte, e certstore.RevokedEntry) ([]byte, []byte, error) {
+func appendEntry(dst, scratch []byte, e inventory.RevokedEntry) ([]byte, []byte, error) {
 	serial, err := appendSerial(scratch[:0], e.Serial)
 	if err != nil {
 		return dst, scratch, err

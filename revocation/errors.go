@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // Errors a Checker (and the revocation helpers) return. Each is wrapped with
@@ -40,7 +40,7 @@ type RevokedError struct {
 
 func (e *RevokedError) Error() string {
 	return fmt.Sprintf("certificate %s is revoked (%s) since %s, according to the %s",
-		e.Serial, certstore.ReasonName(e.Reason), e.RevokedAt.UTC().Format(time.RFC3339), e.Source)
+		e.Serial, inventory.ReasonName(e.Reason), e.RevokedAt.UTC().Format(time.RFC3339), e.Source)
 }
 
 // Is makes errors.Is(err, ErrRevoked) true for a *RevokedError.
@@ -49,6 +49,6 @@ func (e *RevokedError) Is(target error) bool { return target == ErrRevoked }
 // validReason reports whether code may be recorded for a revocation in a
 // full CRL (certstore refuses removeFromCRL, which only delta CRLs use).
 func validReason(code int) bool {
-	_, err := certstore.ParseReason(strconv.Itoa(code))
+	_, err := inventory.ParseReason(strconv.Itoa(code))
 	return err == nil
 }

@@ -2,6 +2,8 @@ package revocation
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -18,11 +20,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // MaxOCSPRequestSize is the largest OCSP request body (or decoded GET
@@ -34,9 +37,26 @@ const MaxOCSPRequestSize = 8 << 10
 // ResponderConfig.Validity is zero.
 const DefaultOCSPValidity = time.Hour
 
-// ResponderConfig configures one issuer of an OCSP responder.
+// DefaultOCSPLookupTimeout bounds the inventory lookups of one OCSP request
+// when ResponderConfig.LookupTimeout is zero: past it the responder answers
+// tryLater (RFC 6960 §4.2.1) rather than keeping the client waiting on a
+// database that does not answer.
+const DefaultOCSPLookupTimeout = 2 * time.Second
+
+// DelegateSource supplies the delegated responder certificate (issued by the
+// CA with id-kp-OCSPSigning) and its key in force at now. It is asked before
+// every signature, so a renewed certificate takes effect at once; it should
+// be cheap when nothing changed. ca.ResponderSource implements it.
+type DelegateSource interface {
+	Delegate(ctx context.Context, now time.Time) (*x509.Certificate, crypto.Signer, error)
+}
+
+// ResponderConfig configures one issuer of an OCSP responder. Responses are
+// signed by Delegate when it is set, else by Signer: the CA's key (with
+// Certificate nil) or a fixed delegated responder's (with Certificate).
 type ResponderConfig struct {
 	Issuer      *x509.Certificate // the CA whose certificates are answered for
+	Delegate    DelegateSource    // the delegated responder, renewed behind our back; excludes Signer and Certificate
 	Signer      crypto.Signer     // the key that signs responses: the CA's, or Certificate's
 	Certificate *x509.Certificate // delegated responder certificate (id-kp-OCSPSigning, issued by Issuer); nil when the CA signs
 	Store       RecordGetter
@@ -46,18 +66,25 @@ type ResponderConfig struct {
 	// 0 means DefaultOCSPCacheTTL, negative disables reuse. It is capped at
 	// a tenth of Validity.
 	CacheTTL time.Duration
-	Now      func() time.Time // nil means time.Now
-	Logger   *slog.Logger     // store failures are logged here; nil discards
+	// LookupTimeout bounds the inventory lookups of one request; 0 means
+	// DefaultOCSPLookupTimeout.
+	LookupTimeout time.Duration
+	Now           func() time.Time // nil means time.Now
+	Logger        *slog.Logger     // store failures are logged here; nil discards
 }
 
 type ocspIssuer struct {
-	cfg       ResponderConfig
-	keyID     string // lower-case hex of the issuer's subject key identifier
-	nameHash  map[crypto.Hash][]byte
-	keyHash   map[crypto.Hash][]byte
-	responder *x509.Certificate // what goes in responderID
-	validity  time.Duration
-	cache     *responseCache // nil when responses are not reused
+	cfg           ResponderConfig
+	keyID         string // lower-case hex of the issuer's subject key identifier
+	nameHash      map[crypto.Hash][]byte
+	keyHash       map[crypto.Hash][]byte
+	validity      time.Duration
+	lookupTimeout time.Duration
+	cache         *responseCache // nil when responses are not reused
+
+	mu      sync.Mutex
+	current *x509.Certificate // the delegate last checked against the issuer
+	signing responseSigner    // what signs: fixed, or for current
 }
 
 type ocspResponder struct {
@@ -75,9 +102,10 @@ var hashes = []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA
 // root). It serves POST with an application/ocsp-request body and GET with
 // the base64 request as the last part of the path (RFC 6960 Appendix A.1),
 // wherever it is mounted. Answers: good, revoked (time and reason) or
-// unknown; a malformed request gets malformedRequest, a request for another
-// issuer unauthorized (RFC 5019 §2.2.3), an inventory failure tryLater.
-// Responses carry no nonce.
+// unknown, one SingleResponse for every certificate of the request (RFC 6960
+// §4.2.2.3); a malformed request gets malformedRequest, a request for another
+// issuer unauthorized (RFC 5019 §2.2.3), an inventory failure or a lookup
+// slower than LookupTimeout tryLater. A request's nonce (RFC 8954) is echoed.
 //
 // Freshness: a signed response is reused for CacheTTL (default
 // DefaultOCSPCacheTTL, 2 s) for requests about the same issuer, serial and
@@ -106,30 +134,32 @@ func NewOCSPResponder(cfg ResponderConfig, more ...ResponderConfig) (http.Handle
 }
 
 func newOCSPIssuer(c ResponderConfig) (*ocspIssuer, error) {
-	if c.Issuer == nil || c.Signer == nil || c.Store == nil {
-		return nil, errors.New("ocsp responder: issuer, signer and store are required")
+	if c.Issuer == nil || c.Store == nil || (c.Signer == nil) == (c.Delegate == nil) {
+		return nil, errors.New("ocsp responder: issuer, store and either a signer or a delegate source are required")
 	}
 	if len(c.Issuer.SubjectKeyId) == 0 {
 		return nil, errors.New("ocsp responder: issuer has no subject key identifier")
-	}
-	responder := c.Issuer
-	if c.Certificate != nil {
-		if err := checkDelegate(c.Certificate, c.Issuer, nowOr(c.Now)); err != nil {
-			return nil, fmt.Errorf("ocsp responder: %w", err)
-		}
-		responder = c.Certificate
-	}
-	if !publicKeysEqual(responder.PublicKey, c.Signer.Public()) {
-		return nil, errors.New("ocsp responder: signer key does not match the responder certificate")
 	}
 	spk, err := subjectPublicKey(c.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("ocsp responder: %w", err)
 	}
-	is := &ocspIssuer{cfg: c, keyID: hex.EncodeToString(c.Issuer.SubjectKeyId), responder: responder,
-		nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}, validity: c.Validity}
-	if is.validity <= 0 {
-		is.validity = DefaultOCSPValidity
+	is := &ocspIssuer{cfg: c, keyID: hex.EncodeToString(c.Issuer.SubjectKeyId),
+		nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{},
+		validity: cmp.Or(max(c.Validity, 0), DefaultOCSPValidity), lookupTimeout: cmp.Or(max(c.LookupTimeout, 0), DefaultOCSPLookupTimeout)}
+	if c.Signer != nil {
+		responder := c.Issuer
+		if c.Certificate != nil {
+			if err := checkDelegate(c.Certificate, c.Issuer, nowOr(c.Now)); err != nil {
+				return nil, fmt.Errorf("ocsp responder: %w", err)
+			}
+			responder = c.Certificate
+			is.signing.certDER = c.Certificate.Raw
+		}
+		if !publicKeysEqual(responder.PublicKey, c.Signer.Public()) {
+			return nil, errors.New("ocsp responder: signer key does not match the responder certificate")
+		}
+		is.signing.key, is.signing.responderID = c.Signer, responder.RawSubject
 	}
 	if ttl := cacheTTL(c.CacheTTL, is.validity); ttl > 0 {
 		is.cache = newResponseCache(ttl, maxCachedResponses)
@@ -139,6 +169,32 @@ func newOCSPIssuer(c ResponderConfig) (*ocspIssuer, error) {
 		is.keyHash[h] = digest(h, spk)
 	}
 	return is, nil
+}
+
+// signer returns what signs a response at now: the fixed signer, or the
+// delegate source's current certificate once it is checked to be a valid
+// OCSP delegate of this issuer (RFC 6960 §4.2.2.2) with a matching key.
+func (is *ocspIssuer) signer(ctx context.Context, now time.Time) (responseSigner, error) {
+	if is.cfg.Delegate == nil {
+		return is.signing, nil
+	}
+	cert, key, err := is.cfg.Delegate.Delegate(ctx, now)
+	if err != nil {
+		return responseSigner{}, err
+	}
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if cert != is.current || now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
+		if err := checkDelegate(cert, is.cfg.Issuer, now); err != nil {
+			return responseSigner{}, err
+		}
+		if !publicKeysEqual(cert.PublicKey, key.Public()) {
+			return responseSigner{}, errors.New("responder key does not match the responder certificate")
+		}
+		is.current = cert
+		is.signing = responseSigner{key: key, responderID: cert.RawSubject, certDER: cert.Raw}
+	}
+	return is.signing, nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {
@@ -254,77 +310,123 @@ var (
 )
 
 // respond answers one DER OCSP request, from the cache when it holds a
-// fresh answer, and returns it with the responder's current time.
+// fresh answer, and returns it with the responder's current time. Only
+// single-certificate requests without a nonce (the RFC 5019 profile every
+// browser and OCSPChecker use) are answered from the cache: a nonce makes
+// each response unique.
 func (r *ocspResponder) respond(req *http.Request, der []byte) (*ocspAnswer, time.Time) {
-	oreq, err := ocsp.ParseRequest(der)
+	preq, err := parseOCSPRequest(der)
 	if err != nil {
 		return &malformedAnswer, time.Time{}
 	}
-	is := r.issuerFor(oreq)
+	is := r.issuerFor(preq.certs)
 	if is == nil {
 		return &unauthorizedAnswer, time.Time{}
 	}
 	now := nowOr(is.cfg.Now)
-	key := cacheKey{hash: oreq.HashAlgorithm, serial: oreq.SerialNumber.Text(16)}
-	if ans := is.cache.get(key, now); ans != nil {
-		return ans, now
+	cacheable := len(preq.certs) == 1 && preq.nonce == nil
+	var key cacheKey
+	if cacheable {
+		key = cacheKey{hash: preq.certs[0].hash, serial: preq.certs[0].serial.Text(16)}
+		if ans := is.cache.get(key, now); ans != nil {
+			return ans, now
+		}
 	}
-	ans := r.sign(req, is, oreq, key.serial, now)
-	if !ans.nextUpdate.IsZero() {
+	ans := r.sign(req.Context(), is, preq, now)
+	if cacheable && !ans.nextUpdate.IsZero() {
 		is.cache.put(key, ans, now)
 	}
 	return ans, now
 }
 
-// sign looks the serial up in the inventory and signs a fresh answer.
-func (r *ocspResponder) sign(req *http.Request, is *ocspIssuer, oreq *ocsp.Request, serial string, now time.Time) *ocspAnswer {
+// sign looks every certificate of the request up in the inventory, within
+// the issuer's lookup timeout, and signs one SingleResponse for each (RFC
+// 6960 §4.2.2.3). A certificate of another issuer than the one answering is
+// unknown to this responder. If any lookup fails or times out the whole
+// request gets tryLater: a partial answer would be signed evidence of
+// nothing.
+func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRequest, now time.Time) *ocspAnswer {
+	// thisUpdate and producedAt are the same second, so producedAt never
+	// precedes thisUpdate (x/crypto/ocsp truncates producedAt to the minute).
 	thisUpdate := now.UTC().Truncate(time.Second)
-	tmpl := ocsp.Response{
-		Status:       ocsp.Unknown,
-		SerialNumber: oreq.SerialNumber,
-		ThisUpdate:   thisUpdate,
-		NextUpdate:   thisUpdate.Add(is.validity),
-		IssuerHash:   oreq.HashAlgorithm, // echo the client's CertID hash so it can match the response
-		Certificate:  is.cfg.Certificate,
-	}
-	if oreq.SerialNumber.Sign() > 0 {
-		rec, err := is.cfg.Store.Get(req.Context(), is.keyID, serial)
-		switch {
-		case errors.Is(err, certstore.ErrNotFound):
-		case err != nil:
-			r.logger.Error("ocsp: inventory lookup failed", "issuer", is.keyID, "err", err)
-			return &tryLaterAnswer
-		case rec.Status == certstore.StatusRevoked:
-			tmpl.Status = ocsp.Revoked
-			if rec.RevokedAt != nil {
-				tmpl.RevokedAt = rec.RevokedAt.UTC()
+	ctx, cancel := context.WithTimeout(ctx, is.lookupTimeout)
+	defer cancel()
+	answers := make([]singleAnswer, 0, len(preq.certs))
+	for _, q := range preq.certs {
+		a := singleAnswer{id: q.raw, status: statusUnknown, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(is.validity)}
+		if is.matches(q) && q.serial.Sign() > 0 {
+			rec, err := is.lookup(ctx, q.serial.Text(16))
+			switch {
+			case errors.Is(err, inventory.ErrNotFound):
+			case err != nil:
+				r.logger.Error("ocsp: inventory lookup failed", "issuer", is.keyID, "err", err)
+				return &tryLaterAnswer
+			case rec.Status == inventory.StatusRevoked:
+				a.status = statusRevoked
+				if rec.RevokedAt != nil {
+					a.revokedAt = rec.RevokedAt.UTC()
+				}
+				if rec.Reason != nil {
+					a.reason = *rec.Reason
+				}
+			default:
+				a.status = statusGood
 			}
-			if rec.Reason != nil {
-				tmpl.RevocationReason = *rec.Reason
-			}
-		default:
-			tmpl.Status = ocsp.Good
 		}
+		answers = append(answers, a)
 	}
-	resp, err := ocsp.CreateResponse(is.cfg.Issuer, is.responder, tmpl, is.cfg.Signer)
+	signer, err := is.signer(ctx, now)
+	if err != nil {
+		r.logger.Error("ocsp: no usable responder key", "issuer", is.keyID, "err", err)
+		return &internalAnswer
+	}
+	resp, err := buildResponse(signer, answers, thisUpdate, preq.nonce)
 	if err != nil {
 		r.logger.Error("ocsp: sign response failed", "issuer", is.keyID, "err", err)
 		return &internalAnswer
 	}
 	sum := sha256.Sum256(resp)
-	return &ocspAnswer{der: resp, thisUpdate: tmpl.ThisUpdate, nextUpdate: tmpl.NextUpdate,
+	return &ocspAnswer{der: resp, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(is.validity),
 		etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 }
 
-func (r *ocspResponder) issuerFor(req *ocsp.Request) *ocspIssuer {
-	if !slices.Contains(hashes, req.HashAlgorithm) {
-		return nil
+// lookup reads one inventory row, giving up when ctx ends even if the store
+// does not honour ctx (a driver stuck in a read on a black-holed
+// connection): the responder answers tryLater in time, and the lookup's
+// goroutine ends whenever the store returns.
+func (is *ocspIssuer) lookup(ctx context.Context, serial string) (inventory.Record, error) {
+	type result struct {
+		rec inventory.Record
+		err error
 	}
-	for _, is := range r.issuers {
-		if bytes.Equal(is.nameHash[req.HashAlgorithm], req.IssuerNameHash) &&
-			bytes.Equal(is.keyHash[req.HashAlgorithm], req.IssuerKeyHash) {
-			return is
+	done := make(chan result, 1)
+	go func() {
+		rec, err := is.cfg.Store.Get(ctx, is.keyID, serial)
+		done <- result{rec, err}
+	}()
+	select {
+	case r := <-done:
+		return r.rec, r.err
+	case <-ctx.Done():
+		return inventory.Record{}, fmt.Errorf("inventory lookup of %s: %w", serial, ctx.Err())
+	}
+}
+
+// issuerFor returns the issuer that answers a request: the one of its first
+// certificate that this responder serves.
+func (r *ocspResponder) issuerFor(certs []certQuery) *ocspIssuer {
+	for _, q := range certs {
+		for _, is := range r.issuers {
+			if is.matches(q) {
+				return is
+			}
 		}
 	}
 	return nil
+}
+
+// matches reports whether q names a certificate of this issuer.
+func (is *ocspIssuer) matches(q certQuery) bool {
+	return slices.Contains(hashes, q.hash) &&
+		bytes.Equal(is.nameHash[q.hash], q.raw.NameHash) && bytes.Equal(is.keyHash[q.hash], q.raw.IssuerKeyHash)
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/inventory"
 )
 
 // RevokerStore is what revoking needs from the inventory; *certstore.Store
@@ -17,7 +17,7 @@ import (
 type RevokerStore interface {
 	CRLStore
 	RecordGetter
-	Revoke(ctx context.Context, r certstore.Revocation) (certstore.Record, error)
+	Revoke(ctx context.Context, r inventory.Revocation) (inventory.Record, error)
 }
 
 // CRLTarget is one issuer's CRL: how to sign it and where to publish it.
@@ -31,7 +31,7 @@ type CRLTarget struct {
 // has it): finding a serial under any issuer. Without it, Revoker looks
 // under each issuer in its CRLs.
 type serialFinder interface {
-	FindBySerial(ctx context.Context, serial string) ([]certstore.Record, error)
+	FindBySerial(ctx context.Context, serial string) ([]inventory.Record, error)
 }
 
 // Revoker revokes certificates and republishes the issuer's CRL.
@@ -53,34 +53,34 @@ type RevokeRequest struct {
 // Revoke records the revocation (with its audit entry, in one store
 // transaction) and then republishes the issuer's CRL. Nothing changes when
 // the serial is malformed or unknown, the certificate is already revoked
-// (certstore.ErrAlreadyRevoked), it is a CA certificate and Force is not set
+// (inventory.ErrAlreadyRevoked), it is a CA certificate and Force is not set
 // (ErrCANeedsForce), or the store fails. If the revocation is recorded but
 // the CRL cannot be published, the record is returned with an error matching
 // ErrCRLNotPublished, and the previously published CRL files are untouched.
-func (r *Revoker) Revoke(ctx context.Context, req RevokeRequest) (certstore.Record, CRLInfo, error) {
+func (r *Revoker) Revoke(ctx context.Context, req RevokeRequest) (inventory.Record, CRLInfo, error) {
 	if !validReason(req.Reason) {
-		return certstore.Record{}, CRLInfo{}, fmt.Errorf("%w: %d", ErrBadReason, req.Reason)
+		return inventory.Record{}, CRLInfo{}, fmt.Errorf("%w: %d", ErrBadReason, req.Reason)
 	}
 	serial, err := normalizeSerial(req.Serial)
 	if err != nil {
-		return certstore.Record{}, CRLInfo{}, err
+		return inventory.Record{}, CRLInfo{}, err
 	}
 	rec, err := r.find(ctx, strings.ToLower(req.IssuerKeyID), serial)
 	if err != nil {
-		return certstore.Record{}, CRLInfo{}, err
+		return inventory.Record{}, CRLInfo{}, err
 	}
-	if rec.Type == certstore.TypeCA && !req.Force {
-		return certstore.Record{}, CRLInfo{}, fmt.Errorf("%w: %s (%s)", ErrCANeedsForce, rec.CN, serial)
+	if rec.Type == inventory.TypeCA && !req.Force {
+		return inventory.Record{}, CRLInfo{}, fmt.Errorf("%w: %s (%s)", ErrCANeedsForce, rec.CN, serial)
 	}
-	if rec.Status == certstore.StatusRevoked {
-		return certstore.Record{}, CRLInfo{}, fmt.Errorf("revoke %s: %w", serial, certstore.ErrAlreadyRevoked)
+	if rec.Status == inventory.StatusRevoked {
+		return inventory.Record{}, CRLInfo{}, fmt.Errorf("revoke %s: %w", serial, inventory.ErrAlreadyRevoked)
 	}
-	rec, err = r.Store.Revoke(ctx, certstore.Revocation{
+	rec, err = r.Store.Revoke(ctx, inventory.Revocation{
 		IssuerKeyID: rec.IssuerKeyID, Serial: serial, Reason: req.Reason, Actor: req.Actor,
 		At: nowOr(r.Now).UTC(),
 	})
 	if err != nil {
-		return certstore.Record{}, CRLInfo{}, fmt.Errorf("revoke %s: %w", serial, err)
+		return inventory.Record{}, CRLInfo{}, fmt.Errorf("revoke %s: %w", serial, err)
 	}
 	target, ok := r.CRLs[rec.IssuerKeyID]
 	if !ok {
@@ -95,18 +95,18 @@ func (r *Revoker) Revoke(ctx context.Context, req RevokeRequest) (certstore.Reco
 
 // find looks the serial up under the given issuer, or under every configured
 // issuer when none is given.
-func (r *Revoker) find(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error) {
+func (r *Revoker) find(ctx context.Context, issuerKeyID, serial string) (inventory.Record, error) {
 	if issuerKeyID != "" {
 		rec, err := r.Store.Get(ctx, issuerKeyID, serial)
 		if err != nil {
-			return certstore.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
+			return inventory.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
 		}
 		return rec, nil
 	}
 	if fs, ok := r.Store.(serialFinder); ok {
 		found, err := fs.FindBySerial(ctx, serial)
 		if err != nil {
-			return certstore.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
+			return inventory.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
 		}
 		return oneRecord(serial, found)
 	}
@@ -115,35 +115,35 @@ func (r *Revoker) find(ctx context.Context, issuerKeyID, serial string) (certsto
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var found []certstore.Record
+	var found []inventory.Record
 	for _, k := range keys {
 		rec, err := r.Store.Get(ctx, k, serial)
-		if errors.Is(err, certstore.ErrNotFound) {
+		if errors.Is(err, inventory.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return certstore.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
+			return inventory.Record{}, fmt.Errorf("revoke %s: %w", serial, err)
 		}
 		found = append(found, rec)
 	}
 	return oneRecord(serial, found)
 }
 
-func oneRecord(serial string, found []certstore.Record) (certstore.Record, error) {
+func oneRecord(serial string, found []inventory.Record) (inventory.Record, error) {
 	switch len(found) {
 	case 0:
-		return certstore.Record{}, fmt.Errorf("revoke %s: %w", serial, certstore.ErrNotFound)
+		return inventory.Record{}, fmt.Errorf("revoke %s: %w", serial, inventory.ErrNotFound)
 	case 1:
 		return found[0], nil
 	default:
-		return certstore.Record{}, fmt.Errorf("%w: %s; name the issuer", ErrAmbiguousSerial, serial)
+		return inventory.Record{}, fmt.Errorf("%w: %s; name the issuer", ErrAmbiguousSerial, serial)
 	}
 }
 
 // normalizeSerial turns "0A:1B", "0x0a1b" or "A1B" into the inventory form
 // "a1b", refusing anything else, and zero, with ErrMalformedSerial.
 func normalizeSerial(s string) (string, error) {
-	t, err := certstore.NormalizeSerial(s)
+	t, err := inventory.NormalizeSerial(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMalformedSerial, err)
 	}

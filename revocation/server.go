@@ -20,13 +20,14 @@ import (
 // ServerConfig configures the HTTP handler that publishes revocation data.
 type ServerConfig struct {
 	CACertPEM []byte       // served at /ca.pem
+	CACertDER []byte       // the leaf issuer's certificate, served at /ca.der (the AIA caIssuers URL)
 	CRLPath   string       // DER CRL file served at /crl, read again whenever it changes
 	OCSP      http.Handler // mounted at /ocsp and /ocsp/; nil disables OCSP
 	Logger    *slog.Logger // nil discards
 }
 
 // NewHTTPHandler returns the handler behind `scca serve`: GET /crl, GET
-// /ca.pem and the OCSP responder at /ocsp. It routes by hand rather than with
+// /ca.pem, GET /ca.der and the OCSP responder at /ocsp. It routes by hand rather than with
 // http.ServeMux because a base64 OCSP GET request can contain "//", which
 // ServeMux would "clean" and redirect.
 func NewHTTPHandler(cfg ServerConfig) http.Handler {
@@ -49,6 +50,14 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 				w.Header().Set("Content-Type", "application/x-pem-file")
 				w.Header().Set("Cache-Control", "public, max-age=3600")
 				w.Write(cfg.CACertPEM)
+			}
+		case p == "/ca.der" && cfg.CACertDER != nil:
+			// RFC 5280 §4.2.2.1: a caIssuers HTTP URI names a single
+			// DER-encoded certificate (application/pkix-cert, RFC 2585).
+			if getOnly(w, r) {
+				w.Header().Set("Content-Type", "application/pkix-cert")
+				w.Header().Set("Cache-Control", "public, max-age=3600")
+				w.Write(cfg.CACertDER)
 			}
 		default:
 			http.NotFound(w, r)

@@ -26,6 +26,7 @@ type backend struct {
 var backends = []backend{
 	{"sqlite", testdb.SQLite},
 	{"mysql", func(tb testing.TB) string { return testdb.MySQL(tb, "scca_revocation_test") }},
+	{"postgres", func(tb testing.TB) string { return testdb.Postgres(tb, "scca_revocation_test") }},
 }
 
 func openStore(tb testing.TB, url string) *certstore.Store {

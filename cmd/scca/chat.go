@@ -76,10 +76,14 @@ gracefully on SIGINT/SIGTERM.`,
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
-				Logger:    e.logger(),
-				OnMessage: func(from, text string) { e.printf("[Server] Received secure message from %s: %s\n", from, text) },
-				OnAccept:  func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
-				OnReject:  e.printReject,
+				MaxHandshakes: e.v.GetInt("max-handshakes"), MaxHandshakesPerIP: e.v.GetInt("max-handshakes-per-ip"),
+				FirstFrameTimeout: e.v.GetDuration("first-frame-timeout"),
+				Logger:            e.logger(),
+				OnMessage: func(from, text string) {
+					e.printf("[Server] Received secure message from %s: %s\n", chat.EscapeLine(from), chat.EscapeMessage(text))
+				},
+				OnAccept: func(remote, cn string) { e.printf("[Server] Client %q authenticated from %s\n", cn, remote) },
+				OnReject: e.printReject,
 			})
 			if err != nil {
 				return err
@@ -101,7 +105,10 @@ gracefully on SIGINT/SIGTERM.`,
 	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
-	f.Int("max-conns", chat.DefaultMaxConns, "maximum concurrent connections")
+	f.Int("max-conns", chat.DefaultMaxConns, "maximum concurrent established sessions")
+	f.Int("max-handshakes", chat.DefaultMaxHandshakes, "maximum connections still in the handshake")
+	f.Int("max-handshakes-per-ip", chat.DefaultMaxHandshakesPerIP, "maximum connections in the handshake from one source address")
+	f.Duration("first-frame-timeout", chat.DefaultFirstFrameTimeout, "time a new connection has to send its complete client_hello")
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
@@ -110,10 +117,10 @@ gracefully on SIGINT/SIGTERM.`,
 
 func (e *env) printReject(remote string, err error) {
 	if errors.Is(err, chat.ErrPeerCertificate) {
-		e.printf("[Server] Certificate validation failed: %v (from %s)\n", err, remote)
+		e.printf("[Server] Certificate validation failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 		return
 	}
-	e.printf("[Server] Handshake failed: %v (from %s)\n", err, remote)
+	e.printf("[Server] Handshake failed: %s (from %s)\n", chat.EscapeLine(err.Error()), remote)
 }
 
 // serveUntilDone runs the chat server until the context ends (SIGINT or
@@ -233,7 +240,7 @@ func (e *env) reportDialError(err error) error {
 	switch {
 	case errors.As(err, &remote) && remote.Code == chat.CodeCertificateRejected:
 		e.printf("[Client] Server rejected certificate – closing connection\n")
-		return fmt.Errorf("server said: %s", remote.Reason)
+		return fmt.Errorf("server said: %s", chat.EscapeLine(remote.Reason))
 	case errors.Is(err, chat.ErrPeerCertificate):
 		e.printf("[Client] Server certificate rejected – sending nothing\n")
 	}

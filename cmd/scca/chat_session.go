@@ -44,11 +44,11 @@ func (s *chatSession) receive(ctx context.Context) {
 		}
 		switch {
 		case ev.Kind == chat.EventMessage && ev.Room == "":
-			s.printf("[dm] %s: %s\n", ev.From, ev.Text)
+			s.printf("[dm] %s: %s\n", chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
 		case ev.Kind == chat.EventMessage:
-			s.printf("[%s] %s: %s\n", ev.Room, ev.From, ev.Text)
+			s.printf("[%s] %s: %s\n", chat.EscapeLine(ev.Room), chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
 		default:
-			s.printf("* %s %s %s\n", ev.From, map[string]string{chat.EventJoin: "joined", chat.EventLeave: "left"}[ev.Kind], ev.Room)
+			s.printf("* %s %s %s\n", chat.EscapeLine(ev.From), map[string]string{chat.EventJoin: "joined", chat.EventLeave: "left"}[ev.Kind], chat.EscapeLine(ev.Room))
 		}
 	}
 }
@@ -102,8 +102,8 @@ func (s *chatSession) endedByServer() error {
 	}
 	var re *chat.RemoteError
 	if errors.As(s.recvErr, &re) {
-		s.printf("[Client] Session ended by server: %s\n", re.Code)
-		return fmt.Errorf("session ended by server: %s: %s", re.Code, re.Reason)
+		s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
+		return fmt.Errorf("session ended by server: %s: %s", chat.EscapeLine(re.Code), chat.EscapeLine(re.Reason))
 	}
 	if errors.Is(s.recvErr, context.Canceled) || errors.Is(s.recvErr, chat.ErrClosed) {
 		return nil
@@ -164,7 +164,7 @@ func (s *chatSession) interactive(ctx context.Context) error {
 		}
 		if err := s.command(ctx, line); err != nil {
 			if errors.Is(err, chat.ErrMessageRejected) {
-				s.printf("! %v\n", err)
+				s.printf("! %s\n", chat.EscapeLine(err.Error()))
 				continue
 			}
 			if e := s.endedByServer(); e != nil {
@@ -194,7 +194,7 @@ func (s *chatSession) command(ctx context.Context, line string) error {
 		members, err := s.conn.Join(ctx, rest)
 		if err == nil {
 			s.room = rest
-			s.printf("* joined %s: %s\n", rest, strings.Join(members, ", "))
+			s.printf("* joined %s: %s\n", chat.EscapeLine(rest), escapeList(members))
 		}
 		return err
 	case "/leave":
@@ -208,13 +208,13 @@ func (s *chatSession) command(ctx context.Context, line string) error {
 	case "/who":
 		who, err := s.conn.Who(ctx, s.room)
 		if err == nil {
-			s.printf("* online: %s\n", strings.Join(who, ", "))
+			s.printf("* online: %s\n", escapeList(who))
 		}
 		return err
 	case "/rooms":
 		rooms, err := s.conn.Rooms(ctx)
 		if err == nil {
-			s.printf("* rooms: %s\n", strings.Join(rooms, ", "))
+			s.printf("* rooms: %s\n", escapeList(rooms))
 		}
 		return err
 	}
@@ -223,4 +223,13 @@ func (s *chatSession) command(ctx context.Context, line string) error {
 		return err
 	}
 	return s.conn.Send(ctx, line)
+}
+
+// escapeList shows names from the server, each made inert.
+func escapeList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = chat.EscapeLine(n)
+	}
+	return strings.Join(out, ", ")
 }

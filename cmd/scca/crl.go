@@ -21,7 +21,10 @@ func newCRLCmd(e *env) *cobra.Command {
 at hand: <certs-dir>/crl.pem and crl.der for the issuer of leaf certificates,
 and with an intermediate also root_crl.pem/root_crl.der (signed by the root).
 Each CRL gets a new, ever-growing CRL number. Run it from cron well before
-nextUpdate (see --crl-validity); revocations publish a new CRL by themselves.`,
+nextUpdate (see --crl-validity); revocations publish a new CRL by themselves.
+It also renews the delegated OCSP responder certificate of each CA whose key
+is at hand once less than half of its 4-day life is left, so a daily
+` + "`scca crl`" + ` keeps ` + "`scca serve`" + ` signing without any CA key.`,
 		Example: `  scca crl
   scca crl --crl-validity 2d
   scca crl status --warn 48h`,
@@ -45,7 +48,7 @@ nextUpdate (see --crl-validity); revocations publish a new CRL by themselves.`,
 				e.printf("Published CRL #%d of %q: %d revoked, next update %s\n  %s\n  %s\n", info.Number,
 					t.Issuer.Subject.CommonName, info.Entries, info.NextUpdate.UTC().Format(time.RFC3339), t.PEMPath, t.DERPath)
 			}
-			return nil
+			return e.renewResponders(cmd.Context(), a, targets)
 		},
 	}
 	status := &cobra.Command{

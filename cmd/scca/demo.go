@@ -207,7 +207,7 @@ func (d *demo) expectRefused(ctx context.Context, dir, id string) error {
 	if !errors.As(err, &remote) {
 		return fmt.Errorf("%s: unexpected failure: %w", id, err)
 	}
-	d.e.printf("   [Client] Server rejected certificate – closing connection (%s)\n", remote.Reason)
+	d.e.printf("   [Client] Server rejected certificate – closing connection (%s)\n", chat.EscapeLine(remote.Reason))
 	return nil
 }
 

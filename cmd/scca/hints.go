@@ -20,10 +20,8 @@ var hints = []struct {
 	{ca.ErrCAExists, "a CA already lives in --certs-dir; use another directory for a new CA"},
 	{ca.ErrFileExists, "choose other paths with --cert-out/--key-out (or --out), or move the old files away"},
 	{ca.ErrWrongPassphrase, "check SCCA_CA_PASSPHRASE"},
-	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
-	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
-	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
-	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
+	{ca.ErrNoOCSPResponder, "`scca crl` (with the CA key at hand) makes it; or run `scca serve --ca-keys intermediate|all` to make and renew it in process"},
+	{ca.ErrKeyPermissions, "make the key readable by its owner only: chmod 600 on the file named above"},
 	{certstore.ErrTimeout, "check that the database server is up and reachable; --db-timeout (SCCA_DB_TIMEOUT) sets the bound; an interrupted issuance is settled by the next command or `scca doctor --repair`"},
 	{certstore.ErrDiskFull, "free space on the disk holding the inventory (and the certs dir), then retry; nothing half-done is kept"},
 	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write; if the file was moved or replaced while in use, rerun the command"},
@@ -33,6 +31,11 @@ var hints = []struct {
 	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
 	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
 	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
+	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
+	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
+	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
+	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
+	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
 }
 
 func hintFor(err error) string {

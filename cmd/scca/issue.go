@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,19 +13,21 @@ import (
 
 func newIssueCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "issue server|client",
-		Short: "Issue a server or client certificate with a fresh key",
+		Use:   "issue server|client|ocsp-signer|email",
+		Short: "Issue a certificate of one profile with a fresh key",
 		Long: `Generate a key pair and a certificate for the given profile, record the
 certificate in the inventory, then write <certs-dir>/<cn>_cert.pem and
 <cn>_key.pem (mode 0600). The files appear only once the inventory row is
 committed; existing files are never overwritten.
 
 Profiles: server (serverAuth; DNS/IP names as SANs, the CN too when it is a
-valid name) and client (clientAuth). Both are digitalSignature, never a CA.`,
+valid name), client (clientAuth), ocsp-signer (OCSPSigning and ocsp-nocheck,
+30 days, no SANs; a delegated OCSP responder) and email (emailProtection; the
+CN is the e-mail address). All are digitalSignature, never a CA.`,
 		Example: `  scca issue server --cn chat.example.com --dns chat.example.com --ip 10.0.0.5
   scca issue client --cn client123
   scca issue client --cn alice --validity 30d --cert-out alice.pem --key-out alice.key`,
-		ValidArgs: []string{"server", "client"},
+		ValidArgs: profileNames(),
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := e.issueRequest(args[0])
@@ -126,13 +129,22 @@ extended key usages and basic constraints.`,
 	}
 	f := cmd.Flags()
 	f.String("csr", "", "PEM certificate signing request (required)")
-	f.String("profile", "", "server or client (required)")
+	f.String("profile", "", "one of "+strings.Join(profileNames(), ", ")+" (required)")
 	f.String("validity", "", "validity, e.g. 90d (default by profile; never beyond the CA)")
 	f.String("out", "", "certificate output path (default <certs-dir>/<cn>_cert.pem)")
 	_ = cmd.MarkFlagRequired("csr")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"server", "client"}, cobra.ShellCompDirectiveNoFileComp
+		return profileNames(), cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
+}
+
+// profileNames lists the CA's profiles for arguments and completion.
+func profileNames() []string {
+	var out []string
+	for _, p := range ca.Profiles() {
+		out = append(out, string(p))
+	}
+	return out
 }

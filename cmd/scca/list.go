@@ -54,13 +54,13 @@ excludes expired certificates.`,
 	}
 	fl := cmd.Flags()
 	fl.String("status", "all", "active, revoked, expired or all")
-	fl.String("type", "", "ca, server or client (default all)")
+	fl.String("type", "", "ca, server, client or ocsp-signer (default all)")
 	fl.String("cn", "", "only certificates whose CN contains this text")
 	fl.String("expiring", "", "only active certificates expiring within this duration, e.g. 30d")
 	fl.Int("limit", 0, "at most this many rows (0 = no limit)")
 	fl.StringP("output", "o", "table", "output format: table, json or csv")
 	_ = cmd.RegisterFlagCompletionFunc("status", fixedCompletion("active", "revoked", "expired", "all"))
-	_ = cmd.RegisterFlagCompletionFunc("type", fixedCompletion("ca", "server", "client"))
+	_ = cmd.RegisterFlagCompletionFunc("type", fixedCompletion("ca", "server", "client", "ocsp-signer"))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("table", "json", "csv"))
 	return cmd
 }
@@ -84,9 +84,9 @@ func (e *env) listFilter() (certstore.Filter, error) {
 		return f, fmt.Errorf("unknown --status %q: use active, revoked, expired or all", f.Status)
 	}
 	switch f.Type {
-	case "", certstore.TypeCA, certstore.TypeServer, certstore.TypeClient:
+	case "", certstore.TypeCA, certstore.TypeServer, certstore.TypeClient, certstore.TypeOCSPSigner:
 	default:
-		return f, fmt.Errorf("unknown --type %q: use ca, server or client", f.Type)
+		return f, fmt.Errorf("unknown --type %q: use ca, server, client or ocsp-signer", f.Type)
 	}
 	if f.Limit < 0 {
 		return f, fmt.Errorf("--limit must not be negative")

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/securechat/scca/chat"
 )
 
 func main() {
@@ -45,9 +47,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exit.code
 	}
 	err = e.explainTimeout(err)
-	fmt.Fprintf(stderr, "scca: %v\n", err)
+	// Errors may quote what a peer sent (a chat server's reason, a
+	// certificate's name): printed inert, on one line.
+	fmt.Fprintf(stderr, "scca: %s\n", chat.EscapeLine(err.Error()))
 	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h)
+		fmt.Fprintf(stderr, "scca: hint: %s\n", h)
 	}
 	return 1
 }

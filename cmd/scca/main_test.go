@@ -18,14 +18,18 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the end-to-end CLI scenarios in testdata/script/*.txtar,
 // each in its own temporary directory with the embedded SQLite inventory.
-// Scripts tagged [mysql] run against SCCA_TEST_MYSQL_DSN.
+// Scripts tagged [mysql] run against SCCA_TEST_MYSQL_DSN, [postgres] against
+// SCCA_TEST_POSTGRES_DSN.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:   "testdata/script",
 		Setup: setupScript(t),
 		Condition: func(cond string) (bool, error) {
-			if cond == "mysql" {
+			switch cond {
+			case "mysql":
 				return os.Getenv("SCCA_TEST_MYSQL_DSN") != "", nil
+			case "postgres":
+				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
 			}
 			return false, nil
 		},

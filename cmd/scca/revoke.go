@@ -49,7 +49,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			rv, err := e.revoker(st)
+			rv, a, err := e.revoker(st)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 				}
 				e.printf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
 			}
-			return nil
+			return e.renewResponders(cmd.Context(), a, rv.CRLs)
 		},
 	}
 	f := cmd.Flags()
@@ -124,17 +124,17 @@ func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]s
 }
 
 // revoker builds a Revoker for the CA in --certs-dir with a CRL target per
-// issuer whose key is at hand.
-func (e *env) revoker(st *certstore.Store) (*revocation.Revoker, error) {
+// issuer whose key is at hand, and the CA it loaded.
+func (e *env) revoker(st *certstore.Store) (*revocation.Revoker, *ca.Authority, error) {
 	a, err := e.loadCA(st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	targets, err := e.crlTargets(a)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &revocation.Revoker{Store: st, CRLs: targets}, nil
+	return &revocation.Revoker{Store: st, CRLs: targets}, a, nil
 }
 
 // crlTargets maps issuer key ids to where their CRLs are published: the leaf

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -23,7 +21,17 @@ func newServeCmd(e *env) *cobra.Command {
   GET /crl          the leaf issuer's current CRL (DER, application/pkix-crl,
                     cached until its nextUpdate); publish it with ` + "`scca crl`" + `
   GET /ca.pem       the CA certificates, issuer first
-  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory
+  GET /ca.der       the leaf issuer's certificate in DER (the AIA caIssuers URL)
+  GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory,
+                    signed by each CA's delegated responder certificate
+                    (<certs-dir>/*_ocsp.pem); tryLater when the inventory does
+                    not answer within --ocsp-timeout
+
+By default serve holds no CA key: the responder certificates (4 days) are made
+by ` + "`scca init`" + ` and renewed by ` + "`scca crl`" + ` and ` + "`scca revoke`" + ` (run ` + "`scca crl`" + ` daily
+from cron); serve picks up a renewed file at once. --ca-keys intermediate lets
+serve renew the intermediate's responder itself, --ca-keys all also loads the
+root key.
 
 Set --base-url (or base-url in the config file) to this server's public URL
 before issuing certificates, so they carry the CRL and OCSP locations. The
@@ -32,39 +40,44 @@ server stops gracefully on SIGINT/SIGTERM.`,
   openssl ocsp -issuer certs/root_ca.pem -cert certs/client123_cert.pem -url http://127.0.0.1:8080/ocsp -CAfile certs/root_ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, a, err := e.openCA(cmd.Context())
+			st, err := e.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-			responders := []revocation.ResponderConfig{{Issuer: a.Issuer(), Signer: a.Signer(), Store: st, Logger: logger}}
-			if a.Intermediate != nil {
-				if rootKey, err := ca.LoadRootSigner(e.certsDir(), e.passphrase); err == nil {
-					responders = append(responders, revocation.ResponderConfig{Issuer: a.Root, Signer: rootKey, Store: st, Logger: logger})
-				} else if !errors.Is(err, ca.ErrNoCA) {
-					return err
-				}
+			cas, responders, err := e.ocspSources(cmd.Context(), st, e.v.GetString("ca-keys"), logger)
+			if err != nil {
+				return err
+			}
+			for i := range responders {
+				responders[i].Store, responders[i].Logger = st, logger
+				responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
 			}
 			ocspHandler, err := revocation.NewOCSPResponder(responders[0], responders[1:]...)
 			if err != nil {
 				return err
 			}
 			var chain bytes.Buffer
-			for _, c := range a.Chain() {
-				chain.Write(pemCert(c.Raw))
+			chain.Write(pemCert(cas.Issuer().Raw))
+			if cas.Intermediate != nil {
+				chain.Write(pemCert(cas.Root.Raw))
 			}
 			h := revocation.NewHTTPHandler(revocation.ServerConfig{
-				CACertPEM: chain.Bytes(), CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
+				CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
+				CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
 			})
 			ln, err := net.Listen("tcp", e.v.GetString("listen"))
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			e.printf("Serving /crl, /ca.pem and /ocsp on http://%s\n", ln.Addr())
+			e.printf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
 			return revocation.Serve(cmd.Context(), ln, h)
 		},
 	}
 	cmd.Flags().String("listen", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().String("ca-keys", caKeysNone, "CA keys to hold, to renew their OCSP responder certificates in process: none (responder keys only; `scca crl` renews), intermediate, or all (also the root key)")
+	cmd.Flags().Duration("ocsp-timeout", revocation.DefaultOCSPLookupTimeout, "answer OCSP tryLater when the inventory has not answered within this time")
+	_ = cmd.RegisterFlagCompletionFunc("ca-keys", fixedCompletion(caKeysNone, caKeysIntermediate, caKeysAll))
 	return cmd
 }

@@ -21,12 +21,30 @@ func mysqlDSN(t *testing.T) string {
 	return dsn
 }
 
+// postgresDSN is mysqlDSN for PostgreSQL.
+func postgresDSN(t *testing.T) string {
+	dsn := os.Getenv(testdb.EnvPostgresDSN)
+	if dsn == "" && os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but %s is not set: the PostgreSQL scenarios must run in CI", testdb.EnvPostgresDSN)
+	}
+	return dsn
+}
+
 // setupScript gives every script a fixed actor and, when MySQL is available,
-// a fresh database of its own exposed as $MYSQL_URL (an scca --db DSN).
+// a fresh database of its own exposed as $MYSQL_URL (an scca --db DSN), and
+// when PostgreSQL is, one exposed as $POSTGRES_URL.
 func setupScript(t *testing.T) func(*testscript.Env) error {
-	dsn := mysqlDSN(t)
+	dsn, pgDSN := mysqlDSN(t), postgresDSN(t)
 	return func(e *testscript.Env) error {
 		e.Setenv("SCCA_ACTOR", "tester")
+		if pgDSN != "" {
+			url, drop, err := testdb.CreatePostgres(pgDSN, "scca_cli")
+			if err != nil {
+				return err
+			}
+			e.Defer(func() { drop() })
+			e.Setenv("POSTGRES_URL", url)
+		}
 		if dsn == "" {
 			return nil
 		}

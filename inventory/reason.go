@@ -1,4 +1,4 @@
-package certstore
+package inventory
 
 import (
 	"errors"
@@ -68,8 +68,8 @@ func ParseReason(name string) (int, error) {
 	return code, nil
 }
 
-// validReason reports whether code may be recorded for a revocation.
-func validReason(code int) bool {
+// ValidReason reports whether code may be recorded for a revocation.
+func ValidReason(code int) bool {
 	_, ok := reasonNames[code]
 	return ok && code != ReasonRemoveFromCRL
 }

@@ -1,0 +1,141 @@
+package certstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// dialect is everything that differs between the SQL databases the
+// inventory runs on. Each database is one value of it (sqliteDialect,
+// mysqlDialect, postgresDialect, each in its own file); code elsewhere in
+// the package uses the fields and never asks which database it is on.
+// Adding a database is one more value, one more entry in dialects, and a
+// migrations directory.
+type dialect struct {
+	// name is the database's name in Location.Driver, Store.Dialect and the
+	// migrations directory.
+	name string
+	// example is the URL form shown when a URL is not understood.
+	example string
+	// parse recognises this database's URLs: ok is false for a URL of
+	// another database, err is set for a malformed one of this database.
+	parse func(raw string) (loc Location, ok bool, err error)
+	// open returns a handle whose statements use '?' placeholders, whatever
+	// the database's own placeholder syntax.
+	open func(loc Location) (*sql.DB, error)
+	// unreachable explains a failed first contact without the password.
+	unreachable func(loc Location, err error) error
+
+	// goose is the migration tool's dialect, and migrationLock, when not
+	// nil, serialises concurrent Migrate calls across processes.
+	goose         goose.Dialect
+	migrationLock func() (lock.SessionLocker, error)
+	// tableExists counts the tables named by its one argument.
+	tableExists string
+
+	// forUpdate is appended to SELECTs that lock the rows they read. SQLite
+	// has no row locks; its BEGIN IMMEDIATE already holds the write lock.
+	forUpdate string
+	// scanByID is a table hint that makes the planner walk the primary key
+	// (newest first) instead of an index matching most of the table; see
+	// Store.List.
+	scanByID string
+	// upsertCRLNumber allocates the next CRL number for an issuer.
+	upsertCRLNumber string
+	// reserveQueue adds to recipients' queue counts; %s is the VALUES rows.
+	reserveQueue string
+	// selectRevoked lists an issuer's revoked certificates for a CRL.
+	selectRevoked string
+	// cnContains matches a common name against a LIKE pattern (with ESCAPE
+	// '!') case-insensitively for ASCII.
+	cnContains string
+
+	// duplicate reports a unique-key violation, and retryable a transaction
+	// the database aborted only to resolve lock contention.
+	duplicate func(error) bool
+	retryable func(error) bool
+}
+
+// dialects are the databases the inventory runs on, tried in order by
+// ParseURL.
+var dialects = []*dialect{&sqliteDialect, &mysqlDialect, &postgresDialect}
+
+// ParseURL understands these forms:
+//
+//	sqlite:PATH                                  (sqlite:///abs/path also works)
+//	mysql://USER[:PASS]@HOST[:PORT]/DBNAME[?params]
+//	USER[:PASS]@tcp(HOST:PORT)/DBNAME[?params]   (a go-sql-driver DSN)
+//	postgres://USER[:PASS]@HOST[:PORT]/DBNAME[?params] (or postgresql://)
+//
+// Each database forces the session settings the store relies on (UTC,
+// strict data checks, a 5s connect timeout). Neither the result's Redacted
+// field nor any error contains the password.
+func ParseURL(raw string) (Location, error) {
+	if raw == "" {
+		return Location{}, fmt.Errorf("empty database URL (want %s)", urlForms())
+	}
+	for _, d := range dialects {
+		loc, ok, err := d.parse(raw)
+		if ok {
+			return loc, err
+		}
+	}
+	return Location{}, fmt.Errorf("unrecognised database URL (want %s)", urlForms())
+}
+
+func urlForms() string {
+	var forms []string
+	for _, d := range dialects {
+		forms = append(forms, d.example)
+	}
+	return strings.Join(forms[:len(forms)-1], ", ") + " or " + forms[len(forms)-1]
+}
+
+// dialectNamed returns the dialect of a Location.Driver.
+func dialectNamed(name string) (*dialect, error) {
+	for _, d := range dialects {
+		if d.name == name {
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("unsupported driver %q", name)
+}
+
+// translate maps driver errors callers branch on to this package's
+// sentinels, keeping the driver error in the chain for diagnostics. A
+// driver's error type is only ever produced by that driver, so asking every
+// dialect is the same as asking the store's own.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, d := range dialects {
+		if d.duplicate(err) {
+			return fmt.Errorf("%w: %w", ErrDuplicate, err)
+		}
+	}
+	return explain(err)
+}
+
+// retryable reports whether the database aborted a transaction only to
+// resolve lock contention, so running it again is correct.
+func retryable(err error) bool {
+	for _, d := range dialects {
+		if d.retryable(err) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorAs is errors.As for a target type given as a type parameter.
+func errorAs[T error](err error) (T, bool) {
+	var target T
+	ok := errors.As(err, &target)
+	return target, ok
+}

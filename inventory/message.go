@@ -1,0 +1,44 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// QueuedMessage is one message waiting in a recipient's durable queue, kept
+// in the inventory database for users who are offline.
+type QueuedMessage struct {
+	ID        int64     // assigned by Enqueue, strictly increasing per store (auto-increment)
+	Recipient string    // recipient's certificate CN
+	Sender    string    // sender's authenticated CN
+	Room      string    // "" for a direct message
+	MsgID     string    // the server-assigned message id (opaque, <= 64 chars), unique per (recipient, msg_id)
+	Body      []byte    // opaque bytes; the chat layer decides the format and any encryption at rest
+	SentAt    time.Time // server timestamp, UTC, microseconds; zero means now
+}
+
+// MaxBodySize is the largest QueuedMessage.Body a store accepts. It is far
+// below MySQL's MEDIUMBLOB limit (16 MiB) and the server's default
+// max_allowed_packet, so every database refuses the same messages.
+const MaxBodySize = 1 << 20
+
+// ErrQueueFull is wrapped (by *QueueFullError) when an Enqueue would put a
+// recipient over its bound.
+var ErrQueueFull = errors.New("recipient's message queue is full")
+
+// QueueFullError names the recipient whose queue refused an Enqueue.
+type QueueFullError struct {
+	Recipient string
+	Queued    int64 // messages already queued for Recipient
+	Adding    int   // messages this Enqueue tried to add for Recipient
+	Limit     int
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("recipient %q has %d queued messages, adding %d would exceed %d: %s",
+		e.Recipient, e.Queued, e.Adding, e.Limit, ErrQueueFull)
+}
+
+// Unwrap makes errors.Is(err, ErrQueueFull) true.
+func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
