@@ -247,7 +247,8 @@ func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
 	return nil
 }
 
-// peerReset reports whether the server dropped the connection.
+// peerReset reports whether the peer dropped the connection (reset, or a
+// write to a connection it closed).
 func peerReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
