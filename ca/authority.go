@@ -27,6 +27,14 @@ const (
 	RootKeyFile          = "root_ca_key.pem"
 	IntermediateCertFile = "intermediate_ca.pem"
 	IntermediateKeyFile  = "intermediate_ca_key.pem"
+
+	// CRLPEMFile and CRLDERFile are the leaf issuer's CRL; RootCRLPEMFile
+	// and RootCRLDERFile the root's own CRL (covering the intermediate)
+	// when an intermediate issues the leaves.
+	CRLPEMFile     = "crl.pem"
+	CRLDERFile     = "crl.der"
+	RootCRLPEMFile = "root_crl.pem"
+	RootCRLDERFile = "root_crl.der"
 )
 
 // Errors callers branch on (the CLI turns them into hints).
@@ -84,6 +92,9 @@ type LoadOptions struct {
 func Load(opts LoadOptions) (*Authority, error) {
 	root, err := readCertFile(filepath.Join(opts.Dir, RootCertFile))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDirPrivate(opts.Dir); err != nil {
 		return nil, err
 	}
 	a, err := newAuthority(opts.Dir, opts.Store, opts.BaseURL, opts.Actor, opts.Now, opts.Rand)

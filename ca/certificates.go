@@ -45,6 +45,14 @@ func (c *Certificates) Issuer() *x509.Certificate {
 	return c.Root
 }
 
+// All returns the CA certificates, issuer first and root last.
+func (c *Certificates) All() []*x509.Certificate {
+	if c.Intermediate != nil {
+		return []*x509.Certificate{c.Intermediate, c.Root}
+	}
+	return []*x509.Certificate{c.Root}
+}
+
 // Trust returns the trust anchors for verifying this CA's leaves.
 func (c *Certificates) Trust() Trust {
 	if c.Intermediate != nil {

@@ -15,6 +15,7 @@ type SignRequest struct {
 	Validity time.Duration // 0 = the profile's default
 	Out      string        // "" = Dir/<cn>_cert.pem
 	Actor    string
+	Replace  bool // see IssueRequest.Replace
 }
 
 // SignCSR issues a certificate for the public key in a PKCS#10 request.
@@ -28,7 +29,7 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 	}
 	s, err := a.leafSpec(IssueRequest{
 		Profile: req.Profile, CN: csr.Subject.CommonName, DNSNames: csr.DNSNames,
-		IPs: csr.IPAddresses, Validity: req.Validity, Actor: req.Actor,
+		IPs: csr.IPAddresses, Validity: req.Validity, Actor: req.Actor, Replace: req.Replace,
 	})
 	if err != nil {
 		return nil, err
@@ -45,14 +46,14 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 		return nil, err
 	}
 	defer p.close()
-	cert, err := a.signAndRecord(ctx, s, csr.PublicKey, p)
+	cert, replaced, err := a.signAndRecord(ctx, s, csr.PublicKey, p)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.commit(ctx, cert); err != nil {
 		return nil, err
 	}
-	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath}, nil
+	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
 }
 
 // parseCSR decodes and checks a CSR: one PEM block, a valid self-signature

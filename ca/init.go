@@ -127,6 +127,9 @@ func checkNoCA(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create CA directory: %w", err)
 	}
+	if err := checkDirPrivate(dir); err != nil {
+		return err
+	}
 	for _, name := range caFiles {
 		p := filepath.Join(dir, name)
 		if _, err := os.Lstat(p); err == nil {
@@ -177,6 +180,7 @@ func (a *Authority) newCA(cn string, kt KeyType, validity time.Duration, parent 
 	if parent != nil {
 		signerCert, signerKey = parent.cert, parent.key
 		tmpl.AuthorityKeyId = parent.cert.SubjectKeyId
+		a.addRevocationURLs(tmpl, "/root.crl", "/root.der")
 	}
 	cert, err := a.sign(tmpl, signerCert, key.Public(), signerKey)
 	if err != nil {

@@ -38,6 +38,11 @@ type IssueRequest struct {
 	CertOut  string        // "" = Dir/<cn>_cert.pem
 	KeyOut   string        // "" = Dir/<cn>_key.pem
 	Actor    string        // "" = the Authority's actor
+	// Replace lets a client certificate take over a CN (or a look-alike)
+	// that an active client certificate holds: the old one is revoked as
+	// superseded in the same transaction. Without it that is refused with
+	// certstore.ErrIdentityTaken.
+	Replace bool
 }
 
 // Issued is the result of Issue or SignCSR.
@@ -45,7 +50,17 @@ type Issued struct {
 	Serial   string // lower-case hex
 	Cert     *x509.Certificate
 	CertPath string
-	KeyPath  string // "" for SignCSR
+	KeyPath  string            // "" for SignCSR
+	Replaced *inventory.Record // the certificate revoked as superseded, or nil
+	Clamped  bool              // the requested validity was cut to the issuer's expiry
+}
+
+// Superseder records a certificate that takes over a client identity,
+// revoking the previous holder in the same transaction and returning it
+// (nil when there was none). certstore.Store implements it; the Recorder
+// must, for requests with Replace.
+type Superseder interface {
+	Supersede(ctx context.Context, rec inventory.Record) (*inventory.Record, error)
 }
 
 // leafSpec is a validated IssueRequest.
@@ -56,7 +71,9 @@ type leafSpec struct {
 	ips      []net.IP
 	emails   []string
 	validity time.Duration
+	clamp    bool // validity was asked for, not the profile's default
 	actor    string
+	replace  bool
 }
 
 func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
@@ -76,6 +93,7 @@ func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
 		return leafSpec{}, err
 	}
 	validity := req.Validity
+	asked := validity != 0
 	if validity == 0 {
 		validity = p.validity
 	} else if validity < 0 {
@@ -85,7 +103,7 @@ func (a *Authority) leafSpec(req IssueRequest) (leafSpec, error) {
 	if actor == "" {
 		actor = a.actor
 	}
-	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, emails: emails, validity: validity, actor: actor}, nil
+	return leafSpec{profile: p, cn: req.CN, dns: dns, ips: ips, emails: emails, validity: validity, clamp: asked, actor: actor, replace: req.Replace}, nil
 }
 
 // signLeaf builds and signs one leaf certificate for pub with a fresh serial.
@@ -118,13 +136,22 @@ func (a *Authority) signLeaf(s leafSpec, pub crypto.PublicKey) (*x509.Certificat
 		SubjectKeyId:          ski,
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
-	if a.baseURL != "" {
-		tmpl.CRLDistributionPoints = []string{a.baseURL + "/crl"}
-		tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
-		// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
-		tmpl.IssuingCertificateURL = []string{a.baseURL + "/ca.der"}
-	}
+	// caIssuers must name a DER certificate (RFC 5280 §4.2.2.1).
+	a.addRevocationURLs(tmpl, "/crl", "/ca.der")
 	return a.sign(tmpl, issuer, pub, a.signer)
+}
+
+// addRevocationURLs points a certificate at its issuer's CRL and
+// certificate on the base URL, and at the OCSP responder, when a base URL
+// is configured. Leaves use the leaf issuer's paths; an intermediate uses
+// the root's, served by `scca serve` (its CRL lists revoked intermediates).
+func (a *Authority) addRevocationURLs(tmpl *x509.Certificate, crlPath, issuerPath string) {
+	if a.baseURL == "" {
+		return
+	}
+	tmpl.CRLDistributionPoints = []string{a.baseURL + crlPath}
+	tmpl.OCSPServer = []string{a.baseURL + "/ocsp"}
+	tmpl.IssuingCertificateURL = []string{a.baseURL + issuerPath}
 }
 
 // sign creates the certificate and parses it back, so callers see exactly
@@ -143,23 +170,34 @@ func (a *Authority) sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, k
 // signAndRecord signs leaves with fresh serials until the inventory accepts
 // one. p, when not nil, stages each signed certificate's file and notes its
 // serial in the journal before the row is inserted.
-func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, p *pendingIssue) (*x509.Certificate, error) {
+func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, p *pendingIssue) (*x509.Certificate, *inventory.Record, error) {
 	if a.store == nil {
-		return nil, errNoStore
+		return nil, nil, errNoStore
+	}
+	insert := func(rec inventory.Record) (*inventory.Record, error) { return nil, a.store.Insert(ctx, rec) }
+	if s.replace {
+		sup, ok := a.store.(Superseder)
+		if !ok {
+			return nil, nil, errors.New("this inventory cannot replace certificates")
+		}
+		insert = func(rec inventory.Record) (*inventory.Record, error) { return sup.Supersede(ctx, rec) }
+	}
+	if err := a.CheckNotRevoked(ctx); err != nil {
+		return nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		cert, err := a.signLeaf(s, pub)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if p != nil {
 			if err := p.stageCert(cert); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		err = a.store.Insert(ctx, a.record(cert, s.profile.recordType, s.actor))
+		replaced, err := insert(a.record(cert, s.profile.recordType, s.actor))
 		if err == nil {
-			return cert, nil
+			return cert, replaced, nil
 		}
 		dup := errors.Is(err, inventory.ErrDuplicate)
 		if !dup && p != nil {
@@ -168,16 +206,16 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 			switch recorded, lerr := a.wasRecorded(ctx, cert); {
 			case lerr != nil:
 				p.keep = true
-				return nil, fmt.Errorf("record certificate %s for %q: %w (%w: %v)", serialHex(cert), s.cn, err, ErrOutcomeUnknown, lerr)
+				return nil, nil, fmt.Errorf("record certificate %s for %q: %w (%w: %v)", serialHex(cert), s.cn, err, ErrOutcomeUnknown, lerr)
 			case recorded:
-				return cert, nil
+				return cert, replaced, nil
 			}
 		}
 		if p != nil {
 			p.files.unstage()
 		}
 		if !dup || attempt == maxSerialRetries {
-			return nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
+			return nil, nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
 		}
 	}
 }
@@ -240,7 +278,8 @@ func (a *Authority) Certify(ctx context.Context, pub crypto.PublicKey, req Issue
 	if err := checkPublicKey(pub); err != nil {
 		return nil, err
 	}
-	return a.signAndRecord(ctx, s, pub, nil)
+	cert, _, err := a.signAndRecord(ctx, s, pub, nil)
+	return cert, err
 }
 
 // Issue generates a key pair and issues a certificate for it, writing the
@@ -287,14 +326,21 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err := p.stage(roleKey, keyPEM, keyFileMode); err != nil {
 		return nil, err
 	}
-	cert, err := a.signAndRecord(ctx, s, key.Public(), p)
+	cert, replaced, err := a.signAndRecord(ctx, s, key.Public(), p)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.commit(ctx, cert); err != nil {
 		return nil, err
 	}
-	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, KeyPath: keyPath}, nil
+	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, KeyPath: keyPath,
+		Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
+}
+
+// clamped reports whether an asked-for validity was cut to the issuer's
+// expiry (validityWindow never lets a leaf outlive its issuer).
+func (a *Authority) clamped(s leafSpec, cert *x509.Certificate) bool {
+	return s.clamp && cert.NotAfter.Equal(a.Issuer().NotAfter.UTC()) && cert.NotAfter.Sub(cert.NotBefore) < s.validity
 }
 
 func (a *Authority) outPath(explicit, name string) string {

@@ -246,6 +246,17 @@ func isRSA(pub crypto.PublicKey) bool {
 
 // checkPublicKey accepts the public keys this CA is willing to certify, which
 // are those GenerateKey can produce plus ECDSA P-521.
+// RSA keys accepted for certification. Below 2048 bits is breakable
+// (NIST SP 800-131A); above 8192 bits only makes every verifier slow, which a
+// requester could use against the peers that check its certificate. The
+// exponent is the one everybody uses (CA/B Forum BR §6.1.6 allows others,
+// but exponent 3 and odd values invite implementation bugs).
+const (
+	minRSABits  = 2048
+	maxRSABits  = 8192
+	rsaExponent = 65537
+)
+
 func checkPublicKey(pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -257,8 +268,13 @@ func checkPublicKey(pub crypto.PublicKey) error {
 	case ed25519.PublicKey:
 		return nil
 	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return fmt.Errorf("RSA key of %d bits is too small (minimum 2048)", k.N.BitLen())
+		switch bits := k.N.BitLen(); {
+		case bits < minRSABits:
+			return fmt.Errorf("RSA key of %d bits is too small (minimum %d)", bits, minRSABits)
+		case bits > maxRSABits:
+			return fmt.Errorf("RSA key of %d bits is too large (maximum %d)", bits, maxRSABits)
+		case k.E != rsaExponent:
+			return fmt.Errorf("RSA public exponent %d is not allowed (want %d)", k.E, rsaExponent)
 		}
 		return nil
 	}

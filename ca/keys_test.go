@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -239,5 +240,31 @@ func TestLoadKeyFile(t *testing.T) {
 	}
 	if _, err := LoadKeyFile(path+".missing", nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file err = %v", err)
+	}
+}
+
+func TestCheckPublicKeyRSABounds(t *testing.T) {
+	modulus := func(bits int) *big.Int {
+		return new(big.Int).SetBit(new(big.Int).SetBit(big.NewInt(1), bits-1, 1), 0, 1)
+	}
+	cases := []struct {
+		name string
+		key  *rsa.PublicKey
+		ok   bool
+	}{
+		{"2048 bits, F4", &rsa.PublicKey{N: modulus(2048), E: 65537}, true},
+		{"8192 bits, F4", &rsa.PublicKey{N: modulus(8192), E: 65537}, true},
+		{"1024 bits", &rsa.PublicKey{N: modulus(1024), E: 65537}, false},
+		{"8200 bits", &rsa.PublicKey{N: modulus(8200), E: 65537}, false},
+		{"16384 bits", &rsa.PublicKey{N: modulus(16384), E: 65537}, false},
+		{"exponent 3", &rsa.PublicKey{N: modulus(2048), E: 3}, false},
+		{"exponent 65539", &rsa.PublicKey{N: modulus(2048), E: 65539}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := checkPublicKey(c.key); (err == nil) != c.ok {
+				t.Errorf("checkPublicKey = %v, want ok=%v", err, c.ok)
+			}
+		})
 	}
 }

@@ -148,6 +148,14 @@ func (a *Authority) RenewOCSPResponders(ctx context.Context, rootKey crypto.Sign
 	}
 	var made []*x509.Certificate
 	for _, t := range targets {
+		// A revoked CA answers no OCSP: its responder is left to expire.
+		if g, ok := a.store.(RecordGetter); ok {
+			if err := CheckCAsNotRevoked(ctx, g, t.issuer); errors.Is(err, ErrCARevoked) {
+				continue
+			} else if err != nil {
+				return made, err
+			}
+		}
 		cert, err := a.renewOCSPResponder(ctx, t.issuer, t.key, t.path)
 		if err != nil {
 			return made, err

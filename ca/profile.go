@@ -239,9 +239,12 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 // caTemplate is the shape of root and intermediate certificates: keyCertSign
 // and cRLSign (critical; Go always marks key usage critical), CA:TRUE
 // (critical). The intermediate gets pathlen 0 so it can only sign leaves;
-// the root needs no path length constraint. CA certificates carry no EKU,
-// CRL distribution point or AIA: a CA is revoked by replacing the PKI, and
-// the root key may be kept offline, so nobody would sign a CRL for it.
+// the root needs no path length constraint. CA certificates carry no EKU.
+// With a base URL the intermediate also gets a CRL distribution point and
+// AIA pointing at the root's CRL and certificate (see newCA): the root's
+// CRL is how relying parties learn that an intermediate was revoked. The
+// self-signed root gets neither: it cannot be revoked (RFC 5280 §6.1), only
+// replaced.
 func caTemplate(cn string, serial *big.Int, notBefore, notAfter time.Time, ski []byte, intermediate bool) *x509.Certificate {
 	t := &x509.Certificate{
 		SerialNumber:          serial,

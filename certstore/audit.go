@@ -56,9 +56,8 @@ const (
 	auditColumns    = "id, at, actor, action, issuer_key_id, serial, details, prev_hash, hash"
 	selectAuditHead = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
 	updateAuditHead = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
-	insertAudit     = "INSERT INTO audit_log (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	insertAudit     = "INSERT INTO audit_log (" + auditColumns + ", seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	selectAudit     = "SELECT " + auditColumns + " FROM audit_log ORDER BY id"
-	selectAuditUpTo = "SELECT " + auditColumns + " FROM audit_log WHERE id <= ? ORDER BY id"
 )
 
 // auditHashDomain separates this hash from any other SHA-256 use, and
@@ -84,68 +83,62 @@ func auditHash(e AuditEntry) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// appendAudit adds e to the chain inside tx. Locking the single audit_head
+// appendAudit adds e to the chain inside tx and returns it as written. When
+// the store has an audit seal, the entry is signed with the audit key; the
+// caller moves the anchor forward (advanceAnchor) once the transaction has
+// committed. Locking the single audit_head
 // row (FOR UPDATE on MySQL; SQLite's BEGIN IMMEDIATE already excludes other
 // writers) makes concurrent appenders, in any process, take turns, and the
 // head is read after the lock is granted, so it is never stale.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (AuditEntry, error) {
+	if s.seal != nil && s.seal.Key == nil {
+		return e, errors.New("append audit entry: the audit log is sealed but the audit key is not loaded (check " + AuditKeyFile + " and its permissions)")
+	}
 	var lastID int64
 	var lastHash string
 	if err := tx.QueryRowContext(ctx, selectAuditHead+s.d.forUpdate).Scan(&lastID, &lastHash); err != nil {
-		return fmt.Errorf("lock audit log: %w", err)
+		return e, fmt.Errorf("lock audit log: %w", err)
 	}
 	e.ID, e.PrevHash, e.At = lastID+1, lastHash, s.clock()
 	e.Hash = auditHash(e)
+	var seal any // NULL: no audit key configured
+	if s.seal != nil {
+		seal = s.seal.sign(e.Hash)
+	}
 	if _, err := tx.ExecContext(ctx, insertAudit, e.ID, timeArg(e.At), e.Actor, e.Action,
-		e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash); err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
+		e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash, seal); err != nil {
+		return e, fmt.Errorf("append audit entry: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, updateAuditHead, e.ID, e.Hash); err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
+		return e, fmt.Errorf("append audit entry: %w", err)
 	}
-	return nil
+	return e, nil
+}
+
+// advanceAnchor records a committed entry in the anchor file outside the
+// database. A failure here is not returned: the change it follows is
+// committed and must not be reported as failed, and an anchor that lags
+// behind only narrows what it protects, never raises a false alarm.
+func (s *Store) advanceAnchor(e AuditEntry) {
+	if s.seal != nil && e.ID > 0 {
+		_ = s.seal.advanceAnchor(e.ID, e.Hash)
+	}
+}
+
+// AuditHead returns the id of the newest audit entry (0 for an empty log).
+func (s *Store) AuditHead(ctx context.Context) (int64, error) {
+	var id int64
+	var hash string
+	if err := s.db.QueryRowContext(ctx, selectAuditHead).Scan(&id, &hash); err != nil {
+		return 0, fmt.Errorf("read audit head: %w", err)
+	}
+	return id, nil
 }
 
 // Audit streams the audit log, oldest first, into fn. An error from fn
 // stops it and is returned as is.
 func (s *Store) Audit(ctx context.Context, fn func(AuditEntry) error) error {
 	return s.queryAudit(ctx, fn, selectAudit)
-}
-
-// VerifyAudit checks the hash chain from the first entry to the head and
-// returns how many entries it checked. A modified, deleted, reordered or
-// cut-off entry yields an *AuditError (wrapping ErrAuditTampered) naming the
-// first bad entry. Entries appended while it runs are not checked.
-func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
-	var headID int64
-	var headHash string
-	if err := s.db.QueryRowContext(ctx, selectAuditHead).Scan(&headID, &headHash); err != nil {
-		return 0, fmt.Errorf("read audit head: %w", err)
-	}
-	n, prev := 0, genesisHash
-	err := s.queryAudit(ctx, func(e AuditEntry) error {
-		want := int64(n + 1)
-		switch {
-		case e.ID != want:
-			return &AuditError{ID: want, Problem: fmt.Sprintf("missing (next entry is %d)", e.ID)}
-		case e.PrevHash != prev:
-			return &AuditError{ID: e.ID, Problem: "does not link to the entry before it"}
-		case auditHash(e) != e.Hash:
-			return &AuditError{ID: e.ID, Problem: "contents do not match its hash"}
-		}
-		n, prev = n+1, e.Hash
-		return nil
-	}, selectAuditUpTo, headID)
-	if err != nil {
-		return n, err
-	}
-	if int64(n) != headID {
-		return n, &AuditError{ID: int64(n + 1), Problem: fmt.Sprintf("missing (log ends at %d, head records %d)", n, headID)}
-	}
-	if prev != headHash {
-		return n, &AuditError{ID: headID, Problem: "hash differs from the one recorded in the audit head"}
-	}
-	return n, nil
 }
 
 func (s *Store) queryAudit(ctx context.Context, fn func(AuditEntry) error, q string, args ...any) error {

@@ -86,14 +86,9 @@ func parsePostgresURL(raw string) (Location, bool, error) {
 		return Location{}, false, nil
 	}
 	const want = " (want postgres://USER[:PASS]@HOST:PORT/DB)"
-	secret := urlPassword(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password included
-		}
-		return Location{}, true, fmt.Errorf("invalid postgres URL: %s", redact(err.Error(), secret))
+		return Location{}, true, errBadPostgresURL
 	}
 	switch db := strings.TrimPrefix(u.Path, "/"); {
 	case u.User == nil || u.User.Username() == "":
@@ -104,7 +99,7 @@ func parsePostgresURL(raw string) (Location, bool, error) {
 		return Location{}, true, errors.New("postgres URL needs exactly one database name" + want)
 	}
 	if _, err := pgx.ParseConfig(raw); err != nil {
-		return Location{}, true, fmt.Errorf("invalid postgres URL: %s", redact(err.Error(), secret))
+		return Location{}, true, errBadPostgresURL
 	}
 	user := u.User.Username()
 	if _, ok := u.User.Password(); ok {

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -44,7 +46,7 @@ var sqliteDialect = dialect{
 	name:            DriverSQLite,
 	example:         "sqlite:PATH",
 	parse:           parseSQLiteURL,
-	open:            func(loc Location) (*sql.DB, error) { return sql.Open(DriverSQLite, loc.DSN) },
+	open:            openSQLite,
 	unreachable:     unreachableSQLite,
 	goose:           goose.DialectSQLite3,
 	tableExists:     tableExistsSQLite,
@@ -93,4 +95,31 @@ func parseSQLiteURL(raw string) (Location, bool, error) {
 
 func unreachableSQLite(loc Location, err error) error {
 	return fmt.Errorf("%w: cannot open SQLite inventory %s: %w", ErrUnreachable, loc.Redacted, err)
+}
+
+func openSQLite(loc Location) (*sql.DB, error) {
+	if err := createPrivate(loc.Path); err != nil {
+		return nil, err
+	}
+	return sql.Open(DriverSQLite, loc.DSN)
+}
+
+// createPrivate creates a new SQLite inventory file readable by its owner
+// only, before SQLite does with its default 0644: the inventory holds every
+// certificate and the audit log. SQLite gives the -wal and -shm files it
+// creates later the database file's mode, so they are 0600 too. An existing
+// file is left as it is; a missing directory is left for SQLite to report.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fmt.Errorf("create SQLite inventory %s: %w", path, err)
+	}
 }

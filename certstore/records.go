@@ -20,8 +20,6 @@ const recordColumns = "issuer_key_id, serial, type, cn, sans, not_before, not_af
 	" revoked_at, reason, revoked_by, fingerprint, der, issued_at, issued_by"
 
 const (
-	insertCertificate = "INSERT INTO certificates (" + recordColumns + ")" +
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	selectByIssuerSerial = "SELECT id, " + recordColumns + " FROM certificates WHERE issuer_key_id = ? AND serial = ?"
 	selectBySerial       = "SELECT id, " + recordColumns + " FROM certificates WHERE serial = ? ORDER BY id DESC"
 	selectByCN           = "SELECT id, " + recordColumns + " FROM certificates WHERE cn = ? ORDER BY id DESC"
@@ -41,36 +39,63 @@ const defaultActor = "scca"
 // Insert records a newly issued certificate and appends an "issue" entry to
 // the audit log in the same transaction. A second certificate with the same
 // issuer and serial, or the same DER, fails with ErrDuplicate and writes
-// nothing. Zero IssuedAt means now; empty Fingerprint is computed from DER;
-// empty Status means StatusActive; empty IssuedBy means "scca".
+// nothing. An active client certificate whose CN (or a look-alike of it, see
+// IdentitySkeleton) another unexpired active client certificate holds fails
+// with an *IdentityError (ErrIdentityTaken). Zero IssuedAt means now; empty
+// Fingerprint is computed from DER; empty Status means StatusActive; empty
+// IssuedBy means "scca".
 func (s *Store) Insert(ctx context.Context, rec Record) error {
+	_, err := s.insert(ctx, rec, false)
+	return err
+}
+
+// Supersede records rec like Insert, but when an active client certificate
+// holds rec's identity it is revoked (reason superseded) in the same
+// transaction, and returned; nil means there was none.
+func (s *Store) Supersede(ctx context.Context, rec Record) (*Record, error) {
+	return s.insert(ctx, rec, true)
+}
+
+func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, error) {
 	rec, err := s.prepare(rec)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	skeleton, err := identityOf(rec)
+	if err != nil {
+		return nil, err
 	}
 	sans, err := json.Marshal(rec.SANs)
 	if err != nil {
-		return fmt.Errorf("encode SANs: %w", err)
+		return nil, fmt.Errorf("encode SANs: %w", err)
 	}
 	entry := AuditEntry{
 		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
 		Details: issueDetails(rec),
 	}
+	var replaced *Record
+	var written AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertCertificate,
+		var err error
+		if replaced, _, err = s.claimIdentity(ctx, tx, rec, skeleton, replace); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertCertificate,
 			rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
 			timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
 			nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
-			rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy)
+			rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy, skeleton)
 		if err != nil {
-			return translate(err)
+			return identityConflict(translate(err), rec.CN)
 		}
-		return s.appendAudit(ctx, tx, entry)
+		written, err = s.appendAudit(ctx, tx, entry)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
+		return nil, fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
-	return nil
+	s.advanceAnchor(written)
+	return replaced, nil
 }
 
 // prepare validates rec and fills in defaults, in database precision.
@@ -277,13 +302,24 @@ func nullString(s string) any {
 	return s
 }
 
-// issueDetails is the audit log's summary of an issued certificate.
+// issueDetails is the audit log's summary of an issued certificate. A
+// certificate recorded already revoked (an import) carries its revocation,
+// so the log alone accounts for every row's status.
 func issueDetails(rec Record) string {
-	b, _ := json.Marshal(struct {
-		Type        string `json:"type"`
-		CN          string `json:"cn"`
-		Fingerprint string `json:"fingerprint"`
-		NotAfter    string `json:"not_after"`
-	}{rec.Type, rec.CN, rec.Fingerprint, rec.NotAfter.Format(time.RFC3339)})
+	d := issueSummary{Type: rec.Type, CN: rec.CN, Fingerprint: rec.Fingerprint, NotAfter: rec.NotAfter.Format(time.RFC3339)}
+	if rec.Status == StatusRevoked {
+		d.Reason, d.RevokedAt = ReasonName(derefInt(rec.Reason)), rec.RevokedAt.Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal(d)
 	return string(b)
+}
+
+// issueSummary is the details of an "issue" audit entry.
+type issueSummary struct {
+	Type        string `json:"type"`
+	CN          string `json:"cn"`
+	Fingerprint string `json:"fingerprint"`
+	NotAfter    string `json:"not_after"`
+	Reason      string `json:"reason,omitempty"`
+	RevokedAt   string `json:"revoked_at,omitempty"`
 }

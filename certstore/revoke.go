@@ -10,8 +10,8 @@ import (
 )
 
 const (
-	revokeCertificate = "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoked_by = ?" +
-		" WHERE id = ? AND status = 'active'"
+	revokeCertificate = "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoked_by = ?," +
+		" cn_skeleton = NULL WHERE id = ? AND status = 'active'"
 	// The statement listing revoked certificates and the CRL number upsert
 	// differ by database: see dialect.selectRevoked and upsertCRLNumber.
 	selectCRLNumber = "SELECT last_number FROM crl_numbers WHERE issuer_key_id = ?"
@@ -28,6 +28,7 @@ func (s *Store) Revoke(ctx context.Context, r Revocation) (Record, error) {
 		return Record{}, err
 	}
 	var out Record
+	var entry AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, selectByIssuerSerial+s.d.forUpdate, r.IssuerKeyID, r.Serial)
 		rec, id, err := scanRecord(row)
@@ -41,24 +42,32 @@ func (s *Store) Revoke(ctx context.Context, r Revocation) (Record, error) {
 			return fmt.Errorf("revoked at %s (%s): %w",
 				rec.RevokedAt.Format(time.RFC3339), ReasonName(derefInt(rec.Reason)), ErrAlreadyRevoked)
 		}
-		res, err := tx.ExecContext(ctx, revokeCertificate, timeArg(r.At), r.Reason, r.Actor, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("revoke row %d: %d rows changed (%v)", id, n, err)
-		}
-		rec.Status, rec.RevokedAt, rec.Reason, rec.RevokedBy = StatusRevoked, &r.At, &r.Reason, r.Actor
-		out = rec
-		return s.appendAudit(ctx, tx, AuditEntry{
-			Actor: r.Actor, Action: ActionRevoke, IssuerKeyID: r.IssuerKeyID, Serial: r.Serial,
-			Details: revokeDetails(r),
-		})
+		out, entry, err = s.revokeRow(ctx, tx, rec, id, r)
+		return err
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("revoke %s/%s: %w", r.IssuerKeyID, r.Serial, err)
 	}
+	s.advanceAnchor(entry)
 	return out, nil
+}
+
+// revokeRow revokes the active row id holding rec inside tx and appends its
+// audit entry.
+func (s *Store) revokeRow(ctx context.Context, tx *sql.Tx, rec Record, id int64, r Revocation) (Record, AuditEntry, error) {
+	res, err := tx.ExecContext(ctx, revokeCertificate, timeArg(r.At), r.Reason, r.Actor, id)
+	if err != nil {
+		return rec, AuditEntry{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return rec, AuditEntry{}, fmt.Errorf("revoke row %d: %d rows changed (%v)", id, n, err)
+	}
+	rec.Status, rec.RevokedAt, rec.Reason, rec.RevokedBy = StatusRevoked, &r.At, &r.Reason, r.Actor
+	entry, err := s.appendAudit(ctx, tx, AuditEntry{
+		Actor: r.Actor, Action: ActionRevoke, IssuerKeyID: r.IssuerKeyID, Serial: r.Serial,
+		Details: revokeDetails(r),
+	})
+	return rec, entry, err
 }
 
 func (s *Store) prepareRevocation(r Revocation) (Revocation, error) {

@@ -20,16 +20,20 @@ type Options struct {
 	// Timeout bounds connecting and each read or write on the database
 	// connection; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// AuditSeal anchors the audit log outside the database (see
+	// LoadAuditSeal); nil keeps an unsealed hash chain.
+	AuditSeal *AuditSeal
 }
 
 // Store is the certificate inventory in one database. It is safe for
 // concurrent use by many goroutines, and several processes may share one
 // database (MySQL or a SQLite file).
 type Store struct {
-	db  *sql.DB
-	loc Location
-	d   *dialect
-	now func() time.Time
+	db   *sql.DB
+	loc  Location
+	d    *dialect
+	now  func() time.Time
+	seal *AuditSeal
 }
 
 // Open connects to the inventory at url (see ParseURL) and checks that the
@@ -39,7 +43,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{loc: loc, now: opts.Now}
+	s := &Store{loc: loc, now: opts.Now, seal: opts.AuditSeal}
 	if s.now == nil {
 		s.now = time.Now
 	}

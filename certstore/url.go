@@ -3,13 +3,24 @@ package certstore
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+)
+
+// errBadMySQLURL and its kin never quote the input or the parser's message:
+// a password holding '/', '?' or '#' moves the parser's idea of where the
+// password ends, so any fragment it echoes may be part of it.
+var (
+	errBadMySQLURL = errors.New("invalid mysql URL (not shown: it may contain a password); " +
+		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
+	errBadMySQLParams = errors.New("invalid mysql URL parameters (not shown: the URL may contain a password)")
+	errBadMySQLDSN    = errors.New("invalid mysql DSN (not shown: it may contain a password); want USER[:PASS]@tcp(HOST:PORT)/DB")
+	errBadPostgresURL = errors.New("invalid postgres URL (not shown: it may contain a password); " +
+		"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
 )
 
 // redactedPassword replaces the password in Location.Redacted and in errors.
@@ -36,14 +47,9 @@ type Location struct {
 }
 
 func parseMySQLURL(raw string) (Location, error) {
-	secret := urlPassword(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password included
-		}
-		return Location{}, fmt.Errorf("invalid mysql URL: %s", redact(err.Error(), secret))
+		return Location{}, errBadMySQLURL
 	}
 	if u.User == nil || u.User.Username() == "" {
 		return Location{}, errors.New("mysql URL has no user (want mysql://USER[:PASS]@HOST:PORT/DB)")
@@ -66,7 +72,7 @@ func parseMySQLURL(raw string) (Location, error) {
 		// round-tripping them through its own DSN syntax.
 		parsed, err := mysql.ParseDSN("/?" + u.RawQuery)
 		if err != nil {
-			return Location{}, fmt.Errorf("invalid mysql URL parameters: %s", redact(err.Error(), cfg.Passwd))
+			return Location{}, errBadMySQLParams
 		}
 		parsed.User, parsed.Passwd, parsed.Net, parsed.Addr, parsed.DBName = cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName
 		cfg = parsed
@@ -77,7 +83,7 @@ func parseMySQLURL(raw string) (Location, error) {
 func parseMySQLDSN(raw string) (Location, error) {
 	cfg, err := mysql.ParseDSN(raw)
 	if err != nil {
-		return Location{}, fmt.Errorf("invalid mysql DSN: %s", redact(err.Error(), dsnPassword(raw)))
+		return Location{}, errBadMySQLDSN
 	}
 	if cfg.DBName == "" {
 		return Location{}, errors.New("mysql DSN has no database name (want USER@tcp(HOST:PORT)/DB)")
@@ -140,21 +146,6 @@ func urlPassword(raw string) string {
 	if dec, err := url.PathUnescape(pass); err == nil && dec != pass {
 		return pass + "\x00" + dec // both spellings are secret
 	}
-	return pass
-}
-
-// dsnPassword extracts the password of a go-sql-driver DSN the way the
-// driver does: user info ends at the last '@' before the last '/'.
-func dsnPassword(raw string) string {
-	slash := strings.LastIndex(raw, "/")
-	if slash < 0 {
-		slash = len(raw)
-	}
-	at := strings.LastIndex(raw[:slash], "@")
-	if at < 0 {
-		return ""
-	}
-	_, pass, _ := strings.Cut(raw[:at], ":")
 	return pass
 }
 

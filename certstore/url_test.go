@@ -3,8 +3,10 @@ package certstore
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,6 +174,62 @@ func TestRebind(t *testing.T) {
 	} {
 		if got := rebind(in); got != want {
 			t.Errorf("rebind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestParseURLErrorsShowNoFragment: a password holding a character the URL
+// or DSN syntax gives a meaning ('/', '?', '#', '@', '%', '(') shifts where
+// the parser thinks it ends; no part of it may appear in the error.
+func TestParseURLErrorsShowNoFragment(t *testing.T) {
+	fragments := []string{"Qx9Z", "Jv7K"} // the two halves of every password below
+	bad := []string{
+		"mysql://u:Qx9Z/Jv7K@h/db",
+		"mysql://u:Qx9Z?Jv7K@h/db",
+		"mysql://u:Qx9Z#Jv7K@h/db",
+		"mysql://u:Qx9Z%Jv7K@h/db",
+		"mysql://u:Qx9Z/Jv7K@h/db?x=1",
+		"mysql://u:Qx9Z@h/db?timeout=Jv7K",
+		"u:Qx9Z(Jv7K@tcp(h:3306/db",
+		"u:Qx9Z@tcp(h:3306)/db?parseTime=Jv7K",
+		"postgres://u:Qx9Z/Jv7K@h/db",
+		"postgres://u:Qx9Z?Jv7K@h/db",
+		"postgres://u:Qx9Z%Jv7K@h/db",
+		"postgres://u:Qx9Z@h/db?connect_timeout=Jv7K",
+	}
+	for _, in := range bad {
+		_, err := ParseURL(in)
+		if err == nil {
+			t.Errorf("ParseURL of a malformed URL succeeded")
+			continue
+		}
+		for _, f := range fragments {
+			if strings.Contains(err.Error(), f) {
+				t.Errorf("error for a malformed URL echoes %q: %v", f, err)
+			}
+		}
+	}
+}
+
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022) // the common default, under which SQLite alone makes 0644 files
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "elsewhere", "inv.db")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := openAt(t, "sqlite:"+path, nil)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, s, testRecord(1, time.Now()))
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("stat %s: %v", p, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
 		}
 	}
 }

@@ -159,23 +159,24 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 			trust.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := trust.VerifyLeaf(chain[0], eku, name, id.now()); err != nil {
+	verified, err := trust.VerifyLeaf(chain[0], eku, name, id.now())
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	return checkStatus(ctx, id, chain[0])
+	return checkStatus(ctx, id, verified)
 }
 
 // checkStatus asks the PeerChecker, within id.statusTimeout. A check that
 // could not be made (the source is unavailable or too slow) is not a
 // verdict on the certificate: the peer is told store_unavailable (§8.1),
 // so it retries later instead of taking its certificate for rejected.
-func checkStatus(ctx context.Context, id identity, leaf *x509.Certificate) error {
+func checkStatus(ctx context.Context, id identity, verified []*x509.Certificate) error {
 	if id.statusTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, id.statusTimeout)
 		defer cancel()
 	}
-	err := id.checker.Check(ctx, leaf)
+	err := checkPeerChain(ctx, id.checker, verified)
 	switch {
 	case err == nil:
 		return nil

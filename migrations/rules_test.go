@@ -19,7 +19,7 @@ func upDown(t *testing.T, name, body string) (up, down string) {
 }
 
 var (
-	createdRe = regexp.MustCompile(`(?i)CREATE\s+(TABLE|INDEX)\s+(\w+)(?:\s+ON\s+(\w+))?`)
+	createdRe = regexp.MustCompile(`(?i)CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+(\w+)(?:\s+ON\s+(\w+))?`)
 	droppedRe = regexp.MustCompile(`(?i)DROP\s+(TABLE|INDEX)\s+(\w+)`)
 	tableRe   = regexp.MustCompile(`(?is)CREATE\s+TABLE\s+\w+\s*\(.*?\n\)([^;]*);`)
 )

@@ -11,16 +11,13 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/securechat/scca/internal/atomicfile"
 	"github.com/securechat/scca/inventory"
 )
 
@@ -380,50 +377,4 @@ func signCertList(tbs []byte, alg sigAlg, signer crypto.Signer) ([]byte, error) 
 		b.AddASN1BitString(sig)
 	})
 	return b.Bytes()
-}
-
-// PublishCRL generates the issuer's CRL and atomically replaces pemPath and
-// derPath (either may be empty to skip it) with it. Both files are staged
-// before either is replaced, so a failure leaves the published CRLs as they
-// were: complete and valid.
-func PublishCRL(ctx context.Context, st CRLStore, cfg CRLConfig, pemPath, derPath string) (CRLInfo, error) {
-	der, info, err := GenerateCRL(ctx, st, cfg)
-	if err != nil {
-		return CRLInfo{}, err
-	}
-	files := []struct {
-		path string
-		data []byte
-	}{
-		{pemPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})},
-		{derPath, der},
-	}
-	staged := make([]string, len(files))
-	defer func() {
-		for _, tmp := range staged {
-			if tmp != "" {
-				os.Remove(tmp)
-			}
-		}
-	}()
-	for i, f := range files {
-		if f.path == "" {
-			continue
-		}
-		// CRLs are public documents, hence 0644.
-		if staged[i], err = atomicfile.Stage(f.path, f.data, 0o644); err != nil {
-			return CRLInfo{}, fmt.Errorf("publish crl: %w", err)
-		}
-	}
-	for i, f := range files {
-		if f.path == "" {
-			continue
-		}
-		if err := atomicfile.Commit(staged[i], f.path, false); err != nil {
-			return CRLInfo{}, fmt.Errorf("publish crl: %w", err)
-		}
-		staged[i] = ""
-	}
-	info.PEMPath, info.DERPath = pemPath, derPath
-	return info, nil
 }

@@ -201,9 +201,14 @@ func CheckCRLFile(path string, issuer *x509.Certificate, now time.Time, warnWith
 	if err != nil {
 		return CRLHealth{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	_, h, err := checkCRLBytes(path, raw, issuer, now, warnWithin)
+	return h, err
+}
+
+func checkCRLBytes(path string, raw []byte, issuer *x509.Certificate, now time.Time, warnWithin time.Duration) (*x509.RevocationList, CRLHealth, error) {
 	rl, err := parseVerifiedCRL(raw, issuer)
 	if err != nil {
-		return CRLHealth{}, fmt.Errorf("crl %s: %w", path, err)
+		return nil, CRLHealth{}, fmt.Errorf("crl %s: %w", path, err)
 	}
 	h := CRLHealth{ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate, Entries: len(rl.RevokedCertificateEntries)}
 	if rl.Number != nil && rl.Number.IsInt64() {
@@ -212,7 +217,7 @@ func CheckCRLFile(path string, issuer *x509.Certificate, now time.Time, warnWith
 	h.Stale = rl.NextUpdate.IsZero() || !now.Before(rl.NextUpdate)
 	h.ExpiresSoon = h.Stale || rl.NextUpdate.Sub(now) < warnWithin
 	if err := checkCRLTimes(rl, now); err != nil {
-		return h, fmt.Errorf("crl %s: %w", path, err)
+		return rl, h, fmt.Errorf("crl %s: %w", path, err)
 	}
-	return h, nil
+	return rl, h, nil
 }

@@ -27,6 +27,21 @@ var (
 	ErrAmbiguousSerial = errors.New("serial is recorded under more than one issuer")
 	ErrNoCRLTarget     = errors.New("no CRL is configured for the certificate's issuer")
 	ErrCRLNotPublished = errors.New("revocation recorded, but the CRL was not republished")
+
+	// ErrSelfSignedRoot: a self-signed root cannot be revoked; no CRL can
+	// cover it (RFC 5280 §6.1: the trust anchor is outside path
+	// validation). It is replaced and removed from trust stores instead.
+	ErrSelfSignedRoot = errors.New("a self-signed root CA cannot be revoked")
+	// ErrIssuerRevoked: the CA that would sign is itself revoked.
+	ErrIssuerRevoked = errors.New("the issuing CA is revoked")
+	// ErrCRLWentBack: publishing would replace a CRL by one with a lower
+	// number.
+	ErrCRLWentBack = errors.New("crl number would go backwards")
+	// ErrCRLPairMismatch: crl.pem and crl.der hold different CRLs.
+	ErrCRLPairMismatch = errors.New("published PEM and DER CRLs differ")
+	// ErrCRLIncomplete: a published CRL lacks revocations the inventory
+	// holds.
+	ErrCRLIncomplete = errors.New("published CRL lacks revocations recorded in the inventory")
 )
 
 // RevokedError reports a revoked certificate with the revocation time and

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,6 +58,7 @@ type RevokeRequest struct {
 // (ErrCANeedsForce), or the store fails. If the revocation is recorded but
 // the CRL cannot be published, the record is returned with an error matching
 // ErrCRLNotPublished, and the previously published CRL files are untouched.
+// A self-signed root is never revoked (ErrSelfSignedRoot), force or not.
 func (r *Revoker) Revoke(ctx context.Context, req RevokeRequest) (inventory.Record, CRLInfo, error) {
 	if !validReason(req.Reason) {
 		return inventory.Record{}, CRLInfo{}, fmt.Errorf("%w: %d", ErrBadReason, req.Reason)
@@ -68,6 +70,10 @@ func (r *Revoker) Revoke(ctx context.Context, req RevokeRequest) (inventory.Reco
 	rec, err := r.find(ctx, strings.ToLower(req.IssuerKeyID), serial)
 	if err != nil {
 		return inventory.Record{}, CRLInfo{}, err
+	}
+	if rec.Type == inventory.TypeCA && selfSigned(rec.DER) {
+		return inventory.Record{}, CRLInfo{}, fmt.Errorf("%w: %s (%s) is a trust anchor; nothing above it can sign a CRL that lists it",
+			ErrSelfSignedRoot, rec.CN, serial)
 	}
 	if rec.Type == inventory.TypeCA && !req.Force {
 		return inventory.Record{}, CRLInfo{}, fmt.Errorf("%w: %s (%s)", ErrCANeedsForce, rec.CN, serial)
@@ -151,4 +157,11 @@ func normalizeSerial(s string) (string, error) {
 		return "", fmt.Errorf("%w: %q is zero", ErrMalformedSerial, s)
 	}
 	return t, nil
+}
+
+// selfSigned reports whether der is a self-signed certificate: issuer and
+// subject equal and the signature made by its own key.
+func selfSigned(der []byte) bool {
+	c, err := x509.ParseCertificate(der)
+	return err == nil && isSelfIssued(c) && c.CheckSignatureFrom(c) == nil
 }

@@ -75,6 +75,11 @@ func TestRevokerRevokesAndRepublishes(t *testing.T) {
 func TestRevokerRefusals(t *testing.T) {
 	f := newRevokerFixture(t)
 	before, _ := os.ReadFile(f.leafCRL)
+	rootRec := recordOf(f.root.cert, certstore.TypeCA)
+	rootRec.IssuerKeyID = f.root.keyID() // a root is recorded under itself
+	f.st.mu.Lock()
+	f.st.recs[[2]string{rootRec.IssuerKeyID, rootRec.Serial}] = rootRec
+	f.st.mu.Unlock()
 	if _, _, err := f.r.Revoke(context.Background(), RevokeRequest{Serial: serialOf(f.other), Reason: 4}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +95,7 @@ func TestRevokerRefusals(t *testing.T) {
 		{"bad reason", RevokeRequest{Serial: serialOf(f.leaf), Reason: 8}, ErrBadReason},
 		{"unassigned reason", RevokeRequest{Serial: serialOf(f.leaf), Reason: 7}, ErrBadReason},
 		{"ca without force", RevokeRequest{Serial: serialOf(f.inter)}, ErrCANeedsForce},
+		{"self-signed root, even with force", RevokeRequest{Serial: serialOf(f.root), Reason: 2, Force: true}, ErrSelfSignedRoot},
 		{"wrong issuer", RevokeRequest{Serial: serialOf(f.leaf), IssuerKeyID: f.root.keyID()}, certstore.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -119,6 +125,16 @@ func TestRevokerRefusals(t *testing.T) {
 		h, err := CheckCRLFile(f.rootCRL, f.root.cert, time.Now(), 0)
 		if err != nil || h.Entries != 1 {
 			t.Errorf("root CRL %+v, %v", h, err)
+		}
+	})
+	t.Run("a revoked intermediate publishes no more CRLs", func(t *testing.T) {
+		crlBefore, _ := os.ReadFile(f.leafCRL)
+		rec, _, err := f.r.Revoke(context.Background(), RevokeRequest{Serial: serialOf(f.leaf), Reason: 1})
+		if !errors.Is(err, ErrCRLNotPublished) || !errors.Is(err, ErrIssuerRevoked) || rec.Status != certstore.StatusRevoked {
+			t.Fatalf("Revoke under a revoked intermediate = %+v, %v; want recorded, CRL refused with ErrIssuerRevoked", rec, err)
+		}
+		if crlAfter, _ := os.ReadFile(f.leafCRL); !bytes.Equal(crlBefore, crlAfter) {
+			t.Error("the revoked intermediate's CRL was rewritten")
 		}
 	})
 }

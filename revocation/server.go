@@ -19,11 +19,17 @@ import (
 
 // ServerConfig configures the HTTP handler that publishes revocation data.
 type ServerConfig struct {
-	CACertPEM []byte       // served at /ca.pem
-	CACertDER []byte       // the leaf issuer's certificate, served at /ca.der (the AIA caIssuers URL)
-	CRLPath   string       // DER CRL file served at /crl, read again whenever it changes
-	OCSP      http.Handler // mounted at /ocsp and /ocsp/; nil disables OCSP
-	Logger    *slog.Logger // nil discards
+	CACertPEM []byte // served at /ca.pem
+	CACertDER []byte // the leaf issuer's certificate, served at /ca.der (the AIA caIssuers URL)
+	CRLPath   string // DER CRL file served at /crl, read again whenever it changes
+	// RootCRLPath is the root's DER CRL (listing revoked intermediates),
+	// served at /root.crl, the CRL distribution point of the intermediate;
+	// "" disables it. RootCertDER is the root certificate, served at
+	// /root.der, the intermediate's AIA caIssuers (RFC 5280 §4.2.2.1: DER).
+	RootCRLPath string
+	RootCertDER []byte
+	OCSP        http.Handler // mounted at /ocsp and /ocsp/; nil disables OCSP
+	Logger      *slog.Logger // nil discards
 }
 
 // NewHTTPHandler returns the handler behind `scca serve`: GET /crl, GET
@@ -36,6 +42,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	crl := &crlFile{path: cfg.CRLPath, logger: logger}
+	rootCRL := &crlFile{path: cfg.RootCRLPath, logger: logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
@@ -44,6 +51,16 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		case p == "/crl":
 			if getOnly(w, r) {
 				crl.serve(w, r)
+			}
+		case p == "/root.crl" && cfg.RootCRLPath != "":
+			if getOnly(w, r) {
+				rootCRL.serve(w, r)
+			}
+		case p == "/root.der" && cfg.RootCertDER != nil:
+			if getOnly(w, r) {
+				w.Header().Set("Content-Type", "application/pkix-cert")
+				w.Header().Set("Cache-Control", "public, max-age=3600")
+				w.Write(cfg.RootCertDER)
 			}
 		case p == "/ca.pem":
 			if getOnly(w, r) {

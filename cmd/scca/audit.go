@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,23 +17,47 @@ func newAuditCmd(e *env) *cobra.Command {
 		Short: "Show the tamper-evident audit trail, or verify its hash chain",
 		Long: `Every issuance and revocation appends an entry to the audit trail in the same
 transaction as the change itself. Each entry carries the SHA-256 hash of the
-one before, so editing or deleting an entry breaks the chain: --verify checks
-the whole chain and exits non-zero naming the first entry that does not fit.`,
+one before, and is signed with the audit key (audit_key.pem beside the CA
+keys, never in the database); audit_anchor.json beside it records the newest
+entry. --verify checks every entry's hash, link and signature, that nothing
+lies past the head and nothing was cut off before the anchor, and that the
+certificates table says what the log says (status, revocation time and
+reason, fingerprint); it exits non-zero naming the first discrepancy.
+
+--create-key creates the audit key for a CA made before audit keys existed;
+entries written before it stay unsealed and are reported as such.`,
 		Example: `  scca audit
-  scca audit --verify`,
+  scca audit --verify
+  scca audit --create-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if e.v.GetBool("create-key") {
+				head, err := e.auditHead(cmd.Context())
+				if err != nil {
+					return err
+				}
+				created, err := e.ensureAuditKey(head + 1)
+				if err != nil {
+					return err
+				}
+				if !created {
+					return errors.New("the certs dir already has an audit key")
+				}
+				e.printf("Created audit key %s; new audit entries will be sealed with it\n",
+					filepath.Join(e.certsDir(), certstore.AuditKeyFile))
+				return nil
+			}
 			st, err := e.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			if e.v.GetBool("verify") {
-				n, err := st.VerifyAudit(cmd.Context())
+				r, err := st.CheckAudit(cmd.Context())
 				if err != nil {
 					return err
 				}
-				e.printf("audit trail OK: %d entries, hash chain intact\n", n)
+				e.printAuditReport(r)
 				return nil
 			}
 			tw := newAuditTable(e)
@@ -40,8 +67,25 @@ the whole chain and exits non-zero naming the first entry that does not fit.`,
 			return tw.render()
 		},
 	}
-	cmd.Flags().Bool("verify", false, "verify the hash chain instead of listing")
+	cmd.Flags().Bool("verify", false, "verify the log (chain, seals, anchor) and the certificates table against it")
+	cmd.Flags().Bool("create-key", false, "create the audit key for an existing CA")
 	return cmd
+}
+
+// printAuditReport says what --verify checked, and what it could not.
+func (e *env) printAuditReport(r certstore.AuditReport) {
+	e.printf("audit trail OK: %d entries, hash chain intact; %d certificates match the log\n", r.Entries, r.Certificates)
+	switch {
+	case !r.SealChecked:
+		e.printf("warning: no audit key in %s: seals not checked (create one with scca audit --create-key)\n", e.certsDir())
+	case r.Legacy > 0:
+		e.printf("seals: %d entries sealed; the first %d predate the audit key and are unsealed\n", r.Sealed, r.Legacy)
+	default:
+		e.printf("seals: all %d entries sealed by the audit key\n", r.Sealed)
+	}
+	if r.SealChecked && !r.Anchored {
+		e.printf("warning: no audit anchor in %s: a cut-off tail would not be seen from this host\n", e.certsDir())
+	}
 }
 
 type auditTable struct {
@@ -56,10 +100,24 @@ func (t *auditTable) add(a certstore.AuditEntry) error {
 	if r := []rune(details); len(r) > 60 {
 		details = string(r[:59]) + "…"
 	}
-	t.rows = append(t.rows, []string{itoa(a.ID), a.At.UTC().Format(time.DateTime), a.Actor, a.Action, a.Serial, details, a.Hash[:16]})
+	hash := a.Hash
+	if len(hash) > 16 {
+		hash = hash[:16] // a malformed (short) hash is shown whole; --verify names it
+	}
+	t.rows = append(t.rows, []string{itoa(a.ID), a.At.UTC().Format(time.DateTime), a.Actor, a.Action, a.Serial, details, hash})
 	return nil
 }
 
 func (t *auditTable) render() error {
 	return renderTable(t.e.stdout, []string{"id", "time utc", "actor", "action", "serial", "details", "hash"}, t.rows)
+}
+
+// auditHead is the newest entry of the inventory's audit log.
+func (e *env) auditHead(ctx context.Context) (int64, error) {
+	st, err := e.openStore(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return st.AuditHead(ctx)
 }

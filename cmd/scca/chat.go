@@ -14,7 +14,6 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat"
-	"github.com/securechat/scca/revocation"
 )
 
 func newChatCmd(e *env) *cobra.Command {
@@ -71,7 +70,7 @@ gracefully on SIGINT/SIGTERM.`,
 			defer st.Close()
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
-				Checker: &revocation.InventoryChecker{Store: st},
+				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
@@ -190,6 +189,7 @@ exits non-zero.`,
 	f.String("key", "", "client key file")
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
+	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
 	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
 	f.String("to", "", "send each line of input as a direct message to this CN")
 	f.String("room", "", "join this room and send each line of input to it")
@@ -218,7 +218,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	if name == "" {
 		name = host
 	}
-	checker, _, closeFn, err := e.revocationChecker(cmd, cas.Issuer())
+	checker, _, closeFn, err := e.revocationChecker(cmd, cas)
 	if err != nil {
 		return fmt.Errorf("no revocation source for the server certificate (refusing to connect): %w", err)
 	}

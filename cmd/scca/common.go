@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -31,7 +30,7 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
 		}
 	}
-	st, err := certstore.Open(ctx, e.dbURL(), e.storeOptions())
+	st, err := e.openWithSeal(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +50,31 @@ func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
 	if err := e.prepareSQLiteDir(); err != nil {
 		return nil, err
 	}
-	return certstore.Open(ctx, e.dbURL(), e.storeOptions())
+	return e.openWithSeal(ctx)
+}
+
+// openWithSeal opens the inventory with the audit seal of the certs dir
+// (none when the CA has no audit key yet).
+func (e *env) openWithSeal(ctx context.Context) (*certstore.Store, error) {
+	seal, err := certstore.LoadAuditSeal(e.certsDir())
+	if err != nil {
+		return nil, err
+	}
+	opts := e.storeOptions()
+	opts.AuditSeal = seal
+	return certstore.Open(ctx, e.dbURL(), opts)
+}
+
+// ensureAuditKey creates the audit key beside the CA keys unless the certs
+// dir already has one; entries from sealedFrom on must be sealed.
+func (e *env) ensureAuditKey(sealedFrom int64) (created bool, err error) {
+	if err := e.ensureCertsDir(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(e.certsDir(), certstore.AuditPublicKeyFile)); err == nil {
+		return false, nil
+	}
+	return true, certstore.NewAuditKey(e.certsDir(), sealedFrom, nil)
 }
 
 // storeOptions carries --db-timeout to the store.
@@ -154,29 +177,6 @@ func (e *env) newPassphrase() ([]byte, error) {
 	return p1, nil
 }
 
-// parseValidity accepts Go durations plus a "d" (days) and "y" (365 days)
-// suffix, since certificate lifetimes are naturally counted in days.
-func parseValidity(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	unit := time.Duration(0)
-	switch {
-	case strings.HasSuffix(s, "d"):
-		unit = 24 * time.Hour
-	case strings.HasSuffix(s, "y"):
-		unit = 365 * 24 * time.Hour
-	}
-	if unit != 0 {
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimRight(s, "dy"), "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != strings.TrimRight(s, "dy") {
-			return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
-		}
-		return time.Duration(n) * unit, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 1y or 720h", s)
-	}
-	return d, nil
-}
+// parseValidity parses a validity or period flag (see ca.ParseValidity:
+// 90d, 1y, 6mo, 30min; the ambiguous "m" is refused).
+func parseValidity(s string) (time.Duration, error) { return ca.ParseValidity(s) }

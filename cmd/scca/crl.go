@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -39,25 +43,31 @@ is at hand once less than half of its 4-day life is left, so a daily
 			if err != nil {
 				return err
 			}
+			// Every issuer is tried: a revoked intermediate gets no CRL, but
+			// the root's CRL that lists it must still go out.
+			var errs []error
 			for _, id := range sortedKeys(targets) {
 				t := targets[id]
 				info, err := revocation.PublishCRL(cmd.Context(), st, t.CRLConfig, t.PEMPath, t.DERPath)
 				if err != nil {
-					return err
+					errs = append(errs, err)
+					continue
 				}
 				e.printf("Published CRL #%d of %q: %d revoked, next update %s\n  %s\n  %s\n", info.Number,
 					t.Issuer.Subject.CommonName, info.Entries, info.NextUpdate.UTC().Format(time.RFC3339), t.PEMPath, t.DERPath)
 			}
-			return e.renewResponders(cmd.Context(), a, targets)
+			return errors.Join(append(errs, e.renewResponders(cmd.Context(), a, targets))...)
 		},
 	}
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Check the published CRLs; non-zero exit when stale or close to nextUpdate",
 		Long: `Verify each published CRL's signature and report its number, entries and
-nextUpdate. Exits 1 when a CRL is missing, invalid or past its nextUpdate
-(relying parties then refuse every certificate), and 2 when its nextUpdate is
-within --warn, so monitoring can page before the outage.`,
+nextUpdate, compared with the inventory. Exits 1 when a CRL is missing,
+invalid, foreign, past its nextUpdate (relying parties then refuse every
+certificate), when crl.pem and crl.der differ, when its number is ahead of the
+inventory's, or when it lacks a revocation the inventory holds; and 2 when its
+nextUpdate is within --warn, so monitoring can page before the outage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			warn, err := parseValidity(e.v.GetString("warn"))
@@ -68,7 +78,12 @@ within --warn, so monitoring can page before the outage.`,
 			if err != nil {
 				return err
 			}
-			return e.crlStatus(cas, warn, time.Now())
+			st, err := e.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return e.crlStatus(cmd.Context(), st, cas, warn, time.Now())
 		},
 	}
 	status.Flags().String("warn", "24h", "warn (exit 2) when nextUpdate is closer than this")
@@ -76,48 +91,59 @@ within --warn, so monitoring can page before the outage.`,
 	return cmd
 }
 
-func (e *env) crlStatus(cas *ca.Certificates, warn time.Duration, now time.Time) error {
+// crlStatus checks the leaf issuer's CRL (which must exist) and, with an
+// intermediate, the root's CRL: absent when the root key is kept offline,
+// but when present it must be valid like any other.
+func (e *env) crlStatus(ctx context.Context, st revocation.CRLStatusStore, cas *ca.Certificates, warn time.Duration, now time.Time) error {
 	type crlFile struct {
-		path     string
-		ofIssuer bool // the leaf issuer's CRL (must exist) rather than the root's own
+		pem, der string
+		issuer   *x509.Certificate
+		required bool
 	}
-	checks := []crlFile{{"crl.pem", true}}
+	checks := []crlFile{{ca.CRLPEMFile, ca.CRLDERFile, cas.Issuer(), true}}
 	if cas.Intermediate != nil {
-		checks = append(checks, crlFile{"root_crl.pem", false})
+		checks = append(checks, crlFile{ca.RootCRLPEMFile, ca.RootCRLDERFile, cas.Root, false})
 	}
 	worst := 0
 	for _, c := range checks {
-		issuer := cas.Root
-		if c.ofIssuer {
-			issuer = cas.Issuer()
+		path, der := filepath.Join(e.certsDir(), c.pem), filepath.Join(e.certsDir(), c.der)
+		if _, err := os.Stat(path); !c.required && errors.Is(err, fs.ErrNotExist) {
+			e.printf("%s: not published here (the root key is offline); check it where the root CRL is published\n", path)
+			continue
 		}
-		path := filepath.Join(e.certsDir(), c.path)
-		h, err := revocation.CheckCRLFile(path, issuer, now, warn)
-		switch {
-		case errors.Is(err, revocation.ErrStale):
-			e.printf("%s: STALE — CRL #%d passed its nextUpdate %s; relying parties refuse it. Run `scca crl` now.\n",
-				path, h.Number, h.NextUpdate.UTC().Format(time.RFC3339))
-			worst = 1
-		case err != nil:
-			if c.ofIssuer {
-				e.printf("%s: INVALID — %v\n", path, err)
-				worst = 1
-			} else {
-				e.printf("%s: not checked — %v\n", path, err)
-			}
-		case h.ExpiresSoon:
-			e.printf("%s: EXPIRING — CRL #%d, %d revoked, nextUpdate %s (in %s). Run `scca crl`.\n", path, h.Number,
-				h.Entries, h.NextUpdate.UTC().Format(time.RFC3339), h.NextUpdate.Sub(now).Round(time.Minute))
-			worst = max(worst, 2)
-		default:
-			e.printf("%s: OK — CRL #%d, %d revoked, nextUpdate %s (in %s)\n", path, h.Number, h.Entries,
-				h.NextUpdate.UTC().Format(time.RFC3339), h.NextUpdate.Sub(now).Round(time.Minute))
-		}
+		p, err := revocation.CheckPublishedCRL(ctx, st, c.issuer, path, der, now, warn)
+		worst = max(worst, e.printCRLStatus(path, p, err, now))
 	}
 	if worst != 0 {
 		return &exitError{code: worst}
 	}
 	return nil
+}
+
+// printCRLStatus prints one CRL's line and returns its exit code.
+func (e *env) printCRLStatus(path string, p revocation.PublishedCRL, err error, now time.Time) int {
+	switch {
+	case errors.Is(err, revocation.ErrStale):
+		e.printf("%s: STALE — CRL #%d passed its nextUpdate %s; relying parties refuse it. Run `scca crl` now.\n",
+			path, p.Number, p.NextUpdate.UTC().Format(time.RFC3339))
+		return 1
+	case errors.Is(err, revocation.ErrCRLIncomplete):
+		e.printf("%s: INCOMPLETE — %v (inventory is at CRL #%d). Run `scca crl` now.\n", path, err, p.LastAllocated)
+		return 1
+	case errors.Is(err, revocation.ErrCRLPairMismatch):
+		e.printf("%s: MISMATCH — %v. Run `scca crl` to publish both anew.\n", path, err)
+		return 1
+	case err != nil:
+		e.printf("%s: INVALID — %v\n", path, err)
+		return 1
+	case p.ExpiresSoon:
+		e.printf("%s: EXPIRING — CRL #%d, %d revoked, nextUpdate %s (in %s). Run `scca crl`.\n", path, p.Number,
+			p.Entries, p.NextUpdate.UTC().Format(time.RFC3339), p.NextUpdate.Sub(now).Round(time.Minute))
+		return 2
+	}
+	e.printf("%s: OK — CRL #%d (inventory at #%d), %d revoked, all listed, nextUpdate %s (in %s)\n", path, p.Number,
+		p.LastAllocated, p.Entries, p.NextUpdate.UTC().Format(time.RFC3339), p.NextUpdate.Sub(now).Round(time.Minute))
+	return 0
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
@@ -31,6 +36,13 @@ recorded. An existing CA is never overwritten.`,
 			var pass []byte
 			if e.v.GetBool("encrypt-key") {
 				if pass, err = e.newPassphrase(); err != nil {
+					return err
+				}
+			}
+			// The audit key comes first, so that even the CA's own
+			// issue entries are sealed.
+			if _, err := os.Stat(filepath.Join(e.certsDir(), ca.RootCertFile)); errors.Is(err, fs.ErrNotExist) {
+				if _, err := e.ensureAuditKey(1); err != nil {
 					return err
 				}
 			}

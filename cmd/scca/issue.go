@@ -45,6 +45,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 			}
 			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n",
 				req.Profile, req.CN, is.Serial, is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath)
+			e.reportIssued(is)
 			return nil
 		},
 	}
@@ -56,6 +57,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 	f.String("key-type", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
 	f.String("cert-out", "", "certificate output path (default <certs-dir>/<cn>_cert.pem)")
 	f.String("key-out", "", "key output path (default <certs-dir>/<cn>_key.pem)")
+	f.Bool("replace", false, "take over a client CN (or look-alike) held by an active certificate, revoking it as superseded")
 	_ = cmd.RegisterFlagCompletionFunc("key-type", completeKeyTypes)
 	return cmd
 }
@@ -84,8 +86,20 @@ func (e *env) issueRequest(profile string) (ca.IssueRequest, error) {
 	return ca.IssueRequest{
 		Profile: p, CN: e.v.GetString("cn"), DNSNames: e.v.GetStringSlice("dns"), IPs: ips,
 		Validity: validity, KeyType: kt, CertOut: e.v.GetString("cert-out"), KeyOut: e.v.GetString("key-out"),
-		Actor: e.actor(),
+		Actor: e.actor(), Replace: e.v.GetBool("replace"),
 	}, nil
+}
+
+// reportIssued tells what else issuing did: a superseded certificate, a
+// validity cut short by the CA's own expiry.
+func (e *env) reportIssued(is *ca.Issued) {
+	if r := is.Replaced; r != nil {
+		e.printf("  replaced:    %s (%q), revoked as superseded\n", r.Serial, r.CN)
+	}
+	if is.Clamped {
+		fmt.Fprintf(e.stderr, "warning: the requested validity runs past the CA's expiry; the certificate ends with the CA on %s\n",
+			is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
 }
 
 func newSignCmd(e *env) *cobra.Command {
@@ -118,12 +132,14 @@ extended key usages and basic constraints.`,
 			defer st.Close()
 			is, err := a.SignCSR(cmd.Context(), ca.SignRequest{
 				CSRPEM: csr, Profile: p, Validity: validity, Out: e.v.GetString("out"), Actor: e.actor(),
+				Replace: e.v.GetBool("replace"),
 			})
 			if err != nil {
 				return err
 			}
 			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n",
 				p, is.Cert.Subject.CommonName, is.Serial, is.CertPath)
+			e.reportIssued(is)
 			return nil
 		},
 	}
@@ -132,6 +148,7 @@ extended key usages and basic constraints.`,
 	f.String("profile", "", "one of "+strings.Join(profileNames(), ", ")+" (required)")
 	f.String("validity", "", "validity, e.g. 90d (default by profile; never beyond the CA)")
 	f.String("out", "", "certificate output path (default <certs-dir>/<cn>_cert.pem)")
+	f.Bool("replace", false, "take over a client CN (or look-alike) held by an active certificate, revoking it as superseded")
 	_ = cmd.MarkFlagRequired("csr")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

@@ -147,6 +147,9 @@ func (e *env) crlTargets(a *ca.Authority) (map[string]revocation.CRLTarget, erro
 	if err != nil {
 		return nil, fmt.Errorf("crl-validity: %w", err)
 	}
+	if w := ca.CRLValidityWarning(validity); w != "" {
+		fmt.Fprintf(e.stderr, "warning: --crl-validity: %s\n", w)
+	}
 	targets := map[string]revocation.CRLTarget{
 		a.IssuerKeyID(): {
 			CRLConfig: revocation.CRLConfig{Issuer: a.Issuer(), Signer: a.Signer(), Validity: validity},

@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -22,10 +27,15 @@ func newServeCmd(e *env) *cobra.Command {
                     cached until its nextUpdate); publish it with ` + "`scca crl`" + `
   GET /ca.pem       the CA certificates, issuer first
   GET /ca.der       the leaf issuer's certificate in DER (the AIA caIssuers URL)
+  GET /root.crl     with an intermediate: the root's CRL (DER), listing revoked
+                    intermediates; the intermediate's CRL distribution point
+  GET /root.der     with an intermediate: the root certificate (DER), the
+                    intermediate's AIA caIssuers
   GET|POST /ocsp    RFC 6960 OCSP responder answering from the inventory,
                     signed by each CA's delegated responder certificate
                     (<certs-dir>/*_ocsp.pem); tryLater when the inventory does
-                    not answer within --ocsp-timeout
+                    not answer within --ocsp-timeout; none for an issuing
+                    CA the inventory records as revoked
 
 By default serve holds no CA key: the responder certificates (4 days) are made
 by ` + "`scca init`" + ` and renewed by ` + "`scca crl`" + ` and ` + "`scca revoke`" + ` (run ` + "`scca crl`" + ` daily
@@ -54,19 +64,28 @@ server stops gracefully on SIGINT/SIGTERM.`,
 				responders[i].Store, responders[i].Logger = st, logger
 				responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
 			}
-			ocspHandler, err := revocation.NewOCSPResponder(responders[0], responders[1:]...)
-			if err != nil {
+			if responders, err = e.dropRevokedIssuer(cmd.Context(), st, cas, responders, logger); err != nil {
 				return err
+			}
+			var ocspHandler http.Handler
+			if len(responders) > 0 {
+				if ocspHandler, err = revocation.NewOCSPResponder(responders[0], responders[1:]...); err != nil {
+					return err
+				}
 			}
 			var chain bytes.Buffer
 			chain.Write(pemCert(cas.Issuer().Raw))
 			if cas.Intermediate != nil {
 				chain.Write(pemCert(cas.Root.Raw))
 			}
-			h := revocation.NewHTTPHandler(revocation.ServerConfig{
+			cfg := revocation.ServerConfig{
 				CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
-				CRLPath: filepath.Join(e.certsDir(), "crl.der"), OCSP: ocspHandler, Logger: logger,
-			})
+				CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
+			}
+			if cas.Intermediate != nil {
+				cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), cas.Root.Raw
+			}
+			h := revocation.NewHTTPHandler(cfg)
 			ln, err := net.Listen("tcp", e.v.GetString("listen"))
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
@@ -80,4 +99,18 @@ server stops gracefully on SIGINT/SIGTERM.`,
 	cmd.Flags().Duration("ocsp-timeout", revocation.DefaultOCSPLookupTimeout, "answer OCSP tryLater when the inventory has not answered within this time")
 	_ = cmd.RegisterFlagCompletionFunc("ca-keys", fixedCompletion(caKeysNone, caKeysIntermediate, caKeysAll))
 	return cmd
+}
+
+// dropRevokedIssuer removes the leaf issuer's OCSP responder when the
+// inventory records that CA as revoked: a revoked CA answers nothing more
+// (requests about its certificates get "unauthorized"), and the root's CRL
+// at /root.crl lists it. Checked when serve starts.
+func (e *env) dropRevokedIssuer(ctx context.Context, st ca.RecordGetter, cas *ca.Certificates, responders []revocation.ResponderConfig, logger *slog.Logger) ([]revocation.ResponderConfig, error) {
+	err := ca.CheckCAsNotRevoked(ctx, st, cas.All()...)
+	if !errors.Is(err, ca.ErrCARevoked) {
+		return responders, err
+	}
+	logger.Error("not answering OCSP for a revoked CA", "err", err)
+	e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
+	return slices.DeleteFunc(responders, func(r revocation.ResponderConfig) bool { return r.Issuer.Equal(cas.Issuer()) }), nil
 }

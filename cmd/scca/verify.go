@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
-	"github.com/securechat/scca/revocation"
 )
 
 func newVerifyCmd(e *env) *cobra.Command {
@@ -18,9 +17,14 @@ func newVerifyCmd(e *env) *cobra.Command {
 		Short: "Check a certificate: chain, validity, purpose and revocation",
 		Long: `Verify a certificate file against the CA in --certs-dir: it must chain to the
 CA at the current time, be a leaf (not a CA), carry the EKU for its purpose,
-and be good per the revocation source. By default the inventory is the
-revocation source (serial known, same fingerprint, not revoked, not expired);
---crl FILE|URL or --ocsp URL use a CRL or an OCSP responder instead.
+and be good per the revocation source, and so must every CA certificate of
+its chain below the root (a revoked intermediate refuses its leaves). By
+default the inventory is the revocation source (serial known, same
+fingerprint, not revoked, not expired); --crl FILE|URL or --ocsp URL use a
+CRL or an OCSP responder instead. With an intermediate, --crl is the leaf
+issuer's CRL and the intermediate is checked against the root's CRL:
+--root-crl, else <certs-dir>/root_crl.pem, else the intermediate's CRL
+distribution point.
 
 Exits 0 when the certificate is good, 1 with the reason when it is not.`,
 		Example: `  scca verify certs/client123_cert.pem
@@ -45,12 +49,12 @@ Exits 0 when the certificate is good, 1 with the reason when it is not.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			checker, source, closeFn, err := e.revocationChecker(cmd, chain[1])
+			checker, source, closeFn, err := e.revocationChecker(cmd, cas)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			if err := checker.Check(cmd.Context(), cert); err != nil {
+			if err := checker.CheckChain(cmd.Context(), chain); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			e.printf("%s: OK\n  subject:    %s\n  serial:     %x\n  purpose:    %s\n  chain:      %s\n  revocation: good per %s\n",
@@ -64,6 +68,7 @@ Exits 0 when the certificate is good, 1 with the reason when it is not.`,
 	f.String("name", "", "also require the certificate to be valid for this DNS name or IP")
 	f.String("crl", "", "check revocation against this CRL (file or http URL) instead of the inventory")
 	f.String("ocsp", "", "check revocation with this OCSP responder URL instead of the inventory")
+	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
 	cmd.MarkFlagsMutuallyExclusive("crl", "ocsp")
 	return cmd
 }
@@ -92,20 +97,4 @@ func chainNames(chain []*x509.Certificate) string {
 		s += c.Subject.CommonName
 	}
 	return s
-}
-
-// revocationChecker builds the checker selected by --crl / --ocsp, or the
-// inventory checker by default. issuer is the certificate that issued the leaf.
-func (e *env) revocationChecker(cmd *cobra.Command, issuer *x509.Certificate) (revocation.Checker, string, func(), error) {
-	if src := e.v.GetString("crl"); src != "" {
-		return &revocation.CRLChecker{Source: src, Issuer: issuer}, "CRL " + src, func() {}, nil
-	}
-	if url := e.v.GetString("ocsp"); url != "" {
-		return &revocation.OCSPChecker{URL: url, Issuer: issuer}, "OCSP " + url, func() {}, nil
-	}
-	st, err := e.openStore(cmd.Context())
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return &revocation.InventoryChecker{Store: st}, "inventory " + st.Location().Redacted, func() { st.Close() }, nil
 }

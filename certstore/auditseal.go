@@ -1,0 +1,249 @@
+package certstore
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gofrs/flock"
+
+	"github.com/securechat/scca/internal/atomicfile"
+)
+
+// Files of the audit seal, kept in the CA directory beside the CA keys and
+// never in the database: whoever can write the database but not this
+// directory cannot forge a seal, nor move the anchor back.
+const (
+	AuditKeyFile       = "audit_key.pem"     // Ed25519 private key, PKCS#8, 0600
+	AuditPublicKeyFile = "audit_key.pub.pem" // its public key, for auditors
+	AuditAnchorFile    = "audit_anchor.json" // the newest sealed entry, 0600
+)
+
+// ErrAuditKeyPermissions is returned for an audit key that group or others
+// can access.
+var ErrAuditKeyPermissions = errors.New("audit key file is accessible by group or others")
+
+// auditSealDomain prefixes what the audit key signs, so a signature over an
+// audit hash can never be taken for any other signature by the same key.
+const auditSealDomain = "scca audit seal v1\x00"
+
+// AuditSeal anchors the audit log outside the database. Every appended
+// entry is signed (its "seal") with Key, and after each commit AnchorPath
+// records the newest entry's id and hash. A database writer without the key
+// can then neither rewrite an entry (its seal breaks) nor cut the tail and
+// move the head back (the anchor still names the lost entry).
+type AuditSeal struct {
+	// Key signs new entries. A store whose seal has no Key refuses to
+	// append, rather than write entries that verification would reject.
+	Key ed25519.PrivateKey
+	// Public verifies seals; it must match Key when both are set.
+	Public ed25519.PublicKey
+	// AnchorPath is the anchor file; "" keeps no anchor (then only seals
+	// protect the log, and a cut-off tail goes unnoticed).
+	AnchorPath string
+	// SealedFrom is the first entry id that must be sealed; entries before
+	// it were written before the key existed. It is kept in the public key
+	// file, outside the database, so stripping seals cannot pass entries
+	// off as older than the key. 0 means 1: every entry.
+	SealedFrom int64
+}
+
+// sealedFromHeader is the PEM header of the public key file that holds
+// AuditSeal.SealedFrom.
+const sealedFromHeader = "Sealed-From"
+
+// sign seals an entry hash. Ed25519 signing is deterministic (RFC 8032
+// §5.1.6): it takes no randomness, so no nonce can be reused or biased.
+func (s *AuditSeal) sign(hash string) string {
+	return hex.EncodeToString(ed25519.Sign(s.Key, []byte(auditSealDomain+hash)))
+}
+
+// verify reports whether seal is a valid signature of hash.
+func (s *AuditSeal) verify(hash, seal string) bool {
+	sig, err := hex.DecodeString(seal)
+	return err == nil && len(sig) == ed25519.SignatureSize &&
+		ed25519.Verify(s.Public, []byte(auditSealDomain+hash), sig)
+}
+
+// NewAuditKey creates the audit key pair in dir (private key 0600, public
+// key 0644), refusing to replace an existing key. Entries from id
+// sealedFrom on must be sealed (1 for a new log; head+1 when an existing log
+// gets a key). rnd nil means crypto/rand, the only acceptable source
+// outside tests.
+func NewAuditKey(dir string, sealedFrom int64, rnd io.Reader) error {
+	pub, priv, err := ed25519.GenerateKey(rnd)
+	if err != nil {
+		return fmt.Errorf("generate audit key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("encode audit key: %w", err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("encode audit key: %w", err)
+	}
+	if err := atomicfile.Create(filepath.Join(dir, AuditKeyFile),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("write audit key: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(dir, AuditPublicKeyFile),
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER,
+			Headers: map[string]string{sealedFromHeader: strconv.FormatInt(max(sealedFrom, 1), 10)}}), 0o644); err != nil {
+		return fmt.Errorf("write audit public key: %w", err)
+	}
+	return nil
+}
+
+// LoadAuditSeal reads the audit seal of the CA directory dir. It returns
+// nil, nil when dir has no audit key at all (an unsealed log). The private
+// key is loaded when this user may read it; otherwise the seal can only
+// verify. A private key that group or others can access is refused.
+func LoadAuditSeal(dir string) (*AuditSeal, error) {
+	seal := &AuditSeal{AnchorPath: filepath.Join(dir, AuditAnchorFile)}
+	pubPEM, err := os.ReadFile(filepath.Join(dir, AuditPublicKeyFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, kerr := os.Stat(filepath.Join(dir, AuditKeyFile)); kerr == nil {
+			return nil, fmt.Errorf("%s exists without %s", AuditKeyFile, AuditPublicKeyFile)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read audit public key: %w", err)
+	}
+	if seal.Public, seal.SealedFrom, err = parseAuditPublic(pubPEM); err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(dir, AuditKeyFile)
+	fi, err := os.Stat(keyPath)
+	if err != nil {
+		return seal, nil // verify-only: the private key is elsewhere or not ours
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o (run: chmod 600 %s)", ErrAuditKeyPermissions, keyPath, fi.Mode().Perm(), keyPath)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrPermission) {
+		return seal, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read audit key: %w", err)
+	}
+	if seal.Key, err = parseAuditKey(keyPEM); err != nil {
+		return nil, err
+	}
+	if !seal.Public.Equal(seal.Key.Public()) {
+		return nil, fmt.Errorf("%s does not match %s", AuditKeyFile, AuditPublicKeyFile)
+	}
+	return seal, nil
+}
+
+func parseAuditPublic(data []byte) (ed25519.PublicKey, int64, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, 0, fmt.Errorf("%s: no PUBLIC KEY PEM block", AuditPublicKeyFile)
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", AuditPublicKeyFile, err)
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: not an Ed25519 key", AuditPublicKeyFile)
+	}
+	from := int64(1) // no header: every entry must be sealed
+	if h, ok := block.Headers[sealedFromHeader]; ok {
+		if from, err = strconv.ParseInt(h, 10, 64); err != nil || from < 1 {
+			return nil, 0, fmt.Errorf("%s: malformed %s header", AuditPublicKeyFile, sealedFromHeader)
+		}
+	}
+	return pub, from, nil
+}
+
+func parseAuditKey(data []byte) (ed25519.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PRIVATE KEY PEM block", AuditKeyFile)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", AuditKeyFile, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", AuditKeyFile)
+	}
+	return priv, nil
+}
+
+// auditAnchor is the anchor file's content: the newest committed entry.
+type auditAnchor struct {
+	ID   int64  `json:"id"`
+	Hash string `json:"hash"`
+}
+
+// readAnchor returns the anchor, or ok=false when there is none yet.
+func (s *AuditSeal) readAnchor() (a auditAnchor, ok bool, err error) {
+	if s.AnchorPath == "" {
+		return a, false, nil
+	}
+	data, err := os.ReadFile(s.AnchorPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("read audit anchor: %w", err)
+	}
+	if err := json.Unmarshal(data, &a); err != nil || a.ID < 1 || !isHash(a.Hash) {
+		return a, false, fmt.Errorf("audit anchor %s is malformed", s.AnchorPath)
+	}
+	return a, true, nil
+}
+
+// advanceAnchor moves the anchor forward to (id, hash), never back. The
+// file lock makes read-compare-write atomic across processes, so a slower
+// process that committed an older entry cannot lower the anchor.
+func (s *AuditSeal) advanceAnchor(id int64, hash string) error {
+	if s.AnchorPath == "" {
+		return nil
+	}
+	lock := flock.New(s.AnchorPath + ".lock")
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("lock audit anchor: %w", err)
+	}
+	defer lock.Unlock()
+	cur, ok, err := s.readAnchor()
+	if err != nil {
+		return err
+	}
+	if ok && cur.ID >= id {
+		return nil
+	}
+	data, _ := json.Marshal(auditAnchor{ID: id, Hash: hash})
+	if err := atomicfile.Write(s.AnchorPath, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write audit anchor: %w", err)
+	}
+	return nil
+}
+
+// isHash reports whether h is 64 lower-case hex digits.
+func isHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
