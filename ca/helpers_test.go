@@ -31,6 +31,10 @@ type memRecorder struct {
 	// stored: a commit whose reply was lost.
 	commitThenFail error
 	getErr         error // returned by Get when set: the inventory cannot be asked
+	// getErrAfterInsert is returned by Get once Insert was called more
+	// than insertsBefore times: the database went away after a commit.
+	getErrAfterInsert error
+	insertsBefore     int
 }
 
 var (
@@ -43,6 +47,9 @@ func (m *memRecorder) Get(ctx context.Context, issuerKeyID, serial string) (cert
 	defer m.mu.Unlock()
 	if m.getErr != nil {
 		return certstore.Record{}, m.getErr
+	}
+	if m.getErrAfterInsert != nil && m.calls > m.insertsBefore {
+		return certstore.Record{}, m.getErrAfterInsert
 	}
 	rec, ok := m.rows[issuerKeyID+"/"+serial]
 	if !ok {

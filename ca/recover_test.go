@@ -262,13 +262,13 @@ func TestIssueLostCommitReplyKeepsFiles(t *testing.T) {
 func TestIssueLostCommitReplyUnknownOutcome(t *testing.T) {
 	a, mem := newTestCA(t, KeyECDSAP256, false)
 	mem.commitThenFail = errors.New("connection reset after commit")
-	mem.getErr = errStoreDown
+	mem.getErrAfterInsert, mem.insertsBefore = errStoreDown, mem.calls
 	_, err := a.Issue(context.Background(), IssueRequest{Profile: ProfileClient, CN: "lost"})
 	if !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("err = %v, want ErrOutcomeUnknown", err)
 	}
 	// The row exists: its staged files must survive for recovery.
-	mem.getErr, mem.commitThenFail = nil, nil
+	mem.getErrAfterInsert, mem.commitThenFail = nil, nil
 	rep, err := a.Recover(context.Background(), RecoverOptions{})
 	if err != nil {
 		t.Fatal(err)
