@@ -31,9 +31,8 @@ type ResponderSource struct {
 	mu      sync.Mutex
 	cur     *OCSPResponder
 	loadErr error
-	seen    bool // modTime and size describe a version already loaded (or refused)
-	modTime time.Time
-	size    int64
+	seen    bool        // info describes a version already loaded (or refused)
+	info    os.FileInfo // the file as last loaded: identity, mtime and size
 	retryAt time.Time
 }
 
@@ -115,16 +114,18 @@ func (s *ResponderSource) Delegate(ctx context.Context, now time.Time) (*x509.Ce
 	return s.cur.Cert, s.cur.Key, nil
 }
 
-// reload re-reads the file when its size or modification time changed
-// (renewal replaces it by rename, so both do). A file that fails to load
+// reload re-reads the file when it is another file (renewal replaces it by
+// rename, so the inode changes) or its size or modification time changed.
+// The inode matters: two renewals within one kernel clock tick can leave
+// the same mtime, and responder files often have the same size. A file that fails to load
 // leaves the previous responder in use and is logged once per version.
 func (s *ResponderSource) reload() {
 	fi, err := os.Stat(s.path)
-	if err == nil && s.seen && fi.ModTime().Equal(s.modTime) && fi.Size() == s.size {
+	if err == nil && s.seen && os.SameFile(fi, s.info) && fi.ModTime().Equal(s.info.ModTime()) && fi.Size() == s.info.Size() {
 		return
 	}
 	if err == nil {
-		s.seen, s.modTime, s.size = true, fi.ModTime(), fi.Size()
+		s.seen, s.info = true, fi
 	} else if s.cur != nil {
 		return // vanished: keep signing with what we have until it expires
 	}

@@ -14,10 +14,15 @@ import (
 func TestCrossTransportRoomsAndDirectMessages(t *testing.T) {
 	st, admin := sqliteStores(t)
 	sw := newStoreWorld(t, st, admin, "alice", "bob", "carol")
-	addr, url, _ := startWSServer(t, sw.serverConfig(), WebSocketOptions{})
+	addr, url, srv, _ := startWSServerWith(t, sw.serverConfig(), WebSocketOptions{})
 	ctx := context.Background()
 	alice := sw.dial(t, addr, "alice") // TCP
 	bob := sw.dialWS(t, url, "bob")    // WebSocket
+	// A direct message is "delivered" only to a session that has finished
+	// replaying its queue (until then it is "queued" and the replay brings
+	// it): wait for both replays, which run beside the session.
+	waitLive(t, srv, "alice")
+	waitLive(t, srv, "bob")
 
 	// Presence, WebSocket -> TCP and TCP -> WebSocket.
 	if m, err := bob.Join(ctx, "lobby"); err != nil || !slices.Equal(m, []string{"bob"}) {

@@ -91,6 +91,9 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 			return rejected(res, ReasonUnknownRecipient, "no active client certificate has that name")
 		}
 	}
+	if r, ok := s.cl.directPrecheck(req.To, res); !ok {
+		return r
+	}
 	lk := s.hub.dmLock(req.To)
 	lk.Lock()
 	defer lk.Unlock()
@@ -109,7 +112,7 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	res.ID = ids[0]
 	d := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: res.ID, From: from.cn, TS: res.TS, Text: req.Text})}
 	res.Status = StatusQueued
-	if s.hub.pushDirect(req.To, res.ID, d) {
+	if s.deliverDirect(req.To, res.ID, d) {
 		res.Status = StatusDelivered
 	}
 	return res

@@ -69,6 +69,9 @@ func (h *serverHandshake) resume(ctx context.Context) error {
 	if err := t.markUsed(st, now); err != nil {
 		return err
 	}
+	if err := t.spend(ctx, st); err != nil {
+		return err
+	}
 	// The chain was verified when the ticket was issued and the trust
 	// anchors of a Server do not change, so no signature is checked again;
 	// the ticket's expiry is already capped at the chain's NotAfter.

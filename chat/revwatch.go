@@ -51,6 +51,7 @@ func (s *Server) watchRevocations(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
+		case <-s.revWake: // a cluster hint (cluster_relay.go): read now
 		}
 	}
 }

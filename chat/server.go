@@ -75,6 +75,10 @@ type ServerConfig struct {
 	// zero value enables it with the defaults.
 	Tickets TicketConfig
 
+	// Cluster links this server to others sharing the inventory
+	// (docs/CLUSTER.md); the zero value: the server works alone.
+	Cluster ClusterConfig
+
 	Now  func() time.Time
 	Rand io.Reader
 }
@@ -99,6 +103,8 @@ type Server struct {
 	lastMsgID atomic.Int64 // room message ids (§12.2)
 	watchOnce sync.Once
 	stopWatch chan struct{}
+	cl        *clusterState // nil when alone
+	revWake   chan struct{} // read the revocation feed now
 }
 
 // NewServer checks cfg and returns a Server.
@@ -140,8 +146,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
 		hs:        newHandshakeLimits(),
-		hub:       newHub(), stopWatch: make(chan struct{}),
+		hub:       newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1),
 	}
+	if cfg.Cluster.Broker != nil {
+		// Every log line names the node, so a cluster's logs can be merged.
+		srv.id.logger = srv.id.logger.With("node", cfg.Cluster.Broker.Node())
+	}
+	srv.cl = newClusterState(srv, cfg.Cluster)
+	srv.hub.cl = srv.cl
 	// Room message ids start at the current time in microseconds, so they
 	// keep increasing across restarts of this server.
 	srv.lastMsgID.Store(id.now().UnixMicro())
@@ -151,6 +163,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // startWatcher starts the revocation watcher once, with the first Serve.
 func (s *Server) startWatcher() {
 	s.watchOnce.Do(func() {
+		if s.cl != nil {
+			if err := s.cl.start(s.stopWatch); err != nil {
+				s.id.logger.Error("cluster not started; serving alone", "err", err)
+			}
+		}
 		if s.cfg.Revocations == nil {
 			return
 		}

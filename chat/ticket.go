@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
@@ -38,6 +39,23 @@ type TicketConfig struct {
 	// second use. When it is full, resumption is refused (clients fall back
 	// to a full handshake) rather than forgetting an id early.
 	MaxUsed int
+
+	// Secret, if set, is shared by every server of a cluster so that a
+	// ticket from one resumes on another: ticket keys are then derived
+	// from it per rotation period (ticket_keys.go) instead of drawn at
+	// random, and never stored or sent anywhere. At least 32 random bytes.
+	Secret []byte
+	// Spent, if set, records used ticket ids for the whole cluster (a
+	// shared compare-and-set), after this server's own used-ticket set.
+	Spent TicketSpender
+}
+
+// TicketSpender is a cluster-wide single-use record of ticket ids.
+type TicketSpender interface {
+	// Spend records id as used until expires. first is false if it was
+	// recorded before; an error means it cannot tell (the ticket is then
+	// refused: a full handshake follows).
+	Spend(ctx context.Context, id []byte, expires time.Time) (first bool, err error)
 }
 
 // Reasons a ticket is refused; each ends in a full handshake instead.
@@ -119,6 +137,7 @@ type ticketer struct {
 	previous  *ticketKey
 	used      map[[ticketIDLen]byte]time.Time
 	lastSweep time.Time
+	derived   *derivedKeys // keys from TicketConfig.Secret; nil: random keys
 }
 
 func newTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
@@ -127,7 +146,11 @@ func newTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
 	if cfg.MaxUsed <= 0 {
 		cfg.MaxUsed = DefaultMaxUsedTickets
 	}
-	return &ticketer{cfg: cfg, rand: rnd, used: make(map[[ticketIDLen]byte]time.Time)}
+	t := &ticketer{cfg: cfg, rand: rnd, used: make(map[[ticketIDLen]byte]time.Time)}
+	if len(cfg.Secret) > 0 {
+		t.derived = newDerivedKeys(cfg.Secret, cfg.Rotation, rnd)
+	}
+	return t
 }
 
 // newTicketKey draws a key and its id from rand. Keys are random per
@@ -182,10 +205,10 @@ func (t *ticketer) rotateLocked(now time.Time, force bool) error {
 func (t *ticketer) seal(st *ticketState, now time.Time) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.rotateLocked(now, false); err != nil {
+	k, err := t.sealKeyLocked(now)
+	if err != nil {
 		return nil, err
 	}
-	k := t.current
 	k.seals++
 	out := make([]byte, ticketKeyID+gcmNonceLen, ticketLen)
 	copy(out, k.id[:])
@@ -207,18 +230,10 @@ func (t *ticketer) open(ticket []byte, now time.Time) (*ticketState, error) {
 	if len(ticket) != ticketLen {
 		return nil, errTicketMalformed
 	}
-	t.mu.Lock()
-	if err := t.rotateLocked(now, false); err != nil {
-		t.mu.Unlock()
+	k, err := t.openKey(ticket[:ticketKeyID], now)
+	if err != nil {
 		return nil, err
 	}
-	var k *ticketKey
-	for _, c := range []*ticketKey{t.current, t.previous} {
-		if c != nil && string(c.id[:]) == string(ticket[:ticketKeyID]) {
-			k = c
-		}
-	}
-	t.mu.Unlock()
 	if k == nil {
 		return nil, errTicketKey
 	}
@@ -268,4 +283,34 @@ func newServerTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
 		return nil
 	}
 	return newTicketer(cfg, rnd)
+}
+
+// sealKeyLocked is the key new tickets are sealed with.
+func (t *ticketer) sealKeyLocked(now time.Time) (*ticketKey, error) {
+	if t.derived != nil {
+		return t.derived.current(now)
+	}
+	if err := t.rotateLocked(now, false); err != nil {
+		return nil, err
+	}
+	return t.current, nil
+}
+
+// openKey finds the key a ticket names: current or previous, or with a
+// shared secret the derived key of a recent period; nil if none.
+func (t *ticketer) openKey(id []byte, now time.Time) (*ticketKey, error) {
+	if t.derived != nil {
+		return t.derived.lookup(id, now), nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.rotateLocked(now, false); err != nil {
+		return nil, err
+	}
+	for _, c := range []*ticketKey{t.current, t.previous} {
+		if c != nil && string(c.id[:]) == string(id) {
+			return c, nil
+		}
+	}
+	return nil, nil
 }

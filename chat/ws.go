@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 
@@ -73,30 +72,7 @@ func (s *Server) WebSocketHandler(opts WebSocketOptions) http.Handler {
 // front, or pass a tls.Listener, for wss://) until Shutdown, then returns
 // ErrServerClosed. Any request path is accepted.
 func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{} // Shutdown closes it, ending hs.Serve
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	hs := &http.Server{
-		Handler: s.WebSocketHandler(opts),
-		// An upgrade request is a stranger's first frame too.
-		ReadHeaderTimeout: s.cfg.FirstFrameTimeout,
-		ErrorLog:          slog.NewLogLogger(s.id.logger.Handler(), slog.LevelWarn),
-	}
-	err := hs.Serve(ln)
-	hs.Close() // requests not yet upgraded; upgraded ones belong to s
-	if s.closing.Load() {
-		return ErrServerClosed
-	}
-	return err
+	return s.ServeHandler(ln, s.WebSocketHandler(opts))
 }
 
 // DialWebSocket connects to a ws:// or wss:// URL and performs the

@@ -26,8 +26,10 @@ func TestConcurrentPublishersNeverGoBack(t *testing.T) {
 			root := newRootCA(t, dir, "root", nil)
 			const workers, perWorker = 6, 4
 			var serials []string
-			for range workers * perWorker {
-				c := root.leaf(t, "", "leaf")
+			for i := range workers * perWorker {
+				// One CN per leaf: the inventory allows one active client
+				// certificate per identity.
+				c := root.leaf(t, "", fmt.Sprintf("leaf%d", i))
 				if err := setup.Insert(ctx, recordOf(c.cert, certstore.TypeClient)); err != nil {
 					t.Fatal(err)
 				}

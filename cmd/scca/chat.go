@@ -48,11 +48,19 @@ messages to an offline user are kept in the inventory database (at most
 delivered in order when that user connects, also across server restarts.
 With --ws-listen the same server also accepts WebSocket clients, who share
 rooms and direct messages with TCP clients. Clients may resume sessions with
-a ticket (valid for at most an hour, single use, lost on restart). Stops
-gracefully on SIGINT/SIGTERM.`,
+a ticket (valid for at most an hour, single use, lost on restart). With
+--web the WebSocket address also serves the browser client (README,
+"SecureChat in the browser"); --ca-url lets it enrol through the online CA.
+Stops gracefully on SIGINT/SIGTERM.
+
+With --broker several servers on the same inventory act as one: rooms,
+presence, direct messages, live revocation and (with a shared
+--ticket-secret-file) resumption span them (docs/CLUSTER.md).`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
-  scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500`,
+  scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
+  scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443
+  scca chat server --listen :5000 --broker nats://127.0.0.1:4222 --node chat-a --ticket-secret-file ticket.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			chain, key, err := e.chatIdentity("server")
@@ -68,7 +76,14 @@ gracefully on SIGINT/SIGTERM.`,
 				return err
 			}
 			defer st.Close()
+			log := e.logger()
+			clusterCfg, tickets, leave, err := e.chatCluster(log)
+			if err != nil {
+				return err
+			}
+			defer leave()
 			srv, err := chat.NewServer(chat.ServerConfig{
+				Cluster: clusterCfg, Tickets: tickets,
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
 				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
@@ -77,7 +92,7 @@ gracefully on SIGINT/SIGTERM.`,
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
 				MaxHandshakes: e.v.GetInt("max-handshakes"), MaxHandshakesPerIP: e.v.GetInt("max-handshakes-per-ip"),
 				FirstFrameTimeout: e.v.GetDuration("first-frame-timeout"),
-				Logger:            e.logger(),
+				Logger:            log,
 				OnMessage: func(from, text string) {
 					e.printf("[Server] Received secure message from %s: %s\n", chat.EscapeLine(from), chat.EscapeMessage(text))
 				},
@@ -92,7 +107,7 @@ gracefully on SIGINT/SIGTERM.`,
 				return fmt.Errorf("listen: %w", err)
 			}
 			e.printf("[Server] Listening on %s\n", ln.Addr())
-			if err := e.serveWebSocket(srv); err != nil {
+			if err := e.serveWebSocket(srv, cas); err != nil {
 				return err
 			}
 			return serveUntilDone(cmd.Context(), srv, ln, e)
@@ -101,6 +116,8 @@ gracefully on SIGINT/SIGTERM.`,
 	f := cmd.Flags()
 	f.String("listen", "0.0.0.0:5000", "address to listen on")
 	f.String("ws-listen", "", "also serve WebSocket clients on this address (ws://ADDR/)")
+	f.Bool("web", false, "also serve the browser client at http://<ws-listen>/ (needs --ws-listen)")
+	f.String("ca-url", "", "with --web: relay the page's enrolment (POST /v1/sign) to this online CA API, https://HOST:PORT, verified against the CA root")
 	f.StringSlice("ws-origin", nil, "browser origin host pattern allowed to connect over WebSocket (repeatable; default: same origin only)")
 	f.String("cert", "", "server certificate (default <certs-dir>/server_cert.pem)")
 	f.String("key", "", "server key (default <certs-dir>/server_key.pem)")
@@ -111,6 +128,9 @@ gracefully on SIGINT/SIGTERM.`,
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
+	addBrokerFlags(f)
+	f.String("node", "", "this server's name in the cluster, in every log line (default: the host name)")
+	f.String("ticket-secret-file", "", "file (0600, 32+ random bytes) shared by the cluster's servers so tickets resume on any of them")
 	return cmd
 }
 

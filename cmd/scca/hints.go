@@ -5,6 +5,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -41,6 +42,12 @@ var hints = []struct {
 	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
 	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
+	{enroll.ErrNoFingerprint, "pass --fingerprint: the root SHA-256 that `scca serve --api-listen` prints on the CA host"},
+	{enroll.ErrFingerprintMismatch, "this is not the CA you pinned: check the fingerprint with the CA operator and do not go on if it differs"},
+	{enroll.ErrTokenRejected, "ask the CA operator for a new token (`scca token --cn NAME`): tokens are single-use, for one CN, and expire"},
+	{enroll.ErrRenewalRefused, "a revoked, expired or superseded certificate cannot be renewed: enroll again with a new token"},
+	{enroll.ErrRateLimited, "too many failed attempts from this address; wait a minute and check the token"},
+	{enroll.ErrExists, "this identity already has a certificate here: renew it with `scca renew`, or use another --certs-dir"},
 	{certstore.ErrIdentityTaken, "one client identity has one holder; add --replace to revoke the old certificate as superseded, or choose another CN"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},

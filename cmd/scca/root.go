@@ -64,8 +64,12 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		newInitCmd(e), newIssueCmd(e), newSignCmd(e), newListCmd(e), newShowCmd(e),
 		newVerifyCmd(e), newDBCmd(e), newRevokeCmd(e), newCRLCmd(e), newServeCmd(e),
-		newAuditCmd(e), newChatCmd(e), newDemoCmd(e), newDoctorCmd(e),
+		newAuditCmd(e), newChatCmd(e), newDemoCmd(e),
+		newTokenCmd(e), newEnrollCmd(e), newRenewCmd(e), newExportCmd(e), newVersionCmd(e),
+		newDoctorCmd(e),
 	)
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 
