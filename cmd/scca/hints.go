@@ -42,6 +42,7 @@ var hints = []struct {
 	{enroll.ErrRateLimited, "too many failed attempts from this address; wait a minute and check the token"},
 	{enroll.ErrExists, "this identity already has a certificate here: renew it with `scca renew`, or use another --certs-dir"},
 	{certstore.ErrIdentityTaken, "one client identity has one holder: with issue/sign add --replace to revoke the old certificate as superseded, or revoke it first (`scca revoke --cn NAME`), or choose another CN"},
+	{errInventoryInUse, "one inventory serves one CA: use that CA's --certs-dir, or give the new CA its own --db (a fresh database)"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
 }
