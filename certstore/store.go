@@ -3,14 +3,15 @@ package certstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
+
+	"github.com/securechat/scca/certstore/sqldriver"
 )
 
 // ErrUnreachable is wrapped by Open when the database does not answer (a
 // server that is down or refuses the user, a SQLite file that cannot be
 // created).
-var ErrUnreachable = errors.New("inventory database unreachable")
+var ErrUnreachable = sqldriver.ErrUnreachable
 
 // Options configure a Store.
 type Options struct {
@@ -44,15 +45,16 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.d, err = dialectNamed(loc.Driver); err != nil {
+	var drv *sqldriver.Driver
+	if s.d, drv, err = dialectNamed(loc.Driver); err != nil {
 		return nil, err
 	}
-	if s.db, err = s.d.open(loc); err != nil {
+	if s.db, err = drv.Open(loc); err != nil {
 		return nil, err
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
-		return nil, s.d.unreachable(loc, err)
+		return nil, drv.Unreachable(loc, err)
 	}
 	return s, nil
 }

@@ -66,7 +66,7 @@ func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, c
 		return identity{}, errors.New("chat: a PeerChecker is required")
 	case max != 0 && max < minMaxFrame:
 		return identity{}, errors.New("chat: MaxFrame is below 1 KiB")
-	case rekey > maxRecordsPerKey/2:
+	case rekey > minSuiteRecords()/2:
 		return identity{}, errors.New("chat: KeyUpdateAfter is above 2^23")
 	}
 	id := identity{chain: chain, key: key, trust: trust, checker: checker, now: now, rand: rnd,

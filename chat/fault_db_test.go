@@ -39,7 +39,7 @@ func TestDatabaseOutage(t *testing.T) {
 		defer rejMu.Unlock()
 		rejections = append(rejections, err)
 	}
-	addr, _, _ := startServer(t, cfg)
+	addr, srv, _ := startServer(t, cfg)
 	ctx := context.Background()
 
 	// Up: alice and bob in a room, messages flow, a message for offline
@@ -53,6 +53,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if ev := receive(t, alice); ev.Kind != EventJoin || ev.From != "bob" {
 		t.Fatalf("alice got %+v, want bob's join", ev)
 	}
+	waitLive(t, srv, "bob") // until then a direct message is queued for bob's replay
 	if res := sendRaw(t, alice, sendReq{To: "bob", Text: "live", ClientMsgID: "m1"}); res.Status != StatusDelivered {
 		t.Fatalf("dm to online bob: %+v", res)
 	}

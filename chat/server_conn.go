@@ -139,7 +139,10 @@ func (sc *serverConn) loop(sess *session, m *member, log *slog.Logger) {
 			if log.Enabled(context.Background(), slog.LevelInfo) {
 				log.Info("message received", "id", received, "bytes", len(pt))
 			}
-			if s.cfg.OnMessage != nil {
+			switch {
+			case s.cfg.OnMessageBytes != nil:
+				s.cfg.OnMessageBytes(m.cn, pt)
+			case s.cfg.OnMessage != nil:
 				s.cfg.OnMessage(m.cn, string(pt))
 			}
 			if err := writeRecord(sess, typeAck, appendAck(ackBuf[:0], received)); err != nil {

@@ -69,16 +69,21 @@ var (
 	errTicketsFull     = errors.New("used-ticket set is full")
 	errBinder          = errors.New("binder does not verify")
 	errTicketCert      = errors.New("certificate differs from the ticket's")
+	errTicketSuite     = errors.New("ticket was issued under another cipher suite")
 )
 
 const (
-	ticketVersion = 1
-	ticketIDLen   = 16 // random: unique among all tickets alive at once
-	ticketKeyID   = 8
-	// ticketPlainLen: version, id, resumption secret, issued_at,
+	ticketIDLen = 16 // random: unique among all tickets alive at once
+	ticketKeyID = 8
+	// ticketPlainLen: suite code, id, resumption secret, issued_at,
 	// expires_at, SHA-256 of the client certificate.
 	ticketPlainLen = 1 + ticketIDLen + binderLen + 8 + 8 + sha256.Size
-	ticketLen      = ticketKeyID + gcmNonceLen + ticketPlainLen + 16
+	// Tickets are sealed with AES-256-GCM whatever the session's suite
+	// (only this server reads them): GCM's standard 96-bit nonce, random
+	// per ticket (see seal), and its 16-byte tag.
+	ticketNonceLen = 12
+	ticketTagLen   = 16
+	ticketLen      = ticketKeyID + ticketNonceLen + ticketPlainLen + ticketTagLen
 	// maxSealsPerKey keeps random 96-bit nonces far inside NIST SP 800-38D
 	// §8.3's 2^32 invocations per key; the key rotates early if reached.
 	maxSealsPerKey = 1 << 30
@@ -86,6 +91,7 @@ const (
 
 // ticketState is what a ticket carries.
 type ticketState struct {
+	suite    *suite // the session's cipher suite: resumption only under it
 	id       [ticketIDLen]byte
 	secret   []byte // resumption secret
 	issued   time.Time
@@ -95,7 +101,7 @@ type ticketState struct {
 
 func (t *ticketState) marshal() []byte {
 	b := make([]byte, 0, ticketPlainLen)
-	b = append(b, ticketVersion)
+	b = append(b, t.suite.ticketCode)
 	b = append(b, t.id[:]...)
 	b = append(b, t.secret...)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.issued.Unix()))
@@ -104,10 +110,10 @@ func (t *ticketState) marshal() []byte {
 }
 
 func parseTicketState(b []byte) (*ticketState, error) {
-	if len(b) != ticketPlainLen || b[0] != ticketVersion {
+	if len(b) != ticketPlainLen || suiteByTicketCode(b[0]) == nil {
 		return nil, errTicketMalformed
 	}
-	t := &ticketState{}
+	t := &ticketState{suite: suiteByTicketCode(b[0])}
 	b = b[1:]
 	copy(t.id[:], b)
 	b = b[ticketIDLen:]
@@ -210,7 +216,7 @@ func (t *ticketer) seal(st *ticketState, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	k.seals++
-	out := make([]byte, ticketKeyID+gcmNonceLen, ticketLen)
+	out := make([]byte, ticketKeyID+ticketNonceLen, ticketLen)
 	copy(out, k.id[:])
 	if _, err := io.ReadFull(t.rand, out[ticketKeyID:]); err != nil {
 		return nil, fmt.Errorf("ticket nonce: %w", err)
@@ -237,8 +243,8 @@ func (t *ticketer) open(ticket []byte, now time.Time) (*ticketState, error) {
 	if k == nil {
 		return nil, errTicketKey
 	}
-	nonce := ticket[ticketKeyID : ticketKeyID+gcmNonceLen]
-	pt, err := k.aead.Open(nil, nonce, ticket[ticketKeyID+gcmNonceLen:], ticketAD(k.id[:]))
+	nonce := ticket[ticketKeyID : ticketKeyID+ticketNonceLen]
+	pt, err := k.aead.Open(nil, nonce, ticket[ticketKeyID+ticketNonceLen:], ticketAD(k.id[:]))
 	if err != nil {
 		return nil, errTicketAuth
 	}

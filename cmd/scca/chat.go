@@ -44,7 +44,9 @@ Messages are printed with the sender's authenticated CN.
 
 The server relays direct messages and room messages between clients. Direct
 messages to an offline user are kept in the inventory database (at most
---queue-limit per user; beyond that the sender is told queue_full) and
+--queue-limit per user; beyond that the sender is told queue_full; at most
+--sender-quota messages and --sender-quota-bytes bytes per sender and
+--total-quota/--total-quota-bytes in all; beyond those quota_exceeded) and
 delivered in order when that user connects, also across server restarts.
 With --ws-listen the same server also accepts WebSocket clients, who share
 rooms and direct messages with TCP clients. Clients may resume sessions with
@@ -89,6 +91,8 @@ presence, direct messages, live revocation and (with a shared
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
+				SenderQuota: e.v.GetInt("sender-quota"), SenderQuotaBytes: e.v.GetInt64("sender-quota-bytes"),
+				TotalQuota: e.v.GetInt("total-quota"), TotalQuotaBytes: e.v.GetInt64("total-quota-bytes"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
 				MaxHandshakes: e.v.GetInt("max-handshakes"), MaxHandshakesPerIP: e.v.GetInt("max-handshakes-per-ip"),
 				FirstFrameTimeout: e.v.GetDuration("first-frame-timeout"),
@@ -126,6 +130,10 @@ presence, direct messages, live revocation and (with a shared
 	f.Int("max-handshakes-per-ip", chat.DefaultMaxHandshakesPerIP, "maximum connections in the handshake from one source address")
 	f.Duration("first-frame-timeout", chat.DefaultFirstFrameTimeout, "time a new connection has to send its complete client_hello")
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
+	f.Int("sender-quota", chat.DefaultSenderQuota, "messages one sender may have waiting for offline recipients (quota_exceeded beyond; -1: no limit)")
+	f.Int64("sender-quota-bytes", chat.DefaultSenderQuotaBytes, "bytes of message text one sender may have waiting for offline recipients (-1: no limit)")
+	f.Int("total-quota", chat.DefaultTotalQuota, "messages waiting for offline recipients from all senders together (-1: no limit)")
+	f.Int64("total-quota-bytes", chat.DefaultTotalQuotaBytes, "bytes of message text waiting for offline recipients from all senders together (-1: no limit)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
 	addBrokerFlags(f)
