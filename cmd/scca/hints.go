@@ -46,9 +46,12 @@ var hints = []struct {
 	{enroll.ErrFingerprintMismatch, "this is not the CA you pinned: check the fingerprint with the CA operator and do not go on if it differs"},
 	{enroll.ErrTokenRejected, "ask the CA operator for a new token (`scca token --cn NAME`): tokens are single-use, for one CN, and expire"},
 	{enroll.ErrRenewalRefused, "a revoked, expired or superseded certificate cannot be renewed: enroll again with a new token"},
+	{enroll.ErrEnrollRefused, "the CA cannot issue now (see its answer above); ask the CA operator"},
+	{enroll.ErrIdentityHeld, "ask the CA operator to revoke the current certificate of this name first (or to mint a token for another CN); the token is not spent"},
 	{enroll.ErrRateLimited, "too many failed attempts from this address; wait a minute and check the token"},
 	{enroll.ErrExists, "this identity already has a certificate here: renew it with `scca renew`, or use another --certs-dir"},
-	{certstore.ErrIdentityTaken, "one client identity has one holder; add --replace to revoke the old certificate as superseded, or choose another CN"},
+	{certstore.ErrIdentityTaken, "one client identity has one holder: with issue/sign add --replace to revoke the old certificate as superseded, or revoke it first (`scca revoke --cn NAME`), or choose another CN"},
+	{errInventoryInUse, "one inventory serves one CA: use that CA's --certs-dir, or give the new CA its own --db (a fresh database)"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
 }
