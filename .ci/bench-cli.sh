@@ -60,7 +60,7 @@ if command -v perf >/dev/null; then
   perf stat -r 20 -e task-clock --pre 'rm -f certs/bench_cert.pem certs/bench_key.pem' "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/scca:    /' || true
   perf stat -r 20 -e task-clock openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/openssl: /' || true
 fi
-echo "== fsyncs of one scca issue client (each is justified in ca/files.go and certstore/dialect_sqlite.go)"
+echo "== fsyncs of one scca issue client (each is justified in the README, Performance)"
 rm -f certs/bench_cert.pem certs/bench_key.pem
 strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' || echo "(strace not installed)"
 cd - >/dev/null

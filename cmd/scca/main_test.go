@@ -30,14 +30,19 @@ func TestScripts(t *testing.T) {
 				return os.Getenv("SCCA_TEST_MYSQL_DSN") != "", nil
 			case "postgres":
 				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
+			case "nats":
+				return natsReachable()
 			}
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"freeport": cmdFreePort,
-			"waitport": cmdWaitPort,
-			"mark":     cmdMark,
-			"within":   cmdWithin,
+			"freeport":  cmdFreePort,
+			"waitport":  cmdWaitPort,
+			"mark":      cmdMark,
+			"within":    cmdWithin,
+			"setstdout": cmdSetStdout,
+			"rootfp":    cmdRootFingerprint,
+			"waitfor":   cmdWaitFor,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
