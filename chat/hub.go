@@ -35,7 +35,8 @@ type member struct {
 	dirty       bool  // a direct message arrived during replay: read the queue again
 	maxReplayed int64 // highest id sent by the replay; a live push at or below it is a repeat
 	maxPushed   int64 // highest direct-message id handed to the outbox
-	ackPending  int64 // highest confirmation the store has not taken yet
+
+	ack ackState // confirmations waiting for the store (mailbox.go)
 }
 
 // hub is the server's presence and room registry: who is online under which

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/securechat/scca/inventory"
@@ -269,23 +270,67 @@ func (s *Server) confirm(m *member, id int64) error {
 	if id > sent {
 		return fmt.Errorf("%w: delivered %d, but only up to %d was sent", ErrProtocol, id, sent)
 	}
-	m.ackPending = max(m.ackPending, id)
-	s.flushConfirm(m)
+	m.ack.note(id)
 	return nil
 }
 
-// flushConfirm passes the highest pending confirmation to the store.
+// ackState holds the highest confirmation the store has not taken yet. The
+// session's reader only notes it; applyConfirms passes it to the store. A
+// confirmation is thus never waiting unread in the socket behind a store
+// call: when a receiver crashes (its kernel resets the connection, and a
+// reset discards what the server has not read yet), every confirmation it
+// sent before is already noted, and the session's end applies it.
+type ackState struct {
+	mu      sync.Mutex
+	pending int64
+	kick    chan struct{} // capacity 1: "pending changed"
+}
+
+func (a *ackState) note(id int64) {
+	a.mu.Lock()
+	a.pending = max(a.pending, id)
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default: // a kick is already waiting; it will see the new value
+	}
+}
+
+// applyConfirms passes confirmations to the store as they are noted, until
+// quit; the session's end calls flushConfirm once more for the last one.
+func (s *Server) applyConfirms(m *member, quit <-chan struct{}) {
+	for {
+		select {
+		case <-quit:
+			return
+		case <-m.ack.kick:
+			s.flushConfirm(m)
+		}
+	}
+}
+
+// flushConfirm passes the highest pending confirmation to the store. If the
+// store cannot take it now, it stays pending for the next confirmation or
+// the session's end; until then the messages stay queued and a new session
+// would receive them again.
 func (s *Server) flushConfirm(m *member) {
-	if m.ackPending == 0 || s.cfg.Mailbox == nil {
+	m.ack.mu.Lock()
+	upto := m.ack.pending
+	m.ack.mu.Unlock()
+	if upto == 0 || s.cfg.Mailbox == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, m.ackPending); err != nil {
+	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, upto); err != nil {
 		s.id.logger.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)
 		return
 	}
-	m.ackPending = 0
+	m.ack.mu.Lock()
+	if m.ack.pending == upto {
+		m.ack.pending = 0
+	}
+	m.ack.mu.Unlock()
 }
 
 // directory is the configured Directory, else the Mailbox if it is one.

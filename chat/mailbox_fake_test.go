@@ -24,6 +24,9 @@ type memStore struct {
 	queued   []certstore.QueuedMessage
 	revs     []certstore.RevocationEvent
 	enqueues int
+	// ackGate, when set, holds every AckDelivered until it is closed: a
+	// store that is slow to take confirmations.
+	ackGate chan struct{}
 }
 
 var (
@@ -85,6 +88,9 @@ func (m *memStore) Pending(_ context.Context, recipient string, after int64, lim
 }
 
 func (m *memStore) AckDelivered(_ context.Context, recipient string, upto int64) (int64, error) {
+	if m.ackGate != nil {
+		<-m.ackGate
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {

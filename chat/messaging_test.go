@@ -315,3 +315,46 @@ func TestClientKilledMidMessage(t *testing.T) {
 		t.Fatalf("a half-sent message was stored (%d)", n)
 	}
 }
+
+// TestSlowConfirmationDoesNotStallTheSession: the server notes a delivered
+// confirmation and lets the store take it beside the session, so a slow
+// store cannot leave later confirmations unread in the socket (where a
+// receiver's crash, resetting the connection, would discard them and every
+// message would be delivered again, issue 10). Before, the session's
+// reader waited for the store on each confirmation.
+func TestSlowConfirmationDoesNotStallTheSession(t *testing.T) {
+	mw := newMsgWorld(t, "alice", "bob")
+	gate := make(chan struct{})
+	mw.store.ackGate = gate
+	addr, _, _ := startServer(t, mw.serverConfig())
+	ctx := context.Background()
+	alice := mw.dial(t, addr, "alice")
+	if res, err := alice.SendTo(ctx, "bob", "queued"); err != nil || res.Status != StatusQueued {
+		t.Fatalf("send to offline bob = %+v, %v", res, err)
+	}
+	bob := mw.dial(t, addr, "bob")
+	if ev := receiveMessage(t, bob); ev.Text != "queued" {
+		t.Fatalf("bob got %+v", ev)
+	}
+	if err := bob.flushConfirm(); err != nil { // delivered{id} is on the wire now
+		t.Fatal(err)
+	}
+	// The confirmation is ahead of this request on the connection: with a
+	// reader that waits for the store, Who would wait for the gate.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := bob.Who(wctx, ""); err != nil {
+		t.Fatalf("who while the store is slow to take a confirmation: %v", err)
+	}
+	if n := mw.store.count("bob"); n != 1 {
+		t.Fatalf("store holds %d messages for bob while the confirmation waits, want 1", n)
+	}
+	close(gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for mw.store.count("bob") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the confirmation never reached the store")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -57,7 +57,12 @@ func (sc *serverConn) serve() {
 		return
 	}
 	quit := make(chan struct{})
-	replayed := make(chan struct{})
+	replayed, confirmed := make(chan struct{}), make(chan struct{})
+	m.ack.kick = make(chan struct{}, 1)
+	go func() {
+		defer close(confirmed)
+		s.applyConfirms(m, quit)
+	}()
 	if s.cfg.Mailbox == nil {
 		// Nothing to replay: replayQueued only marks the member live, so
 		// it runs here rather than in a goroutine of its own.
@@ -74,6 +79,7 @@ func (sc *serverConn) serve() {
 		close(quit)
 		m.out.close()
 		<-replayed
+		<-confirmed
 		s.flushConfirm(m)
 	}()
 	sc.loop(sess, m, log)
