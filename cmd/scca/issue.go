@@ -44,7 +44,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 				return err
 			}
 			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n",
-				req.Profile, req.CN, is.Serial, is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath)
+				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath)
 			e.reportIssued(is)
 			return nil
 		},
@@ -138,7 +138,7 @@ extended key usages and basic constraints.`,
 				return err
 			}
 			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n",
-				p, is.Cert.Subject.CommonName, is.Serial, is.CertPath)
+				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath)
 			e.reportIssued(is)
 			return nil
 		},

@@ -4,9 +4,11 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -34,10 +36,11 @@ func TestScripts(t *testing.T) {
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"freeport": cmdFreePort,
-			"waitport": cmdWaitPort,
-			"mark":     cmdMark,
-			"within":   cmdWithin,
+			"freeport":   cmdFreePort,
+			"waitport":   cmdWaitPort,
+			"mark":       cmdMark,
+			"within":     cmdWithin,
+			"checkwidth": cmdCheckWidth,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -71,4 +74,23 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on port %s after 10s", args[0])
+}
+
+// cmdCheckWidth fails unless every line of the last command's stdout is at
+// most N display cells wide (and there is at least one line).
+func cmdCheckWidth(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: checkwidth N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	out := strings.TrimRight(ts.ReadFile("stdout"), "\n")
+	if out == "" {
+		ts.Fatalf("no output to measure")
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if w := runewidth.StringWidth(l); w > n {
+			ts.Fatalf("line is %d columns wide, more than %d: %q", w, n, l)
+		}
+	}
 }
