@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -50,7 +49,7 @@ entries written before it stay unsealed and are reported as such.`,
 				if !created {
 					return errors.New("the certs dir already has an audit key")
 				}
-				fmt.Fprintf(e.stderr, "Created audit key %s; new audit entries will be sealed with it\n",
+				e.printf("Created audit key %s; new audit entries will be sealed with it\n",
 					filepath.Join(e.certsDir(), certstore.AuditKeyFile))
 				return nil
 			}

@@ -6,8 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,13 +51,22 @@ rooms and direct messages with TCP clients. Clients may resume sessions with
 a ticket (valid for at most an hour, single use, lost on restart). With
 --web the WebSocket address also serves the browser client (README,
 "SecureChat in the browser"); --ca-url lets it enrol through the online CA.
-Stops gracefully on SIGINT/SIGTERM.`,
+Stops gracefully on SIGINT/SIGTERM.
+
+The terminal shows the human lines ("[Server] ...") on stdout; structured
+logs go to stderr, or with --log-file to a file, as JSON or with
+--log-format text as key=value lines.`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
   scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
   scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			closeLog, err := e.setupLog()
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			chain, key, err := e.chatIdentity("server")
 			if err != nil {
 				return err
@@ -115,7 +124,7 @@ Stops gracefully on SIGINT/SIGTERM.`,
 	f.Duration("first-frame-timeout", chat.DefaultFirstFrameTimeout, "time a new connection has to send its complete client_hello")
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
-	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
+	addLogFlags(f, "info")
 	return cmd
 }
 
@@ -195,7 +204,7 @@ exits non-zero.`,
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
 	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
-	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
+	addLogFlags(f, "warn")
 	f.String("to", "", "send each line of input as a direct message to this CN")
 	f.String("room", "", "join this room and send each line of input to it")
 	f.Bool("receive", false, "after the input, stay connected and print incoming messages until interrupted")
@@ -206,6 +215,11 @@ exits non-zero.`,
 }
 
 func (e *env) runChatClient(cmd *cobra.Command) error {
+	closeLog, err := e.setupLog()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	chain, key, err := e.chatIdentity("")
 	if err != nil {
 		return err
@@ -233,16 +247,22 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 		ServerName: name, Logger: e.logger(),
 	})
 	if err != nil {
-		return e.reportDialError(err)
+		return e.reportDialError(addr, err)
 	}
 	defer conn.Close()
 	e.printf("[Client] Connected to %s as %q; server %q authenticated\n", addr, chain[0].Subject.CommonName, conn.PeerCN())
 	return e.runChatSession(cmd.Context(), conn)
 }
 
-func (e *env) reportDialError(err error) error {
+// errNoChatServer: nothing answered at the server address.
+var errNoChatServer = errors.New("no SecureChat server answered")
+
+func (e *env) reportDialError(addr string, err error) error {
 	var remote *chat.RemoteError
+	var op *net.OpError
 	switch {
+	case errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w at %s (%v)", errNoChatServer, addr, err)
 	case errors.As(err, &remote) && remote.Code == chat.CodeCertificateRejected:
 		e.printf("[Client] Server rejected certificate – closing connection\n")
 		return fmt.Errorf("server said: %s", chat.EscapeLine(remote.Reason))
@@ -283,12 +303,4 @@ func intermediates(cas *ca.Certificates) []*x509.Certificate {
 		return []*x509.Certificate{cas.Intermediate}
 	}
 	return nil
-}
-
-func (e *env) logger() *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(e.v.GetString("log-level"))); err != nil {
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }

@@ -34,6 +34,7 @@ var hints = []struct {
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
 	{certstore.ErrIdentityTaken, "one client identity has one holder; add --replace to revoke the old certificate as superseded, or choose another CN"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
+	{errNoChatServer, "is `scca chat server` running there? Start it, or point --server at it (HOST:PORT, or ws://HOST:PORT/)"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
 }
 

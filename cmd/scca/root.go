@@ -21,6 +21,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	v              *viper.Viper
+	logOut         io.Writer // --log-file, when given (else stderr)
 }
 
 const rootLong = `scca is the SecureChat certificate authority.
@@ -76,7 +77,7 @@ func newRootCmd(e *env) *cobra.Command {
 // A new flag that is configuration is added here.
 var configKeys = map[string]bool{
 	"certs-dir": true, "db": true, "base-url": true, "crl-validity": true, "actor": true,
-	"log-level": true, "log-format": true, "listen": true, "ws-listen": true, "ws-origin": true,
+	"log-level": true, "log-format": true, "log-file": true, "listen": true, "ws-listen": true, "ws-origin": true,
 	"api-listen": true, "server": true, "server-name": true, "crl": true, "ocsp": true, "root-crl": true,
 	"ocsp-timeout": true, "idle-timeout": true, "first-frame-timeout": true, "max-conns": true,
 	"max-handshakes": true, "max-handshakes-per-ip": true, "queue-limit": true, "ca-keys": true, "ca-url": true,
