@@ -20,6 +20,11 @@ type Options struct {
 	// AuditSeal anchors the audit log outside the database (see
 	// LoadAuditSeal); nil keeps an unsealed hash chain.
 	AuditSeal *AuditSeal
+	// ReadOnly opens an SQLite inventory read-only, creating no file (see
+	// openSQLiteReadOnly): for commands that only read, so they work on a
+	// read-only certs dir or mount. Ignored for database servers, where the
+	// grants decide.
+	ReadOnly bool
 }
 
 // Store is the certificate inventory in one database. It is safe for
@@ -31,6 +36,8 @@ type Store struct {
 	d    *dialect
 	now  func() time.Time
 	seal *AuditSeal
+
+	immutable bool // read-only SQLite opened immutable
 }
 
 // Open connects to the inventory at url (see ParseURL) and checks that the
@@ -47,7 +54,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.d, err = dialectNamed(loc.Driver); err != nil {
 		return nil, err
 	}
-	if s.db, err = s.d.open(loc); err != nil {
+	if opts.ReadOnly && loc.Driver == DriverSQLite {
+		s.db, s.immutable, err = openSQLiteReadOnly(loc)
+	} else {
+		s.db, err = s.d.open(loc)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.db.PingContext(ctx); err != nil {

@@ -53,7 +53,7 @@ entries written before it stay unsealed and are reported as such.`,
 					filepath.Join(e.certsDir(), certstore.AuditKeyFile))
 				return nil
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}

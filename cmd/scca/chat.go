@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
 )
 
@@ -75,7 +76,7 @@ logs go to stderr, or with --log-file to a file, as JSON or with
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openChatServerStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -126,6 +127,30 @@ logs go to stderr, or with --log-file to a file, as JSON or with
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	addLogFlags(f, "info")
 	return cmd
+}
+
+// openChatServerStore opens the inventory read-write, or read-only when it
+// is an SQLite file on a read-only mount (docker run -v certs:/certs:ro):
+// the server then authenticates as usual but cannot queue direct messages
+// for offline users (store_unavailable), and, opened immutable, does not
+// see revocations made after it started.
+func (e *env) openChatServerStore(ctx context.Context) (*certstore.Store, error) {
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil {
+		return nil, err
+	}
+	if !certstore.ReadOnlyLocation(loc) {
+		return e.openStore(ctx)
+	}
+	st, err := e.openStoreRO(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "warning: %s is read-only: direct messages for offline users are refused (store_unavailable)\n", loc.Redacted)
+	if st.Immutable() {
+		fmt.Fprintf(e.stderr, "warning: revocations made after the start are not seen until a restart; give the server a writable inventory or MySQL/PostgreSQL for live revocation\n")
+	}
+	return st, nil
 }
 
 func (e *env) printReject(remote string, err error) {

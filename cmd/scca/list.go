@@ -50,7 +50,7 @@ excludes expired certificates.`,
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}

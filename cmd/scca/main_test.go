@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ func TestScripts(t *testing.T) {
 				return os.Getenv("SCCA_TEST_MYSQL_DSN") != "", nil
 			case "postgres":
 				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
+			case "unshare":
+				return exec.Command("unshare", "-rm", "true").Run() == nil, nil
 			}
 			return false, nil
 		},

@@ -31,7 +31,7 @@ name. -o json is always an array (one element per matching certificate).`,
 			if format != "text" && format != "json" {
 				return fmt.Errorf("unknown output format %q: use text or json", format)
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}
