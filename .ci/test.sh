@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 export SCCA_TEST_MYSQL_DSN="${SCCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}"
 export SCCA_TEST_POSTGRES_DSN="${SCCA_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/postgres}"
+export SCCA_TEST_NATS_URL="${SCCA_TEST_NATS_URL:-nats://127.0.0.1:4222}"
 export PATH="$(go env GOPATH)/bin:$PATH"
 FUZZTIME="${FUZZTIME:-10s}"
 
@@ -33,6 +34,19 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   done
 fi
 psql "$SCCA_TEST_POSTGRES_DSN" -Atc 'SHOW server_version' || true
+
+step "NATS (JetStream) for the chat cluster tests"
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  [ -x /usr/sbin/nats-server ] || { apt-get update -qq && apt-get install -y -qq nats-server; }
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for i in $(seq 1 30); do
+    (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break
+    sleep 1
+    [ "$i" = 30 ] && { echo "NATS did not come up in 30s" >&2; exit 1; }
+  done
+fi
 
 step "tools"
 command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -25,7 +25,7 @@ func BenchmarkEnqueue(b *testing.B) {
 							batch[i] = QueuedMessage{Recipient: "user" + strconv.Itoa(i), Sender: "alice",
 								MsgID: fmt.Sprintf("f%d-%d", fanout, n), Body: body}
 						}
-						if _, err := s.Enqueue(ctx, batch, 1<<30); err != nil {
+						if _, err := s.Enqueue(ctx, batch, QueueLimits{PerRecipient: 1 << 30}); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -1,36 +1,29 @@
 package certstore
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/securechat/scca/certstore/sqldriver"
 )
 
-// dialect is everything that differs between the SQL databases the
-// inventory runs on. Each database is one value of it (sqliteDialect,
-// mysqlDialect, postgresDialect, each in its own file); code elsewhere in
-// the package uses the fields and never asks which database it is on.
-// Adding a database is one more value, one more entry in dialects, and a
-// migrations directory.
+// dialect is the SQL that differs between the databases the inventory runs
+// on. Each database is one value of it (sqliteDialect, mysqlDialect,
+// postgresDialect, each in its own file); code elsewhere in the package
+// uses the fields and never asks which database it is on. What differs in
+// the driver (URLs, opening, error codes) is the database's
+// sqldriver.Driver, registered by certstore/dialect/<name>, which a program
+// imports to link that driver. Adding a database is one more value, one
+// more entry in dialects, a migrations directory and a dialect package.
 type dialect struct {
 	// name is the database's name in Location.Driver, Store.Dialect and the
 	// migrations directory.
 	name string
 	// example is the URL form shown when a URL is not understood.
 	example string
-	// parse recognises this database's URLs: ok is false for a URL of
-	// another database, err is set for a malformed one of this database.
-	parse func(raw string) (loc Location, ok bool, err error)
-	// open returns a handle whose statements use '?' placeholders, whatever
-	// the database's own placeholder syntax.
-	open func(loc Location) (*sql.DB, error)
-	// unreachable explains a failed first contact without the password.
-	unreachable func(loc Location, err error) error
-
 	// goose is the migration tool's dialect, and migrationLock, when not
 	// nil, serialises concurrent Migrate calls across processes.
 	goose         goose.Dialect
@@ -49,16 +42,14 @@ type dialect struct {
 	upsertCRLNumber string
 	// reserveQueue adds to recipients' queue counts; %s is the VALUES rows.
 	reserveQueue string
+	// reserveSender adds to senders' usage counts (messages, bytes); %s
+	// is the VALUES rows.
+	reserveSender string
 	// selectRevoked lists an issuer's revoked certificates for a CRL.
 	selectRevoked string
 	// cnContains matches a common name against a LIKE pattern (with ESCAPE
 	// '!') case-insensitively for ASCII.
 	cnContains string
-
-	// duplicate reports a unique-key violation, and retryable a transaction
-	// the database aborted only to resolve lock contention.
-	duplicate func(error) bool
-	retryable func(error) bool
 }
 
 // dialects are the databases the inventory runs on, tried in order by
@@ -79,11 +70,21 @@ func ParseURL(raw string) (Location, error) {
 	if raw == "" {
 		return Location{}, fmt.Errorf("empty database URL (want %s)", urlForms())
 	}
+	var unlinked []string
 	for _, d := range dialects {
-		loc, ok, err := d.parse(raw)
-		if ok {
+		drv := sqldriver.Lookup(d.name)
+		if drv == nil {
+			unlinked = append(unlinked, d.name)
+			continue
+		}
+		if loc, ok, err := drv.Parse(raw); ok {
 			return loc, err
 		}
+	}
+	if len(unlinked) > 0 {
+		// A program links the drivers it imports (certstore/dialect/...).
+		return Location{}, fmt.Errorf("unrecognised database URL (want %s; this program has no driver for %s)",
+			urlForms(), strings.Join(unlinked, ", "))
 	}
 	return Location{}, fmt.Errorf("unrecognised database URL (want %s)", urlForms())
 }
@@ -96,14 +97,18 @@ func urlForms() string {
 	return strings.Join(forms[:len(forms)-1], ", ") + " or " + forms[len(forms)-1]
 }
 
-// dialectNamed returns the dialect of a Location.Driver.
-func dialectNamed(name string) (*dialect, error) {
+// dialectNamed returns the dialect of a Location.Driver and its driver.
+func dialectNamed(name string) (*dialect, *sqldriver.Driver, error) {
 	for _, d := range dialects {
-		if d.name == name {
-			return d, nil
+		if d.name != name {
+			continue
 		}
+		if drv := sqldriver.Lookup(name); drv != nil {
+			return d, drv, nil
+		}
+		return nil, nil, fmt.Errorf("no %s driver in this program (import certstore/dialect/%s)", name, name)
 	}
-	return nil, fmt.Errorf("unsupported driver %q", name)
+	return nil, nil, fmt.Errorf("unsupported driver %q", name)
 }
 
 // translate maps driver errors callers branch on to this package's
@@ -115,27 +120,20 @@ func translate(err error) error {
 		return nil
 	}
 	for _, d := range dialects {
-		if d.duplicate(err) {
+		if drv := sqldriver.Lookup(d.name); drv != nil && drv.Duplicate(err) {
 			return fmt.Errorf("%w: %w", ErrDuplicate, err)
 		}
 	}
-	return err
+	return explain(err)
 }
 
 // retryable reports whether the database aborted a transaction only to
 // resolve lock contention, so running it again is correct.
 func retryable(err error) bool {
 	for _, d := range dialects {
-		if d.retryable(err) {
+		if drv := sqldriver.Lookup(d.name); drv != nil && drv.Retryable(err) {
 			return true
 		}
 	}
 	return false
-}
-
-// errorAs is errors.As for a target type given as a type parameter.
-func errorAs[T error](err error) (T, bool) {
-	var target T
-	ok := errors.As(err, &target)
-	return target, ok
 }

@@ -24,6 +24,8 @@ var runtimeGrants = []string{
 	"GRANT SELECT, UPDATE ON %[1]s.audit_head TO %[2]s",
 	"GRANT SELECT, INSERT, DELETE ON %[1]s.messages TO %[2]s",
 	"GRANT SELECT, INSERT, UPDATE ON %[1]s.message_queues TO %[2]s",
+	"GRANT SELECT, INSERT, UPDATE ON %[1]s.message_senders TO %[2]s",
+	"GRANT SELECT, UPDATE ON %[1]s.message_totals TO %[2]s",
 }
 
 // TestLeastPrivilegeRuntimeMySQL: with the documented grants the runtime
@@ -74,7 +76,8 @@ func TestLeastPrivilegeRuntimeMySQL(t *testing.T) {
 	if _, err := rt.NextCRLNumber(ctx, "ab12"); err != nil {
 		t.Fatalf("NextCRLNumber as the runtime user: %v", err)
 	}
-	if _, err := rt.Enqueue(ctx, []QueuedMessage{{Recipient: "bob", Sender: "alice", MsgID: "m1", Body: []byte("hi")}}, 10); err != nil {
+	if _, err := rt.Enqueue(ctx, []QueuedMessage{{Recipient: "bob", Sender: "alice", MsgID: "m1", Body: []byte("hi")}},
+		QueueLimits{PerRecipient: 10, PerSender: 10, Total: 10}); err != nil {
 		t.Fatalf("Enqueue as the runtime user: %v", err)
 	}
 	if _, err := rt.AckDelivered(ctx, "bob", 1<<40); err != nil {

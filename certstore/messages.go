@@ -42,19 +42,22 @@ const (
 
 // Enqueue stores msgs, all or nothing, in one transaction, and returns their
 // IDs in the order given. One message fanned out to many offline recipients
-// is one call. If any recipient would then hold more than maxPerRecipient
+// is one call. If any recipient would then hold more than lim.PerRecipient
 // messages, it fails with a *QueueFullError (wrapping ErrQueueFull) naming
-// that recipient, and writes nothing; a (Recipient, MsgID) pair already
-// queued, or repeated in msgs, fails with ErrDuplicate, so a retried
-// Enqueue never stores a message twice.
+// that recipient; if a sender, or the whole store, would then be over a
+// quota of lim, with a *QuotaError (wrapping ErrQuotaExceeded); either way
+// it writes nothing. A (Recipient, MsgID) pair already queued, or repeated
+// in msgs, fails with ErrDuplicate, so a retried Enqueue never stores a
+// message twice.
 //
-// Each recipient's queue row is locked (in name order, so concurrent
-// fan-outs cannot deadlock each other) before the bound is checked, so
-// concurrent Enqueues, in any process, never overshoot it, and one
-// recipient's messages commit in ID order.
-func (s *Store) Enqueue(ctx context.Context, msgs []QueuedMessage, maxPerRecipient int) ([]int64, error) {
-	if maxPerRecipient < 1 {
-		return nil, fmt.Errorf("enqueue: queue bound %d must be at least 1", maxPerRecipient)
+// Each recipient's queue row, then each sender's usage row, then the
+// store's totals row is locked (rows of one kind in name order, so
+// concurrent fan-outs cannot deadlock each other) before its bound is
+// checked, so concurrent Enqueues, in any process, never overshoot a bound
+// or quota, and one recipient's messages commit in ID order.
+func (s *Store) Enqueue(ctx context.Context, msgs []QueuedMessage, lim QueueLimits) ([]int64, error) {
+	if err := checkLimits(lim); err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
 	}
 	if len(msgs) == 0 {
 		return nil, nil
@@ -63,9 +66,20 @@ func (s *Store) Enqueue(ctx context.Context, msgs []QueuedMessage, maxPerRecipie
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
+	senders := senderUsage(msgs)
+	total := usage{msgs: int64(len(msgs))}
+	for _, u := range senders {
+		total.bytes += u.bytes
+	}
 	var ids []int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.reserveQueues(ctx, tx, adding, maxPerRecipient); err != nil {
+		if err := s.reserveQueues(ctx, tx, adding, lim.PerRecipient); err != nil {
+			return err
+		}
+		if err := s.reserveSenders(ctx, tx, senders, lim); err != nil {
+			return err
+		}
+		if err := reserveTotal(ctx, tx, total, lim); err != nil {
 			return err
 		}
 		ids, err = insertMessageRows(ctx, tx, msgs)
@@ -75,6 +89,17 @@ func (s *Store) Enqueue(ctx context.Context, msgs []QueuedMessage, maxPerRecipie
 		return nil, fmt.Errorf("enqueue %d messages: %w", len(msgs), err)
 	}
 	return ids, nil
+}
+
+// checkLimits refuses a missing recipient bound and negative quotas.
+func checkLimits(lim QueueLimits) error {
+	if lim.PerRecipient < 1 {
+		return fmt.Errorf("queue bound %d must be at least 1", lim.PerRecipient)
+	}
+	if lim.PerSender < 0 || lim.PerSenderBytes < 0 || lim.Total < 0 || lim.TotalBytes < 0 {
+		return fmt.Errorf("queue quotas %+v must not be negative (0 means none)", lim)
+	}
+	return nil
 }
 
 // prepareMessages validates msgs and returns a copy with defaults filled in,
@@ -299,6 +324,10 @@ func (s *Store) AckDelivered(ctx context.Context, recipient string, uptoID int64
 		if err != nil {
 			return err
 		}
+		freed, err := releaseDelivered(ctx, tx, recipient, uptoID)
+		if err != nil || len(freed) == 0 {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, deleteDelivered, recipient, uptoID)
 		if err != nil {
 			return err
@@ -306,8 +335,10 @@ func (s *Store) AckDelivered(ctx context.Context, recipient string, uptoID int64
 		if n, err = res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, releaseQueue, n, recipient)
-		return err
+		if _, err = tx.ExecContext(ctx, releaseQueue, n, recipient); err != nil {
+			return err
+		}
+		return releaseUsage(ctx, tx, freed)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("acknowledge messages for %q up to %d: %w", recipient, uptoID, err)

@@ -27,6 +27,7 @@ func runMessageConformance(t *testing.T, fresh freshStore) {
 	t.Run("queue survives reopening", func(t *testing.T) { testQueueReopen(t, fresh) })
 	t.Run("revocation feed", func(t *testing.T) { testRevocationFeed(t, fresh) })
 	t.Run("messages migration rolls back", func(t *testing.T) { testMessagesMigrationDown(t, fresh) })
+	runQuotaConformance(t, fresh)
 }
 
 func msg(recipient, msgID string) QueuedMessage {
@@ -35,7 +36,7 @@ func msg(recipient, msgID string) QueuedMessage {
 
 func mustEnqueue(t *testing.T, s *Store, limit int, msgs ...QueuedMessage) []int64 {
 	t.Helper()
-	ids, err := s.Enqueue(context.Background(), msgs, limit)
+	ids, err := s.Enqueue(context.Background(), msgs, QueueLimits{PerRecipient: limit})
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
@@ -139,7 +140,7 @@ func testQueueFull(t *testing.T, fresh freshStore) {
 	// A fan-out to four recipients fails as a whole because one is full.
 	fanout := []QueuedMessage{msg("dave", "f"), msg("bob", "f"), msg("carol", "f"), msg("erin", "f")}
 	mustEnqueue(t, s, limit, msg("bob", "b3"))
-	_, err := s.Enqueue(ctx, fanout, limit)
+	_, err := s.Enqueue(ctx, fanout, QueueLimits{PerRecipient: limit})
 	var full *QueueFullError
 	if !errors.Is(err, ErrQueueFull) || !errors.As(err, &full) {
 		t.Fatalf("Enqueue past the bound = %v, want ErrQueueFull", err)
@@ -152,7 +153,7 @@ func testQueueFull(t *testing.T, fresh freshStore) {
 	}
 
 	// One call adding more than the bound for a single recipient fails too.
-	_, err = s.Enqueue(ctx, []QueuedMessage{msg("frank", "1"), msg("frank", "2"), msg("frank", "3"), msg("frank", "4")}, limit)
+	_, err = s.Enqueue(ctx, []QueuedMessage{msg("frank", "1"), msg("frank", "2"), msg("frank", "3"), msg("frank", "4")}, QueueLimits{PerRecipient: limit})
 	if !errors.Is(err, ErrQueueFull) {
 		t.Errorf("4 messages into an empty queue of 3 = %v, want ErrQueueFull", err)
 	}
@@ -160,19 +161,19 @@ func testQueueFull(t *testing.T, fresh freshStore) {
 
 	// Exactly at the bound is allowed; acknowledging frees space again.
 	mustEnqueue(t, s, limit, msg("carol", "c2"), msg("carol", "c3"))
-	if _, err := s.Enqueue(ctx, []QueuedMessage{msg("carol", "c4")}, limit); !errors.Is(err, ErrQueueFull) {
+	if _, err := s.Enqueue(ctx, []QueuedMessage{msg("carol", "c4")}, QueueLimits{PerRecipient: limit}); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("carol past the bound = %v, want ErrQueueFull", err)
 	}
 	pending := pendingIDs(t, s, "bob", 0, 10)
 	if n, err := s.AckDelivered(ctx, "bob", pending[1]); err != nil || n != 2 {
 		t.Fatalf("AckDelivered = %d, %v", n, err)
 	}
-	if _, err := s.Enqueue(ctx, fanout[:2], limit); err != nil {
+	if _, err := s.Enqueue(ctx, fanout[:2], QueueLimits{PerRecipient: limit}); err != nil {
 		t.Errorf("fan-out after bob's ack = %v, want success", err)
 	}
 	wantCount(t, s, "bob", 2)
 	wantCount(t, s, "dave", 1)
-	if _, err := s.Enqueue(ctx, fanout, 0); err == nil {
+	if _, err := s.Enqueue(ctx, fanout, QueueLimits{PerRecipient: 0}); err == nil {
 		t.Error("Enqueue with bound 0 succeeded")
 	}
 }
@@ -189,7 +190,7 @@ func testQueueRefusals(t *testing.T, fresh freshStore) {
 		"retry in batch": {msg("carol", "new"), msg("bob", "dup")},
 		"twice in batch": {msg("dave", "x"), msg("dave", "x")},
 	} {
-		if _, err := s.Enqueue(ctx, batch, 10); !errors.Is(err, ErrDuplicate) {
+		if _, err := s.Enqueue(ctx, batch, QueueLimits{PerRecipient: 10}); !errors.Is(err, ErrDuplicate) {
 			t.Errorf("%s: Enqueue = %v, want ErrDuplicate", name, err)
 		}
 	}
@@ -209,7 +210,7 @@ func testQueueRefusals(t *testing.T, fresh freshStore) {
 	for name, mutate := range bad {
 		m := msg("erin", "e1")
 		mutate(&m)
-		if _, err := s.Enqueue(ctx, []QueuedMessage{msg("carol", "ok"), m}, 10); err == nil {
+		if _, err := s.Enqueue(ctx, []QueuedMessage{msg("carol", "ok"), m}, QueueLimits{PerRecipient: 10}); err == nil {
 			t.Errorf("%s: Enqueue succeeded", name)
 		}
 	}
@@ -248,7 +249,7 @@ func testQueueConcurrent(t *testing.T, fresh freshStore) {
 				for _, r := range rs {
 					batch = append(batch, msg(r, fmt.Sprintf("w%d-%d", w, i)))
 				}
-				_, err := handles[w%2].Enqueue(ctx, batch, limit)
+				_, err := handles[w%2].Enqueue(ctx, batch, QueueLimits{PerRecipient: limit})
 				switch {
 				case err == nil:
 					accepted.Add(1)

@@ -31,6 +31,7 @@ var (
 	ErrAlreadyRevoked = inventory.ErrAlreadyRevoked
 	ErrSchemaVersion  = inventory.ErrSchemaVersion
 	ErrQueueFull      = inventory.ErrQueueFull
+	ErrQuotaExceeded  = inventory.ErrQuotaExceeded
 )
 
 // Record types; see package inventory.
@@ -41,6 +42,14 @@ type (
 	RevocationEvent = inventory.RevocationEvent
 	QueuedMessage   = inventory.QueuedMessage
 	QueueFullError  = inventory.QueueFullError
+	QueueLimits     = inventory.QueueLimits
+	QuotaError      = inventory.QuotaError
+)
+
+// Quota scopes; see package inventory.
+const (
+	QuotaSender = inventory.QuotaSender
+	QuotaTotal  = inventory.QuotaTotal
 )
 
 // MaxBodySize is inventory.MaxBodySize.

@@ -65,30 +65,11 @@ func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, 
 	if err != nil {
 		return nil, err
 	}
-	sans, err := json.Marshal(rec.SANs)
-	if err != nil {
-		return nil, fmt.Errorf("encode SANs: %w", err)
-	}
-	entry := AuditEntry{
-		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial,
-		Details: issueDetails(rec),
-	}
 	var replaced *Record
 	var written AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if replaced, _, err = s.claimIdentity(ctx, tx, rec, skeleton, replace); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, insertCertificate,
-			rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
-			timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
-			nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
-			rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy, skeleton)
-		if err != nil {
-			return identityConflict(translate(err), rec.CN)
-		}
-		written, err = s.appendAudit(ctx, tx, entry)
+		replaced, written, err = s.insertTx(ctx, tx, rec, skeleton, issueDetails(rec), replace)
 		return err
 	})
 	if err != nil {
@@ -96,6 +77,32 @@ func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, 
 	}
 	s.advanceAnchor(written)
 	return replaced, nil
+}
+
+// insertTx claims rec's identity (see claimIdentity), inserts the prepared
+// record and appends its "issue" audit entry with details, inside tx. It
+// returns the superseded holder, if any, and the last audit entry written.
+func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, rec Record, skeleton any, details string, replace bool) (*Record, AuditEntry, error) {
+	sans, err := json.Marshal(rec.SANs)
+	if err != nil {
+		return nil, AuditEntry{}, fmt.Errorf("encode SANs: %w", err)
+	}
+	replaced, _, err := s.claimIdentity(ctx, tx, rec, skeleton, replace)
+	if err != nil {
+		return nil, AuditEntry{}, err
+	}
+	_, err = tx.ExecContext(ctx, insertCertificate,
+		rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
+		timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
+		nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
+		rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy, skeleton)
+	if err != nil {
+		return nil, AuditEntry{}, identityConflict(translate(err), rec.CN)
+	}
+	written, err := s.appendAudit(ctx, tx, AuditEntry{
+		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial, Details: details,
+	})
+	return replaced, written, err
 }
 
 // prepare validates rec and fills in defaults, in database precision.

@@ -3,20 +3,24 @@ package certstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
+
+	"github.com/securechat/scca/certstore/sqldriver"
 )
 
 // ErrUnreachable is wrapped by Open when the database does not answer (a
 // server that is down or refuses the user, a SQLite file that cannot be
 // created).
-var ErrUnreachable = errors.New("inventory database unreachable")
+var ErrUnreachable = sqldriver.ErrUnreachable
 
 // Options configure a Store.
 type Options struct {
 	// Now is the clock used for issue/revoke times and for deriving the
 	// expired status; nil means time.Now.
 	Now func() time.Time
+	// Timeout bounds connecting and each read or write on the database
+	// connection; 0 means DefaultTimeout.
+	Timeout time.Duration
 	// AuditSeal anchors the audit log outside the database (see
 	// LoadAuditSeal); nil keeps an unsealed hash chain.
 	AuditSeal *AuditSeal
@@ -51,20 +55,27 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.d, err = dialectNamed(loc.Driver); err != nil {
+	var drv *sqldriver.Driver
+	if s.d, drv, err = dialectNamed(loc.Driver); err != nil {
+		return nil, err
+	}
+	bounded, err := applyTimeout(drv, loc, opts.timeout())
+	if err != nil {
 		return nil, err
 	}
 	if opts.ReadOnly && loc.Driver == DriverSQLite {
 		s.db, s.immutable, err = openSQLiteReadOnly(loc)
 	} else {
-		s.db, err = s.d.open(loc)
+		s.db, err = drv.Open(bounded)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+	if err := s.db.PingContext(pctx); err != nil {
 		s.db.Close()
-		return nil, s.d.unreachable(loc, err)
+		return nil, s.unreachable(drv, err, opts.timeout())
 	}
 	return s, nil
 }

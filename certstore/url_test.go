@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/securechat/scca/certstore/sqldriver"
 )
 
 const secret = "s3cr3t-Pa55"
@@ -101,7 +103,7 @@ func TestParseURLErrorsHidePassword(t *testing.T) {
 	for _, in := range bad {
 		_, err := ParseURL(in)
 		if err == nil {
-			t.Errorf("ParseURL(%q) succeeded", redact(in, secret))
+			t.Errorf("ParseURL(%q) succeeded", sqldriver.Redact(in, secret))
 			continue
 		}
 		if strings.Contains(err.Error(), secret) {
@@ -160,21 +162,6 @@ func TestOpenUnreachablePostgresFailsFastWithoutPassword(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Open took %v to fail", d)
-	}
-}
-
-func TestRebind(t *testing.T) {
-	for in, want := range map[string]string{
-		"SELECT 1": "SELECT 1",
-		"SELECT a FROM t WHERE b = ? AND c IN (?, ?)": "SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)",
-		"SELECT '?', \"a?\" FROM t WHERE x = ?":       "SELECT '?', \"a?\" FROM t WHERE x = $1",
-		"SELECT 'it''s ?' WHERE y LIKE ? ESCAPE '!'":  "SELECT 'it''s ?' WHERE y LIKE $1 ESCAPE '!'",
-		"SELECT ? -- is it?\nFROM t WHERE z = ?":      "SELECT $1 -- is it?\nFROM t WHERE z = $2",
-		"SELECT x FROM t WHERE a = $1":                "SELECT x FROM t WHERE a = $1",
-	} {
-		if got := rebind(in); got != want {
-			t.Errorf("rebind(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

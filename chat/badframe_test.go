@@ -42,6 +42,9 @@ func serverVerdict(t *testing.T, r io.Reader) string {
 		if err != nil {
 			return ""
 		}
+		if body[0] != '{' {
+			continue // a binary record (§6.7): not a verdict
+		}
 		typ, err := frameType(body)
 		if err != nil {
 			t.Fatalf("server sent a malformed frame: %v", err)

@@ -11,8 +11,18 @@ import (
 // Each must end the session with the right error code, deliver nothing
 // extra, and leave the server serving good clients.
 func TestBadRecords(t *testing.T) {
+	for _, jsonRecords := range []bool{true, false} {
+		t.Run(map[bool]string{true: "json", false: "binary"}[jsonRecords], func(t *testing.T) {
+			testBadRecords(t, jsonRecords)
+		})
+	}
+}
+
+func testBadRecords(t *testing.T, jsonRecords bool) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
+	mustParse := func(t *testing.T, frame []byte) record { return mustParseRecord(t, frame, !jsonRecords) }
+	reencode := func(typ string, seq uint64, ct []byte) []byte { return encodeRecord(typ, seq, ct, !jsonRecords) }
 
 	// seal makes the client's next record without sending it.
 	seal := func(c *Conn, typ, text string) []byte { return c.sess.out.seal(typ, []byte(text)) }
@@ -36,24 +46,26 @@ func TestBadRecords(t *testing.T) {
 			return seal(c, typeMessage, "next")
 		}, CodeDecryptError},
 		{"bit-flipped ciphertext", func(t *testing.T, c *Conn) []byte {
-			return flipCiphertext(t, seal(c, typeMessage, "hello"))
+			r := mustParse(t, seal(c, typeMessage, "hello"))
+			r.Ciphertext[0] ^= 0x01
+			return reencode(r.Type, r.Seq, r.Ciphertext)
 		}, CodeDecryptError},
 		{"type changed", func(t *testing.T, c *Conn) []byte {
 			r := mustParse(t, seal(c, typeMessage, "hello"))
-			return appendRecordFrame(nil, typeClose, r.Seq, r.Ciphertext)
+			return reencode(typeClose, r.Seq, r.Ciphertext)
 		}, CodeDecryptError},
 		{"sequence changed", func(t *testing.T, c *Conn) []byte {
 			r := mustParse(t, seal(c, typeMessage, "hello"))
-			return appendRecordFrame(nil, typeMessage, r.Seq+1, r.Ciphertext)
+			return reencode(typeMessage, r.Seq+1, r.Ciphertext)
 		}, CodeDecryptError},
 		{"reflected server record", func(t *testing.T, c *Conn) []byte {
 			// Seal with the server-to-client keys, as if reflecting the
 			// server's own record back at it.
-			h := &halfConn{dir: dirServerToClient}
-			if err := h.setKeys(c.sess.in.keys); err != nil {
+			h, err := newHalfConn(dirServerToClient, c.sess.in.keys)
+			if err != nil {
 				t.Fatal(err)
 			}
-			h.seq = c.sess.out.seq
+			h.seq, h.binary = c.sess.out.seq, c.sess.out.binary
 			return h.seal(typeMessage, []byte("echo"))
 		}, CodeDecryptError},
 		{"ack from client", func(t *testing.T, c *Conn) []byte { return seal(c, typeAck, `{"id":1}`) }, CodeProtocol},
@@ -65,6 +77,16 @@ func TestBadRecords(t *testing.T) {
 		{"wrong field type", func(t *testing.T, c *Conn) []byte {
 			return frameBytes([]byte(`{"type":"message","seq":"0","ciphertext":"AAAA"}`))
 		}, CodeProtocol},
+		{"binary header: zero type length", func(t *testing.T, c *Conn) []byte {
+			return frameBytes(append([]byte{0}, make([]byte, 30)...))
+		}, CodeProtocol},
+		{"binary header: unknown type", func(t *testing.T, c *Conn) []byte {
+			return encodeRecord("shout", 1, make([]byte, 20), true)
+		}, CodeProtocol},
+		{"binary header: new_ticket from client", func(t *testing.T, c *Conn) []byte {
+			return encodeRecord(typeNewTicket, 1, make([]byte, 20), true)
+		}, CodeProtocol},
+		{"binary header: truncated", func(t *testing.T, c *Conn) []byte { return frameBytes([]byte("\x07message\x00\x00")) }, CodeProtocol},
 		{"oversized frame", func(t *testing.T, c *Conn) []byte { return binary.BigEndian.AppendUint32(nil, DefaultMaxFrame+1) }, CodeProtocol},
 		{"truncated frame", func(t *testing.T, c *Conn) []byte {
 			f := seal(c, typeMessage, "cut short")
@@ -73,13 +95,18 @@ func TestBadRecords(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Dial(context.Background(), addr, w.clientConfig())
+			cfg := w.clientConfig()
+			cfg.JSONRecords = jsonRecords
+			c, err := Dial(context.Background(), addr, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
 			if err := c.Send(context.Background(), "before"); err != nil {
 				t.Fatal(err)
+			}
+			if c.sess.binary == jsonRecords {
+				t.Fatalf("session binary = %v, want %v", c.sess.binary, !jsonRecords)
 			}
 			before := len(rec.messages())
 			if _, err := c.sess.conn.Write(tc.attack(t, c)); err != nil {
@@ -100,17 +127,30 @@ func TestBadRecords(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, frame []byte) record {
+func mustParse(t *testing.T, frame []byte) record { return mustParseRecord(t, frame, false) }
+
+// mustParseRecord decodes a record frame (header included) of either body
+// format.
+func mustParseRecord(t *testing.T, frame []byte, isBinary bool) record {
 	t.Helper()
-	r, err := parseRecord(frame[frameHeaderLen:])
+	body := append([]byte(nil), frame[frameHeaderLen:]...)
+	var r record
+	var err error
+	if isBinary {
+		r, err = parseBinaryRecord(body)
+	} else {
+		r, err = parseRecord(body)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func flipCiphertext(t *testing.T, frame []byte) []byte {
-	r := mustParse(t, frame)
-	r.Ciphertext[0] ^= 0x01
-	return appendRecordFrame(nil, r.Type, r.Seq, r.Ciphertext)
+// encodeRecord is a record frame (header included) in either body format.
+func encodeRecord(typ string, seq uint64, ct []byte, isBinary bool) []byte {
+	if !isBinary {
+		return appendRecordFrame(nil, typ, seq, ct)
+	}
+	return frameBytes(append(appendTypeSeq(nil, typ, seq), ct...))
 }

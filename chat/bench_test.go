@@ -59,23 +59,13 @@ func BenchmarkMessage(b *testing.B) {
 	w := newWorld(b)
 	for _, size := range []int{1 << 10, 64 << 10} {
 		text := strings.Repeat("a", size)
-		b.Run(fmt.Sprintf("securechat/%dKiB", size>>10), func(b *testing.B) {
-			scfg := w.serverConfig()
-			scfg.OnMessage = func(string, string) {}
-			addr, _, _ := startServer(b, scfg)
-			c, err := Dial(context.Background(), addr, w.clientConfig())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				if err := c.Send(context.Background(), text); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRate(b, "msgs/s")
-		})
+		// securechat: binary record bodies (the default); +json: the JSON
+		// records of the seed protocol (base64 ciphertext).
+		for _, body := range []string{"", "+json"} {
+			b.Run(fmt.Sprintf("securechat%s/%dKiB", body, size>>10), func(b *testing.B) {
+				benchSecureChatMessages(b, w, text, body == "+json")
+			})
+		}
 		b.Run(fmt.Sprintf("tls13/%dKiB", size>>10), func(b *testing.B) {
 			addr := startTLSServer(b, w, size)
 			c, err := tls.Dial("tcp", addr, tlsClientConfig(w))
@@ -98,12 +88,43 @@ func BenchmarkMessage(b *testing.B) {
 	}
 }
 
+// benchSecureChatMessages sends text and waits for its ack, over one
+// session; the server takes each text without copying it (OnMessageBytes).
+func benchSecureChatMessages(b *testing.B, w *world, text string, jsonRecords bool) {
+	size := len(text)
+	scfg := w.serverConfig()
+	scfg.OnMessageBytes = func(string, []byte) {}
+	addr, _, _ := startServer(b, scfg)
+	ccfg := w.clientConfig()
+	ccfg.JSONRecords = jsonRecords
+	c, err := Dial(context.Background(), addr, ccfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if err := c.Send(context.Background(), text); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, "msgs/s")
+}
+
 func reportRate(b *testing.B, unit string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 func tlsCert(chain []*x509.Certificate, key any) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{chain[0].Raw}, PrivateKey: key, Leaf: chain[0]}
+}
+
+// tlsServerConfig is TLS 1.3 requiring and verifying a client certificate,
+// X25519, no tickets.
+func tlsServerConfig(w *world) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: w.ca.trust().Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
+		CurvePreferences: []tls.CurveID{tls.X25519}, SessionTicketsDisabled: true}
 }
 
 func tlsClientConfig(w *world) *tls.Config {
@@ -115,10 +136,7 @@ func tlsClientConfig(w *world) *tls.Config {
 // certificate; with msgSize > 0 it reads messages of that size and answers
 // each with an 8-byte ack.
 func startTLSServer(b *testing.B, w *world, msgSize int) string {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs: w.ca.trust().Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
-		CurvePreferences: []tls.CurveID{tls.X25519}, SessionTicketsDisabled: true}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tlsServerConfig(w))
 	if err != nil {
 		b.Fatal(err)
 	}

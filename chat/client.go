@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -39,9 +40,36 @@ type ClientConfig struct {
 	// resume with them (docs/PROTOCOL.md §13).
 	Tickets TicketCache
 
+	// Suites are the cipher suites offered, most preferred first (the
+	// server takes the first it knows); nil offers
+	// SuiteX25519AES256GCMSHA256 alone. A client without AES hardware
+	// offers SuiteX25519ChaCha20Poly1305SHA256 first or alone.
+	Suites []string
+	// JSONRecords makes the client not offer binary record bodies
+	// (docs/PROTOCOL.md §6.7): every record is then a JSON frame with a
+	// base64 ciphertext, as in the seed protocol.
+	JSONRecords bool
+
 	Logger *slog.Logger
 	Now    func() time.Time
 	Rand   io.Reader
+}
+
+// offeredSuites is the suites field of client_hello; every name must be a
+// known suite.
+func (cfg *ClientConfig) offeredSuites() ([]string, error) {
+	if len(cfg.Suites) == 0 {
+		return []string{SuiteX25519AES256GCMSHA256}, nil
+	}
+	if len(cfg.Suites) > maxSuites {
+		return nil, fmt.Errorf("chat: more than %d suites", maxSuites)
+	}
+	for _, s := range cfg.Suites {
+		if suiteByName(s) == nil {
+			return nil, fmt.Errorf("chat: unknown cipher suite %q", s)
+		}
+	}
+	return cfg.Suites, nil
 }
 
 func (cfg *ClientConfig) identity() (identity, error) {
@@ -184,8 +212,8 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	if len(text) > maxPlaintext(c.sess.maxSend) {
-		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), maxPlaintext(c.sess.maxSend))
+	if len(text) > c.sess.maxPlaintext() {
+		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), c.sess.maxPlaintext())
 	}
 	c.sent++
 	if err := sendRequest(c, typeMessage, text); err != nil {
@@ -234,13 +262,22 @@ func (c *Conn) roundTrip(ctx context.Context, typ string, pt []byte) (response, 
 // sendRequest seals and sends one request record (a message's text is
 // sealed straight from the string). Called with mu held.
 func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
-	if len(pt) > maxPlaintext(c.sess.maxSend) {
-		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(c.sess.maxSend))
+	if len(pt) > c.sess.maxPlaintext() {
+		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), c.sess.maxPlaintext())
 	}
 	if err := writeRecord(c.sess, typ, pt); err != nil {
+		if peerReset(err) {
+			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
+		}
 		return c.fail(fmt.Errorf("send: %w", err))
 	}
 	return nil
+}
+
+// peerReset reports whether the peer dropped the connection (reset, or a
+// write to a connection it closed).
+func peerReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // awaitResponse waits for the response to the request just sent, bounded
@@ -321,6 +358,10 @@ func (c *Conn) readOne(ctx context.Context) error {
 			err = ctx.Err()
 		} else if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: connection closed by server without close", ErrClosed)
+		} else if peerReset(err) {
+			// A reset can discard a close record already on its way
+			// (the kernel drops unread data), so it means the same.
+			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
 		}
 		return c.fail(fmt.Errorf("read: %w", err))
 	}

@@ -5,7 +5,9 @@
 // server_hello + server_finish, client_finish: 1.5 round trips) in which each
 // side proves possession of its certificate's key by signing the transcript,
 // an ephemeral X25519 exchange gives forward secrecy, and HKDF-SHA256 derives
-// one AES-256-GCM key per direction. Every message the client sends is
+// one AEAD key per direction for the negotiated cipher suite (AES-256-GCM by
+// default, or ChaCha20-Poly1305; suite.go); records have binary bodies when
+// both sides agree (record_binary.go). Every message the client sends is
 // acknowledged by the server, so Conn.Send returning nil means delivered.
 //
 // Certificates are validated against a ca.Trust and a PeerChecker (inventory

@@ -52,6 +52,7 @@ const (
 	CodeBusy                = "server_busy"
 	CodeTimeout             = "timeout"
 	CodeInternal            = "internal_error"
+	CodeStoreUnavailable    = "store_unavailable"
 	// Close reasons of a live session (§12.5): a close record's plaintext
 	// starts with one of these codes, then ": " and the detail.
 	CodeCertificateRevoked = "certificate_revoked"
@@ -129,6 +130,7 @@ var publicReasons = map[string]string{
 	CodeBusy:                "server busy, try again later",
 	CodeTimeout:             "handshake deadline expired",
 	CodeInternal:            "internal error",
+	CodeStoreUnavailable:    "certificate status could not be checked; try again later",
 }
 
 // publicReason is the reason sent with code before the peer authenticated.

@@ -127,3 +127,39 @@ func FuzzAppPlaintexts(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBinaryRecord feeds the binary record body decoder (§6.7):
+// whatever it accepts has a type of the registry, re-encodes to exactly the
+// input, and aliases the input rather than copying it; whatever it refuses
+// is a protocol violation or the peer's error frame, and a body of a JSON
+// session (starting with '{') is never taken for a record.
+func FuzzParseBinaryRecord(f *testing.F) {
+	f.Add(append(appendTypeSeq(nil, typeMessage, 0), make([]byte, 20)...))
+	f.Add(append(appendTypeSeq(nil, typeNewTicket, 1<<40), 1, 2, 3))
+	f.Add(appendRecordFrame(nil, typeMessage, 7, []byte("0123456789abcdef"))[4:])
+	f.Add([]byte(`{"type":"error","code":"protocol_error"}`))
+	f.Add([]byte{0x7f})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in := append([]byte(nil), body...)
+		r, err := parseBinaryRecord(in)
+		if err != nil {
+			var re *RemoteError
+			if !errors.Is(err, ErrProtocol) && !errors.As(err, &re) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		if _, ok := anyRecordTypeOf([]byte(r.Type)); !ok || (len(body) > 0 && body[0] == '{') {
+			t.Fatalf("accepted %q as a %q record", body, r.Type)
+		}
+		if got := append(appendTypeSeq(nil, r.Type, r.Seq), r.Ciphertext...); !bytes.Equal(got, body) {
+			t.Fatalf("binary record does not round-trip: %x -> %x", body, got)
+		}
+		if len(r.Ciphertext) > 0 && &r.Ciphertext[len(r.Ciphertext)-1] != &in[len(in)-1] {
+			t.Fatal("ciphertext was copied")
+		}
+		if _, err := parseSessionRecord(in, true, nil); (err == nil) == (r.Type == typeNewTicket) {
+			t.Fatalf("session accepts %q: %v", r.Type, err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -33,6 +34,11 @@ type clientHandshake struct {
 	// when the server accepted it (§13).
 	offered *SessionTicket
 	resumed bool
+	// suites and binary are what client_hello offered; suite is the one
+	// the server chose.
+	suites []string
+	binary bool
+	suite  *suite
 }
 
 func (h *clientHandshake) run(ctx context.Context) (*session, error) {
@@ -87,19 +93,23 @@ func (h *clientHandshake) sendClientHello() error {
 		return fmt.Errorf("client random: %w", err)
 	}
 	var err error
+	if h.suites, err = h.cfg.offeredSuites(); err != nil {
+		return err
+	}
 	if h.priv, err = newKeyShare(h.id.rand); err != nil {
 		return err
 	}
+	h.binary = !h.cfg.JSONRecords
 	ch := clientHelloExt{clientHello: clientHello{
 		Type: typeClientHello, Version: ProtocolVersion,
-		Suites:       []string{SuiteX25519AES256GCMSHA256},
+		Suites:       h.suites,
 		ClientID:     h.cfg.ClientID,
 		Certificate:  h.id.certField,
 		ClientRandom: b64.EncodeToString(random),
 		Timestamp:    h.id.now().Unix(),
 		KeyShare:     b64.EncodeToString(h.priv.PublicKey().Bytes()),
 		MaxFrame:     h.id.max,
-	}}
+	}, BinaryRecords: h.binary}
 	var body []byte
 	if h.cfg.Tickets != nil {
 		ch.TicketRequest = true
@@ -135,11 +145,16 @@ func (h *clientHandshake) readServerHello() error {
 	if name := sh.missing(sh.Resumed); name != "" {
 		return fmt.Errorf("%w: server_hello: %w %q", ErrProtocol, errJSONMissing, name)
 	}
-	if (sh.Resumed && h.offered == nil) || (sh.NewTicket && h.cfg.Tickets == nil) {
-		return fmt.Errorf("%w: server_hello answers a ticket field the client did not send", ErrProtocol)
+	if (sh.Resumed && h.offered == nil) || (sh.NewTicket && h.cfg.Tickets == nil) || (sh.BinaryRecords && !h.binary) {
+		return fmt.Errorf("%w: server_hello answers a field the client did not send", ErrProtocol)
 	}
 	h.resumed = sh.Resumed
-	if sh.Version != ProtocolVersion || sh.Suite != SuiteX25519AES256GCMSHA256 {
+	h.binary = sh.BinaryRecords
+	if slices.Contains(h.suites, sh.Suite) {
+		h.suite = suiteByName(sh.Suite)
+	}
+	// A resumption runs under the ticket's suite only (§13.2).
+	if sh.Version != ProtocolVersion || h.suite == nil || (h.resumed && h.offered.Suite != h.suite.name) {
 		return fmt.Errorf("%w: server chose %q / %q", ErrHandshake, truncate(sh.Version, 32), truncate(sh.Suite, 64))
 	}
 	if sh.MaxFrame < minMaxFrame {
@@ -228,7 +243,7 @@ func (h *clientHandshake) sendClientFinish() (*session, error) {
 		return nil, err
 	}
 	h.thCF = h.th.sum()
-	return newSession(h.conn, h.br, h.hs, h.thCF, true, h.id, h.peerM)
+	return newSession(h.conn, h.br, h.hs, h.thCF, true, h.id, sessionParams{suite: h.suite, binary: h.binary, peerMax: h.peerM})
 }
 
 // handshakeDeadline is the earlier of ctx's deadline and now+timeout.

@@ -6,16 +6,19 @@ import (
 	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"time"
+
+	"github.com/securechat/scca/revocation"
 )
 
 // serverHandshake runs the server side of docs/PROTOCOL.md §3 as a linear
-// script: readClientHello, checkClientCertificate, sendServerFlight,
-// readClientFinish, then the traffic keys.
+// script: readClientHello, checkClientCertificate (concurrently with
+// building the server flight, serverFlight), readClientFinish, then the
+// traffic keys.
 type serverHandshake struct {
 	srv    *Server
 	conn   net.Conn
@@ -26,6 +29,10 @@ type serverHandshake struct {
 	chBody []byte // client_hello as received, for the binder (§13.3)
 	peer   []*x509.Certificate
 	peerMx int
+	// suite and binary are what server_hello announces: the first suite
+	// of the client's list we know, and binary record bodies if offered.
+	suite  *suite
+	binary bool
 	hs     []byte
 	thCF   []byte
 	// Resumption (§13): rs is the ticket's resumption secret when the
@@ -50,12 +57,12 @@ func (h *serverHandshake) run(ctx context.Context) (*session, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if !resumed {
-		if err := h.checkClientCertificate(ctx); err != nil {
-			return nil, "", err
-		}
+	flight, err := h.serverFlight(ctx, resumed)
+	if err != nil {
+		return nil, "", err
 	}
-	if err := h.sendServerFlight(); err != nil {
+	h.sentHello = true
+	if _, err := h.conn.Write(flight); err != nil {
 		return nil, "", err
 	}
 	s, err := h.readClientFinish()
@@ -87,9 +94,13 @@ func (h *serverHandshake) readClientHello() error {
 	if ch.Version != ProtocolVersion {
 		return withCode(CodeUnsupportedVersion, fmt.Errorf("%w: client speaks %q", ErrHandshake, truncate(ch.Version, 32)))
 	}
-	if len(ch.Suites) > maxSuites || !slices.Contains(ch.Suites, SuiteX25519AES256GCMSHA256) {
+	if len(ch.Suites) <= maxSuites {
+		h.suite = chooseSuite(ch.Suites)
+	}
+	if h.suite == nil {
 		return withCode(CodeNoCommonSuite, fmt.Errorf("%w: no common cipher suite", ErrHandshake))
 	}
+	h.binary = ch.BinaryRecords
 	if ch.MaxFrame < minMaxFrame {
 		return fmt.Errorf("%w: max_frame %d is below %d", ErrProtocol, ch.MaxFrame, minMaxFrame)
 	}
@@ -160,42 +171,79 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	if err := checkPeerChain(ctx, id.checker, verified); err != nil {
-		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
-	}
-	return nil
+	return checkStatus(ctx, id, verified)
 }
 
-// sendServerFlight sends server_hello and server_finish in one write
-// (§4.2, §4.3): our random and key share, then a signature and Finished
-// MAC over the transcript through server_hello. A resumed handshake
-// (§13.4) sends no certificate and no signature: the Finished MAC, keyed
-// from the ticket's resumption secret, authenticates the server.
-func (h *serverHandshake) sendServerFlight() error {
+// checkStatus asks the PeerChecker, within id.statusTimeout. A check that
+// could not be made (the source is unavailable or too slow) is not a
+// verdict on the certificate: the peer is told store_unavailable (§8.1),
+// so it retries later instead of taking its certificate for rejected.
+func checkStatus(ctx context.Context, id identity, verified []*x509.Certificate) error {
+	if id.statusTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, id.statusTimeout)
+		defer cancel()
+	}
+	err := checkPeerChain(ctx, id.checker, verified)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, revocation.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return withCode(CodeStoreUnavailable, fmt.Errorf("%w: status check: %w", ErrPeerCertificate, err))
+	}
+	return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
+}
+
+// serverFlight returns server_hello and server_finish for one write. In a
+// full handshake the client certificate check (chain and inventory, mostly
+// waiting on the database) runs concurrently with building the flight
+// (key exchange and signing, all CPU); the flight is released only after
+// the check passed, so nothing is sent, and no session starts, for a
+// certificate the check refuses: the wire is as if they ran in sequence.
+func (h *serverHandshake) serverFlight(ctx context.Context, resumed bool) ([]byte, error) {
+	if resumed {
+		return h.buildServerFlight()
+	}
+	checked := make(chan error, 1)
+	go func() { checked <- h.checkClientCertificate(ctx) }()
+	flight, err := h.buildServerFlight()
+	if cerr := <-checked; cerr != nil {
+		return nil, cerr // the check's verdict comes first, as in sequence
+	}
+	return flight, err
+}
+
+// buildServerFlight makes server_hello and server_finish (§4.2, §4.3): our
+// random and key share, then a signature and Finished MAC over the
+// transcript through server_hello. A resumed handshake (§13.4) sends no
+// certificate and no signature: the Finished MAC, keyed from the ticket's
+// resumption secret, authenticates the server. It does not read h.peer,
+// which the concurrent certificate check sets.
+func (h *serverHandshake) buildServerFlight() ([]byte, error) {
 	id := h.srv.id
 	random := make([]byte, randomLen)
 	if _, err := io.ReadFull(id.rand, random); err != nil {
-		return fmt.Errorf("server random: %w", err)
+		return nil, fmt.Errorf("server random: %w", err)
 	}
 	priv, err := newKeyShare(id.rand)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	peerShare, _ := b64.DecodeString(h.ch.KeyShare) // checked in readClientHello
 	shared, err := x25519(priv, peerShare)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resumed := h.rs != nil
 	h.promised = h.ch.TicketRequest && h.srv.tickets != nil
 	sh := serverHelloExt{serverHello: serverHello{
 		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
-		Suite:        SuiteX25519AES256GCMSHA256,
+		Suite:        h.suite.name,
 		ServerRandom: b64.EncodeToString(random),
 		Timestamp:    id.now().Unix(),
 		KeyShare:     b64.EncodeToString(priv.PublicKey().Bytes()),
 		MaxFrame:     id.max,
-	}, Resumed: resumed, NewTicket: h.promised}
+	}, BinaryRecords: h.binary, Resumed: resumed, NewTicket: h.promised}
 	if !resumed {
 		sh.ServerCertificate = id.certField
 	}
@@ -210,15 +258,13 @@ func (h *serverHandshake) sendServerFlight() error {
 		h.hs = handshakeSecret(shared)
 		sig, err := sign(id.rand, id.key, serverSignatureContext, thSH)
 		if err != nil {
-			return fmt.Errorf("sign transcript: %w", err)
+			return nil, fmt.Errorf("sign transcript: %w", err)
 		}
 		sf = marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
 			Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
 	}
 	h.th.add(sf)
-	h.sentHello = true
-	_, err = h.conn.Write(appendFrame(appendFrame(nil, shBody), sf))
-	return err
+	return appendFrame(appendFrame(nil, shBody), sf), nil
 }
 
 // readClientFinish verifies the client's signature (proof of possession of
@@ -245,7 +291,7 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 	}
 	h.th.add(body)
 	h.thCF = h.th.sum()
-	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, h.peerMx)
+	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, sessionParams{suite: h.suite, binary: h.binary, peerMax: h.peerMx})
 }
 
 // checkFinish verifies a finish message's signature and MAC.

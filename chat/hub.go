@@ -52,6 +52,10 @@ type hub struct {
 	// delivered confirmation never covers a message not yet pushed.
 	dmLocks [64]sync.Mutex
 	seed    maphash.Seed
+
+	// cl shares presence with the other servers of a cluster; nil when
+	// alone (cluster_relay.go). Its publishLocked runs under mu.
+	cl *clusterState
 }
 
 func newHub() *hub {
@@ -93,6 +97,7 @@ func (h *hub) register(m *member) (revokedReason string) {
 	}
 	addTo(h.byCN, m.cn, m)
 	addTo(h.byCert, m.cert, m)
+	h.cl.publishLocked(clusterEvent{K: evOnline, CN: m.cn})
 	return ""
 }
 
@@ -105,6 +110,7 @@ func (h *hub) unregister(m *member) {
 	for room := range m.rooms {
 		h.leaveLocked(m, room)
 	}
+	h.cl.publishLocked(clusterEvent{K: evOffline, CN: m.cn})
 }
 
 // revoke records a revoked certificate and ends its live sessions.
@@ -140,6 +146,7 @@ func (h *hub) join(m *member, room string) ([]string, error) {
 		h.announceLocked(room, m, EventJoin)
 		addTo(h.rooms, room, m)
 		m.rooms[room] = struct{}{}
+		h.cl.publishLocked(clusterEvent{K: evJoin, Room: room, CN: m.cn})
 	}
 	return h.membersLocked(room), nil
 }
@@ -159,6 +166,7 @@ func (h *hub) leaveLocked(m *member, room string) {
 	delete(m.rooms, room)
 	removeFrom(h.rooms, room, m)
 	h.announceLocked(room, m, EventLeave)
+	h.cl.publishLocked(clusterEvent{K: evLeave, Room: room, CN: m.cn})
 }
 
 // announceLocked pushes a presence event to every member of room but m.
@@ -173,7 +181,7 @@ func (h *hub) announceLocked(room string, m *member, kind string) {
 
 // membersLocked lists the distinct CNs in room, sorted.
 func (h *hub) membersLocked(room string) []string {
-	return truncList(distinctCNs(h.rooms[room]))
+	return truncList(mergeNames(distinctCNs(h.rooms[room]), h.cl.roomMembers(room)))
 }
 
 func distinctCNs(set map[*member]struct{}) []string {
@@ -196,8 +204,7 @@ func (h *hub) who(room string) []string {
 	for cn := range h.byCN {
 		cns = append(cns, cn)
 	}
-	slices.Sort(cns)
-	return truncList(cns)
+	return truncList(mergeNames(cns, h.cl.online()))
 }
 
 // roomNames lists the rooms that have members, sorted.
@@ -208,8 +215,7 @@ func (h *hub) roomNames() []string {
 	for r := range h.rooms {
 		names = append(names, r)
 	}
-	slices.Sort(names)
-	return truncList(names)
+	return truncList(mergeNames(names, h.cl.roomNames()))
 }
 
 // truncList keeps a reply within maxListLen names (and so within a frame).

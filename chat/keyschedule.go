@@ -77,25 +77,27 @@ func finishedMAC(hs []byte, label string, th []byte) []byte {
 }
 
 // trafficKeys is one direction's AEAD key and IV, derived from its
-// traffic secret (§5.5).
+// traffic secret (§5.2) with the lengths the negotiated suite's AEAD takes.
 type trafficKeys struct {
+	suite  *suite
 	secret []byte
-	key    []byte // 32 bytes: AES-256
-	iv     []byte // 12 bytes: XORed with the sequence number per record
+	key    []byte // suite.keyLen bytes (32 for both suites: AES-256, ChaCha20)
+	iv     []byte // suite.nonceLen bytes: XORed with the sequence number per record
 }
 
-func newTrafficKeys(secret []byte) trafficKeys {
+func newTrafficKeys(s *suite, secret []byte) trafficKeys {
 	return trafficKeys{
+		suite:  s,
 		secret: secret,
-		key:    expandLabel(secret, "key", nil, 32),
-		iv:     expandLabel(secret, "iv", nil, 12),
+		key:    expandLabel(secret, "key", nil, s.keyLen),
+		iv:     expandLabel(secret, "iv", nil, s.nonceLen),
 	}
 }
 
 // next is the key update (§6.4): a one-way step, so a later key reveals
-// nothing about earlier records.
+// nothing about earlier records. The suite stays the session's.
 func (k trafficKeys) next() trafficKeys {
-	return newTrafficKeys(expandLabel(k.secret, "traffic upd", nil, 32))
+	return newTrafficKeys(k.suite, expandLabel(k.secret, "traffic upd", nil, 32))
 }
 
 // signedContent is what a CertificateVerify-style signature covers

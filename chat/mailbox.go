@@ -16,9 +16,11 @@ import (
 // through (docs/PROTOCOL.md §12.3); *certstore.Store implements it.
 type Mailbox interface {
 	// Enqueue commits msgs (all or nothing) and returns their ids, strictly
-	// increasing; inventory.ErrQueueFull past maxPerRecipient,
-	// inventory.ErrDuplicate for a (recipient, msg_id) already queued.
-	Enqueue(ctx context.Context, msgs []inventory.QueuedMessage, maxPerRecipient int) ([]int64, error)
+	// increasing; inventory.ErrQueueFull past lim.PerRecipient,
+	// inventory.ErrQuotaExceeded (a *inventory.QuotaError) past a sender or
+	// total quota, inventory.ErrDuplicate for a (recipient, msg_id) already
+	// queued.
+	Enqueue(ctx context.Context, msgs []inventory.QueuedMessage, lim inventory.QueueLimits) ([]int64, error)
 	// Pending returns up to limit of recipient's messages after afterID, by id.
 	Pending(ctx context.Context, recipient string, afterID int64, limit int) ([]inventory.QueuedMessage, error)
 	// AckDelivered deletes recipient's messages up to and including uptoID.
@@ -37,6 +39,16 @@ const (
 	// DefaultQueueLimit bounds each recipient's durable queue; a send past
 	// it is rejected with reason queue_full (the sender keeps the message).
 	DefaultQueueLimit = 1000
+	// DefaultSenderQuota and DefaultSenderQuotaBytes bound what one sender
+	// may have waiting for offline recipients, all recipients together, so
+	// one client cannot fill the disk; a send past either is rejected with
+	// reason quota_exceeded.
+	DefaultSenderQuota      = 5000
+	DefaultSenderQuotaBytes = 64 << 20
+	// DefaultTotalQuota and DefaultTotalQuotaBytes bound the whole durable
+	// queue, every sender together.
+	DefaultTotalQuota      = 1_000_000
+	DefaultTotalQuotaBytes = 1 << 30
 	// replayBatch is how many queued messages one Pending call reads.
 	replayBatch = 100
 	// storeTimeout bounds one store call made for a session.
@@ -50,6 +62,7 @@ const (
 	ReasonNoStore          = "no_store"
 	ReasonStoreUnavailable = "store_unavailable"
 	ReasonQueueFull        = "queue_full"
+	ReasonQuotaExceeded    = "quota_exceeded"
 	ReasonNotInRoom        = "not_in_room"
 	ReasonUnknownRecipient = "unknown_recipient"
 )
@@ -91,14 +104,20 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 			return rejected(res, ReasonUnknownRecipient, "no active client certificate has that name")
 		}
 	}
+	if r, ok := s.cl.directPrecheck(req.To, res); !ok {
+		return r
+	}
 	lk := s.hub.dmLock(req.To)
 	lk.Lock()
 	defer lk.Unlock()
 	ids, err := mb.Enqueue(ctx, []inventory.QueuedMessage{{Recipient: req.To, Sender: from.cn,
-		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.cfg.QueueLimit)
+		MsgID: storeMsgID(from.cn, req.ClientMsgID), Body: []byte(req.Text), SentAt: now}}, s.queueLimits())
+	var quota *inventory.QuotaError
 	switch {
 	case errors.Is(err, inventory.ErrQueueFull):
 		return rejected(res, ReasonQueueFull, fmt.Sprintf("%s has %d messages waiting", req.To, s.cfg.QueueLimit))
+	case errors.As(err, &quota):
+		return s.overQuota(res, quota)
 	case errors.Is(err, inventory.ErrDuplicate):
 		res.Status = StatusDuplicate
 		return res
@@ -109,10 +128,40 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	res.ID = ids[0]
 	d := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: res.ID, From: from.cn, TS: res.TS, Text: req.Text})}
 	res.Status = StatusQueued
-	if s.hub.pushDirect(req.To, res.ID, d) {
+	if s.deliverDirect(req.To, res.ID, d) {
 		res.Status = StatusDelivered
 	}
 	return res
+}
+
+// queueLimits are the bounds of the durable queue for one Enqueue, with a
+// negative quota (none) passed as 0.
+func (s *Server) queueLimits() inventory.QueueLimits {
+	return inventory.QueueLimits{
+		PerRecipient: s.cfg.QueueLimit,
+		PerSender:    max(s.cfg.SenderQuota, 0), PerSenderBytes: max(s.cfg.SenderQuotaBytes, 0),
+		Total: max(s.cfg.TotalQuota, 0), TotalBytes: max(s.cfg.TotalQuotaBytes, 0),
+	}
+}
+
+// overQuota answers a direct message refused by a quota (§12.3). The
+// sender learns its own usage; of the total only that it is reached, which
+// the operator also sees in the log.
+func (s *Server) overQuota(res sentBody, q *inventory.QuotaError) sentBody {
+	if q.Scope == inventory.QuotaSender {
+		return rejected(res, ReasonQuotaExceeded, fmt.Sprintf(
+			"you have %d %s waiting for offline recipients, the most this server keeps per sender is %d", q.Queued, q.Unit, q.Limit))
+	}
+	s.id.logger.Warn("direct message refused: the queue for offline recipients is full", "unit", q.Unit, "queued", q.Queued, "limit", q.Limit)
+	return rejected(res, ReasonQuotaExceeded, "the server's queue for offline recipients is full")
+}
+
+// quotaOrDefault is v, or def when v is 0.
+func quotaOrDefault[T int | int64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func rejected(res sentBody, reason, detail string) sentBody {

@@ -13,7 +13,8 @@ import (
 )
 
 // memStore is an in-memory Mailbox and RevocationFeed with the store's
-// semantics (all-or-nothing Enqueue, bound, duplicates, cumulative ack),
+// semantics (all-or-nothing Enqueue, bound, duplicates, cumulative ack;
+// the quotas are tested on the real store, quota_test.go),
 // and a switch that makes every call fail as a database outage would.
 // Tests against the real *certstore.Store are in cmd/scca (testscript).
 type memStore struct {
@@ -37,7 +38,8 @@ func (m *memStore) setDown(v bool) {
 	m.down = v
 }
 
-func (m *memStore) Enqueue(_ context.Context, msgs []certstore.QueuedMessage, limit int) ([]int64, error) {
+func (m *memStore) Enqueue(_ context.Context, msgs []certstore.QueuedMessage, lim certstore.QueueLimits) ([]int64, error) {
+	limit := lim.PerRecipient
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {

@@ -203,7 +203,9 @@ func TestServerParsesRecordsExactly(t *testing.T) {
 	for _, tr := range bothTransports(addr, url) {
 		for _, tc := range cases {
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
-				c, err := Client(tr.dial(t), w.clientConfig())
+				cfg := w.clientConfig()
+				cfg.JSONRecords = true // these cases respell JSON record frames
+				c, err := Client(tr.dial(t), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -393,15 +395,15 @@ func TestClientRefusesWrongAckID(t *testing.T) {
 // TestRecordLimitIsProtocolError: past 2^24 records under one key the
 // receiver refuses with protocol_error (§6.4), before decrypting.
 func TestRecordLimitIsProtocolError(t *testing.T) {
-	keys := newTrafficKeys(bytes.Repeat([]byte{7}, 32))
+	keys := newTrafficKeys(suiteAES256GCM, bytes.Repeat([]byte{7}, 32))
 	out, _ := newHalfConn(dirClientToServer, keys)
 	in, _ := newHalfConn(dirClientToServer, keys)
-	out.seq, in.seq = maxRecordsPerKey-1, maxRecordsPerKey-1
+	out.seq, in.seq = suiteAES256GCM.maxRecords-1, suiteAES256GCM.maxRecords-1
 	if _, err := in.open(mustParse(t, out.seal(typeMessage, []byte("last")))); err != nil {
-		t.Fatalf("record %d: %v", maxRecordsPerKey-1, err)
+		t.Fatalf("record %d: %v", suiteAES256GCM.maxRecords-1, err)
 	}
 	_, err := in.open(mustParse(t, out.seal(typeMessage, []byte("one too many"))))
 	if !errors.Is(err, ErrProtocol) || codeOf(err) != CodeProtocol {
-		t.Fatalf("record %d: %v (code %s), want protocol_error", maxRecordsPerKey, err, codeOf(err))
+		t.Fatalf("record %d: %v (code %s), want protocol_error", suiteAES256GCM.maxRecords, err, codeOf(err))
 	}
 }

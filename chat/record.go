@@ -1,10 +1,10 @@
 package chat
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Record layer (docs/PROTOCOL.md §6).
@@ -12,12 +12,9 @@ const (
 	// DefaultKeyUpdateAfter is how many records a side seals under one key
 	// before it sends key_update and moves to the next key. AES-GCM's
 	// confidentiality bound for TLS 1.3 is 2^24.5 full records per key
-	// (RFC 8446 §5.5); 2^20 keeps us far below it and far below the 2^32
-	// where a 32-bit counter would wrap.
+	// (RFC 8446 §5.5); 2^20 keeps us far below it (and below every suite's
+	// maxRecords) and far below the 2^32 where a 32-bit counter would wrap.
 	DefaultKeyUpdateAfter = 1 << 20
-	// maxRecordsPerKey is the hard limit a receiver enforces: a peer that
-	// never updates its key is cut off well before the AES-GCM limit.
-	maxRecordsPerKey = 1 << 24
 )
 
 // Direction bytes in the additional data: a record sealed for one direction
@@ -29,68 +26,71 @@ const (
 )
 
 // halfConn is one direction of the record layer: its key, IV and sequence
-// number.
+// number, under the session's suite, in the session's record body format.
 type halfConn struct {
-	dir  byte
-	keys trafficKeys
-	aead cipher.AEAD
-	seq  uint64
+	dir    byte
+	keys   trafficKeys
+	aead   cipher.AEAD
+	seq    uint64
+	binary bool // record bodies are binary (§6.7) rather than JSON (§6.1)
 	// nonceBuf and adBuf are scratch for the record being sealed or
-	// opened (one at a time per direction): on the stack they would escape
-	// through the AEAD interface and cost two allocations per record.
-	nonceBuf [gcmNonceLen]byte
-	adBuf    [maxADLen]byte
+	// opened (one at a time per direction), allocated once per direction
+	// with their longest sizes: on the stack they would escape through the
+	// AEAD interface and cost two allocations per record.
+	nonceBuf []byte
+	adBuf    []byte
 }
 
 func newHalfConn(dir byte, keys trafficKeys) (*halfConn, error) {
-	h := &halfConn{dir: dir}
+	h := &halfConn{dir: dir, nonceBuf: make([]byte, maxSuiteNonceLen()), adBuf: make([]byte, 0, maxADLen)}
 	return h, h.setKeys(keys)
 }
 
 func (h *halfConn) setKeys(keys trafficKeys) error {
-	block, err := aes.NewCipher(keys.key)
+	aead, err := keys.suite.newAEAD(keys.key)
 	if err != nil {
-		return fmt.Errorf("aes: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return fmt.Errorf("gcm: %w", err)
+		return fmt.Errorf("%s: %w", keys.suite.name, err)
 	}
 	h.keys, h.aead, h.seq = keys, aead, 0
 	return nil
 }
 
 // nonce is the per-direction IV XOR the 64-bit sequence number, right
-// aligned (RFC 8446 §5.3). Each direction has its own key and the sequence
-// number strictly increases and resets only with a new key, so a
-// (key, nonce) pair is never used twice.
+// aligned (RFC 8446 §5.3), for every suite (both take 96-bit nonces). Each
+// direction has its own key and the sequence number strictly increases and
+// resets only with a new key, so a (key, nonce) pair is never used twice.
 func (h *halfConn) nonce(seq uint64) []byte {
-	n := h.nonceBuf[:]
+	n := h.nonceBuf[:len(h.keys.iv)]
 	copy(n, h.keys.iv)
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
-		n[gcmNonceLen-8+i] ^= s[i]
+		n[len(n)-8+i] ^= s[i]
 	}
 	return n
 }
 
-// gcmNonceLen is the AES-GCM nonce (and our IV) length.
-const gcmNonceLen = 12
-
 // maxADLen is the longest additional data: version, 0x00, dir, length
-// byte, the longest record type, 64-bit sequence number.
-const maxADLen = len(ProtocolVersion) + 3 + len(typeKeyUpdate) + 8
+// byte, the longest record type of the registry, 64-bit sequence number.
+var maxADLen = len(ProtocolVersion) + 3 + maxRecordTypeLen + 8
 
 // additionalData binds the protocol version, direction, record type and
 // sequence number to the ciphertext: "securechat/1" 0x00 dir len(type) type
-// seq(uint64 big-endian). It is built in dst (the halfConn's scratch
-// array), so the record path does not allocate for it.
-func additionalData(dst *[maxADLen]byte, dir byte, typ string, seq uint64) []byte {
+// seq(uint64 big-endian). It is built in dst (the halfConn's scratch,
+// maxADLen long), so the record path does not allocate for it. The AD is
+// the same for both record body formats and both suites.
+func additionalData(dst []byte, dir byte, typ string, seq uint64) []byte {
 	ad := append(dst[:0], ProtocolVersion...)
-	ad = append(ad, 0, dir, byte(len(typ)))
-	ad = append(ad, typ...)
-	return binary.BigEndian.AppendUint64(ad, seq)
+	ad = append(ad, 0, dir)
+	return appendTypeSeq(ad, typ, seq)
+}
+
+// appendTypeSeq appends len(type) ‖ type ‖ uint64_be(seq): the tail of the
+// additional data and, identically, the header of a binary record body.
+func appendTypeSeq(dst []byte, typ string, seq uint64) []byte {
+	dst = append(dst, byte(len(typ)))
+	dst = append(dst, typ...)
+	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
 // seal encrypts plaintext as the next record of type typ and returns the
@@ -101,16 +101,29 @@ func (h *halfConn) seal(typ string, plaintext []byte) []byte {
 }
 
 // appendSeal encrypts pt as the next record of type typ and appends its
-// wire frame to dst. The plaintext is copied into *scratch and sealed in
-// place there (GCM allows exact overlap), and the ciphertext is base64
+// wire frame to dst. A binary body (§6.7) is sealed in place inside dst. For
+// a JSON body the plaintext is copied into *scratch and sealed in place
+// there (both AEADs allow exact overlap), and the ciphertext is base64
 // encoded straight into dst, so with reused buffers a record costs no
 // allocation.
 func appendSeal[T ~string | ~[]byte](h *halfConn, dst []byte, scratch *[]byte, typ string, pt T) []byte {
 	seq := h.seq
 	h.seq++
 	nonce := h.nonce(seq)
+	ad := additionalData(h.adBuf, h.dir, typ, seq)
+	if h.binary {
+		// Frame header, body header, then the plaintext copied into place
+		// and sealed there (exact overlap): no base64, no second buffer.
+		n := binaryHeaderLen(typ) + len(pt) + h.aead.Overhead()
+		dst = slices.Grow(dst, frameHeaderLen+n)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+		dst = appendTypeSeq(dst, typ, seq)
+		off := len(dst)
+		dst = append(dst, pt...)
+		return h.aead.Seal(dst[:off], nonce, dst[off:], ad)
+	}
 	buf := append((*scratch)[:0], pt...)
-	ct := h.aead.Seal(buf[:0], nonce, buf, additionalData(&h.adBuf, h.dir, typ, seq))
+	ct := h.aead.Seal(buf[:0], nonce, buf, ad)
 	*scratch = ct
 	return appendRecordFrame(dst, typ, seq, ct)
 }
@@ -123,11 +136,11 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 	if rf.Seq != h.seq {
 		return nil, fmt.Errorf("%w: %s record has sequence %d, expected %d", ErrRecord, rf.Type, rf.Seq, h.seq)
 	}
-	if h.seq >= maxRecordsPerKey {
-		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrProtocol, maxRecordsPerKey)
+	if h.seq >= h.keys.suite.maxRecords {
+		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrProtocol, h.keys.suite.maxRecords)
 	}
 	nonce := h.nonce(rf.Seq)
-	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce, rf.Ciphertext, additionalData(&h.adBuf, h.dir, rf.Type, rf.Seq))
+	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce, rf.Ciphertext, additionalData(h.adBuf, h.dir, rf.Type, rf.Seq))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s record %d", ErrRecord, rf.Type, rf.Seq)
 	}

@@ -15,11 +15,25 @@ type record struct {
 	Ciphertext []byte
 }
 
-// recordTypes are all record types (§6.1, §12): the core four, then the
-// messaging requests and the server's responses and pushes.
+// recordTypes are the record types a session reads (§6.1, §12): the core
+// four, then the messaging requests and the server's responses and pushes.
 var recordTypes = [...]string{typeMessage, typeAck, typeKeyUpdate, typeClose,
 	typeSend, typeJoin, typeLeave, typeWho, typeRooms, typeDelivered,
 	typeSent, typeReply, typeDeliver, typeEvent}
+
+// allRecordTypes is the record-type registry: every type that is ever
+// sealed, including new_ticket, which only the handshake reads. The
+// additional data and record overhead bounds are derived from it.
+var allRecordTypes = append(recordTypes[:len(recordTypes):len(recordTypes)], typeNewTicket)
+
+// maxRecordTypeLen is the longest record type name of the registry.
+var maxRecordTypeLen = func() int {
+	n := 0
+	for _, t := range allRecordTypes {
+		n = max(n, len(t))
+	}
+	return n
+}()
 
 func isRecordType(t string) bool {
 	_, ok := recordTypeOf([]byte(t))

@@ -46,6 +46,9 @@ func (s *Server) send(m *member, req sendReq) sentBody {
 		return s.sendDirect(m, req, now)
 	}
 	res := sentBody{ClientMsgID: req.ClientMsgID, TS: now.UnixMilli(), ID: s.lastMsgID.Add(1)}
+	if r, ok := s.cl.relayRoom(m, req, res.ID, res.TS); !ok {
+		return r
+	}
 	rec := outRecord{typ: typeDeliver, pt: marshal(deliverBody{ID: res.ID, From: m.cn, Room: req.Room, TS: res.TS, Text: req.Text})}
 	if !s.hub.fanOut(m, req.Room, rec) {
 		return rejected(sentBody{ClientMsgID: req.ClientMsgID, TS: res.TS}, ReasonNotInRoom, "join "+req.Room+" before sending to it")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -25,6 +26,10 @@ type SessionTicket struct {
 	// ClientCert is the DER of the client certificate the ticket is bound
 	// to; it is used only with that certificate.
 	ClientCert []byte
+	// Suite is the cipher suite of the session that produced the ticket:
+	// the ticket is offered only when that suite is, and resumes only with
+	// it (§13.2).
+	Suite string
 }
 
 // TicketCache stores at most one ticket per server name. A client takes a
@@ -77,7 +82,7 @@ func (h *clientHandshake) takeTicket() *SessionTicket {
 	}
 	cache.Delete(h.cfg.ServerName) // single use, whatever happens next
 	if !h.id.now().Before(t.Expires) || t.ServerCert == nil || len(t.Secret) != binderLen ||
-		!bytes.Equal(t.ClientCert, h.id.chain[0].Raw) {
+		!bytes.Equal(t.ClientCert, h.id.chain[0].Raw) || !slices.Contains(h.suites, t.Suite) {
 		return nil
 	}
 	return t
@@ -106,7 +111,7 @@ func (h *clientHandshake) readNewTicket(s *session) error {
 	if err != nil {
 		return err
 	}
-	r, err := parseRecordFrame(body, typeNewTicket)
+	r, err := parseNewTicketRecord(body, s.in.binary)
 	if err != nil {
 		return err
 	}
@@ -128,9 +133,22 @@ func (h *clientHandshake) readNewTicket(s *session) error {
 	h.cfg.Tickets.Put(h.cfg.ServerName, &SessionTicket{
 		Ticket: ticket, Secret: resumptionSecret(h.hs, h.thCF),
 		Expires:    h.id.now().Add(time.Duration(nt.LifetimeS) * time.Second),
-		ServerCert: h.peer[0], ClientCert: h.id.chain[0].Raw,
+		ServerCert: h.peer[0], ClientCert: h.id.chain[0].Raw, Suite: h.suite.name,
 	})
 	return nil
+}
+
+// parseNewTicketRecord decodes the new_ticket record frame in the session's
+// body format.
+func parseNewTicketRecord(body []byte, isBinary bool) (record, error) {
+	if !isBinary {
+		return parseRecordFrame(body, typeNewTicket)
+	}
+	r, err := parseBinaryRecord(body)
+	if err == nil && r.Type != typeNewTicket {
+		return record{}, fmt.Errorf("%w: got %q, want %q", ErrProtocol, r.Type, typeNewTicket)
+	}
+	return r, err
 }
 
 // parseRecordFrame decodes a record frame that must be of type want

@@ -13,7 +13,7 @@ import (
 func FuzzTicketOpen(f *testing.F) {
 	tk := newTicketer(TicketConfig{}, &counterReader{next: 0x40})
 	now := time.Unix(1767225600, 0)
-	st := &ticketState{secret: bytes.Repeat([]byte{1}, binderLen), issued: now, expires: now.Add(time.Hour)}
+	st := &ticketState{suite: suiteAES256GCM, secret: bytes.Repeat([]byte{1}, binderLen), issued: now, expires: now.Add(time.Hour)}
 	good, err := tk.seal(st, now)
 	if err != nil {
 		f.Fatal(err)

@@ -19,6 +19,8 @@ const typeNewTicket = "new_ticket"
 // wire bytes (§13.3).
 type clientHelloExt struct {
 	clientHello
+	// BinaryRecords offers binary record bodies (§6.7).
+	BinaryRecords bool   `json:"binary_records,omitempty"`
 	TicketRequest bool   `json:"ticket_request,omitempty"`
 	Ticket        string `json:"ticket,omitempty"`
 	Binder        string `json:"binder,omitempty"`
@@ -27,6 +29,9 @@ type clientHelloExt struct {
 // serverHelloExt is server_hello with the resumption fields.
 type serverHelloExt struct {
 	serverHello
+	// BinaryRecords: records in both directions have binary bodies (§6.7);
+	// only if the client offered them.
+	BinaryRecords bool `json:"binary_records,omitempty"`
 	// Resumed: the server accepted the ticket; server_finish and
 	// client_finish carry no signature.
 	Resumed bool `json:"resumed,omitempty"`
@@ -36,6 +41,7 @@ type serverHelloExt struct {
 
 func (m *clientHelloExt) fields() []field {
 	return append(m.clientHello.fieldList(),
+		field{name: "binary_records", dst: &m.BinaryRecords},
 		field{name: "ticket_request", dst: &m.TicketRequest},
 		field{name: "ticket", dst: &m.Ticket},
 		field{name: "binder", dst: &m.Binder})
@@ -43,6 +49,7 @@ func (m *clientHelloExt) fields() []field {
 
 func (m *serverHelloExt) fields() []field {
 	return append(m.serverHello.fieldList(),
+		field{name: "binary_records", dst: &m.BinaryRecords},
 		field{name: "resumed", dst: &m.Resumed},
 		field{name: "new_ticket", dst: &m.NewTicket})
 }

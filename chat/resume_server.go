@@ -50,6 +50,9 @@ func (h *serverHandshake) resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if st.suite != h.suite {
+		return errTicketSuite
+	}
 	trunc, err := truncatedHello(h.chBody, h.ch.Binder)
 	if err != nil {
 		return err
@@ -67,6 +70,9 @@ func (h *serverHandshake) resume(ctx context.Context) error {
 		return errTicketCert
 	}
 	if err := t.markUsed(st, now); err != nil {
+		return err
+	}
+	if err := t.spend(ctx, st); err != nil {
 		return err
 	}
 	// The chain was verified when the ticket was issued and the trust
@@ -122,7 +128,7 @@ func (h *serverHandshake) sendTicket(s *session) error {
 			expires = c.NotAfter
 		}
 	}
-	st := &ticketState{secret: resumptionSecret(h.hs, h.thCF), issued: now,
+	st := &ticketState{suite: h.suite, secret: resumptionSecret(h.hs, h.thCF), issued: now,
 		expires: expires.Truncate(time.Second), certHash: sha256.Sum256(h.peer[0].Raw)}
 	if _, err := io.ReadFull(id.rand, st.id[:]); err != nil {
 		return fmt.Errorf("ticket id: %w", err)

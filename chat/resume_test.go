@@ -185,7 +185,7 @@ func TestResumeTamperedTicketFallsBack(t *testing.T) {
 	w := newWorld(t)
 	addr, _, _ := startServer(t, w.serverConfig())
 	cfg := w.clientConfig()
-	for _, pos := range []int{0, ticketKeyID, ticketKeyID + gcmNonceLen, ticketLen - 1} {
+	for _, pos := range []int{0, ticketKeyID, ticketKeyID + ticketNonceLen, ticketLen - 1} {
 		cache := fullThenTicket(t, addr, cfg)
 		tk := cache.Get("localhost")
 		tk.Ticket = bytes.Clone(tk.Ticket)
@@ -247,7 +247,7 @@ func TestResumeForwardSecrecyFreshKeys(t *testing.T) {
 		// The traffic keys depend on the fresh X25519 exchange: the
 		// resumption secret alone does not give them.
 		hsNoDH := resumedHandshakeSecret(secrets[len(secrets)-1], make([]byte, 32))
-		if bytes.Equal(newTrafficKeys(expandLabel(hsNoDH, "c ap traffic", c.sess.out.keys.secret, 32)).key, c.sess.out.keys.key) {
+		if bytes.Equal(newTrafficKeys(suiteAES256GCM, expandLabel(hsNoDH, "c ap traffic", c.sess.out.keys.secret, 32)).key, c.sess.out.keys.key) {
 			t.Fatal("traffic key derivable without the ephemeral exchange")
 		}
 	}

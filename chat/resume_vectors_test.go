@@ -63,7 +63,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	}
 	srv.tickets.rand = &counterReader{next: 0xc0}
 	rs := bytes.Repeat([]byte{0x20}, binderLen)
-	st := &ticketState{secret: rs, issued: vectorTime, expires: vectorTime.Add(time.Hour), certHash: sha256.Sum256(cCert.Raw)}
+	st := &ticketState{suite: suiteAES256GCM, secret: rs, issued: vectorTime, expires: vectorTime.Add(time.Hour), certHash: sha256.Sum256(cCert.Raw)}
 	copy(st.id[:], bytes.Repeat([]byte{0x60}, ticketIDLen))
 	ticket, err := srv.tickets.seal(st, vectorTime)
 	if err != nil {
@@ -72,7 +72,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	srv.tickets.rand = srv.id.rand
 	cache := &MemoryTicketCache{}
 	cache.Put("chat.example", &SessionTicket{Ticket: ticket, Secret: rs, Expires: vectorTime.Add(time.Hour),
-		ServerCert: sCert, ClientCert: cCert.Raw})
+		ServerCert: sCert, ClientCert: cCert.Raw, Suite: SuiteX25519AES256GCMSHA256})
 
 	sEnd, cEnd := net.Pipe()
 	sRec, cRec := &recorder{Conn: sEnd}, &recorder{Conn: cEnd}
@@ -81,7 +81,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	c, err := Client(cRec, ClientConfig{Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
+	c, err := Client(cRec, ClientConfig{JSONRecords: true, Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
 		Checker: inv, ServerName: "chat.example", ClientID: "client123", Now: now, Rand: &counterReader{}, Tickets: cache})
 	if err != nil {
 		t.Fatal(err)
@@ -112,8 +112,8 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		t.Fatal(err)
 	}
 	hs := resumedHandshakeSecret(rs, shared)
-	c2s := newTrafficKeys(expandLabel(hs, "c ap traffic", thCF, 32))
-	s2c := newTrafficKeys(expandLabel(hs, "s ap traffic", thCF, 32))
+	c2s := newTrafficKeys(suiteAES256GCM, expandLabel(hs, "c ap traffic", thCF, 32))
+	s2c := newTrafficKeys(suiteAES256GCM, expandLabel(hs, "s ap traffic", thCF, 32))
 	var ch clientHelloExt
 	if err := json.Unmarshal(cf[0][4:], &ch); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,11 @@ func (s *Server) watchRevocations(stop <-chan struct{}) {
 	var last int64
 	for {
 		err := s.pollRevocations(feed, &started, &last)
+		if s.checks != nil {
+			// Positive check answers are reused only while the feed
+			// works (§7.4): a failed poll flushes and disables them.
+			s.checks.setFeedHealthy(err == nil)
+		}
 		switch {
 		case err != nil && !failing:
 			s.id.logger.Warn("revocation feed unavailable; retrying", "err", err)
@@ -51,6 +56,7 @@ func (s *Server) watchRevocations(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
+		case <-s.revWake: // a cluster hint (cluster_relay.go): read now
 		}
 	}
 }
@@ -70,6 +76,9 @@ func (s *Server) pollRevocations(feed RevocationFeed, started *bool, last *int64
 		evs, err := feed.RevocationsSince(ctx, *last, revocationBatch)
 		if err != nil {
 			return err
+		}
+		if len(evs) > 0 && s.checks != nil {
+			s.checks.flush() // before the sessions end: no new one on a stale answer
 		}
 		for _, ev := range evs {
 			*last = ev.AuditID

@@ -42,6 +42,10 @@ type ServerConfig struct {
 	MaxHandshakes      int
 	MaxHandshakesPerIP int
 	FirstFrameTimeout  time.Duration
+	// StatusCheckTimeout bounds the Checker call during a handshake
+	// (DefaultStatusCheckTimeout); when it passes, or the Checker reports
+	// its source unavailable, the client is told store_unavailable.
+	StatusCheckTimeout time.Duration
 	TimestampWindow    time.Duration // allowed clock difference for client_hello
 	KeyUpdateAfter     uint64        // records per key before key_update (DefaultKeyUpdateAfter)
 
@@ -53,14 +57,30 @@ type ServerConfig struct {
 	Directory      Directory // who may receive direct messages; nil: the Mailbox, if it is a Directory
 	Revocations    RevocationFeed
 	RevocationPoll time.Duration // DefaultRevocationPoll
-	QueueLimit     int           // per-recipient bound of the durable queue (DefaultQueueLimit)
-	SendQueue      int           // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
-	SendQueueBytes int           // and their plaintext bytes (DefaultSendQueueBytes)
+	// CheckCacheTTL is how long a positive Checker answer for a client
+	// certificate is reused by later handshakes (§7.4); it needs
+	// Revocations, whose every event flushes the cache and whose failure
+	// disables it. 0 means MaxCheckCacheTTL (the maximum); negative: off.
+	CheckCacheTTL time.Duration
+	QueueLimit    int // per-recipient bound of the durable queue (DefaultQueueLimit)
+	// Quotas of the durable queue (§12.3): messages and body bytes one
+	// sender may have waiting for offline recipients, and all senders
+	// together. 0 means the default (DefaultSenderQuota ...), negative none.
+	SenderQuota      int
+	SenderQuotaBytes int64
+	TotalQuota       int
+	TotalQuotaBytes  int64
+	SendQueue        int // pushed records waiting per session before it counts as too slow (DefaultSendQueue)
+	SendQueueBytes   int // and their plaintext bytes (DefaultSendQueueBytes)
 
 	Logger *slog.Logger // nil: discard
 	// OnMessage is called for each message, in order per session, before
 	// it is acknowledged; from is the authenticated certificate's CN.
 	OnMessage func(from, text string)
+	// OnMessageBytes, if set, is called instead of OnMessage with the text
+	// still in the record buffer (no copy); text is valid only during the
+	// call.
+	OnMessageBytes func(from string, text []byte)
 	// OnAccept is called when a client completed the handshake.
 	OnAccept func(remote, cn string)
 	// OnReject is called when a handshake fails; errors.Is(err,
@@ -70,6 +90,10 @@ type ServerConfig struct {
 	// Tickets configures session resumption (docs/PROTOCOL.md §13); the
 	// zero value enables it with the defaults.
 	Tickets TicketConfig
+
+	// Cluster links this server to others sharing the inventory
+	// (docs/CLUSTER.md); the zero value: the server works alone.
+	Cluster ClusterConfig
 
 	Now  func() time.Time
 	Rand io.Reader
@@ -82,6 +106,9 @@ type Server struct {
 	replay *replayCache
 	// tickets seals and opens resumption tickets; nil when disabled.
 	tickets *ticketer
+	// checks caches positive client certificate checks (also id.checker);
+	// nil without a revocation feed or when disabled.
+	checks *checkCache
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -95,6 +122,8 @@ type Server struct {
 	lastMsgID atomic.Int64 // room message ids (§12.2)
 	watchOnce sync.Once
 	stopWatch chan struct{}
+	cl        *clusterState // nil when alone
+	revWake   chan struct{} // read the revocation feed now
 }
 
 // NewServer checks cfg and returns a Server.
@@ -105,6 +134,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	id.statusTimeout = min(orDefault(cfg.StatusCheckTimeout, DefaultStatusCheckTimeout), cfg.HandshakeTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
 	if cfg.MaxConns <= 0 {
@@ -121,6 +151,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
+	cfg.SenderQuota = quotaOrDefault(cfg.SenderQuota, DefaultSenderQuota)
+	cfg.SenderQuotaBytes = quotaOrDefault(cfg.SenderQuotaBytes, DefaultSenderQuotaBytes)
+	cfg.TotalQuota = quotaOrDefault(cfg.TotalQuota, DefaultTotalQuota)
+	cfg.TotalQuotaBytes = quotaOrDefault(cfg.TotalQuotaBytes, DefaultTotalQuotaBytes)
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
 	}
@@ -135,8 +169,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
 		hs:        newHandshakeLimits(),
-		hub:       newHub(), stopWatch: make(chan struct{}),
+		hub:       newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1),
 	}
+	if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
+		srv.checks = newCheckCache(id.checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
+		srv.id.checker = srv.checks
+	}
+	if cfg.Cluster.Broker != nil {
+		// Every log line names the node, so a cluster's logs can be merged.
+		srv.id.logger = srv.id.logger.With("node", cfg.Cluster.Broker.Node())
+	}
+	srv.cl = newClusterState(srv, cfg.Cluster)
+	srv.hub.cl = srv.cl
 	// Room message ids start at the current time in microseconds, so they
 	// keep increasing across restarts of this server.
 	srv.lastMsgID.Store(id.now().UnixMicro())
@@ -146,6 +190,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // startWatcher starts the revocation watcher once, with the first Serve.
 func (s *Server) startWatcher() {
 	s.watchOnce.Do(func() {
+		if s.cl != nil {
+			if err := s.cl.start(s.stopWatch); err != nil {
+				s.id.logger.Error("cluster not started; serving alone", "err", err)
+			}
+		}
 		if s.cfg.Revocations == nil {
 			return
 		}
@@ -199,6 +248,13 @@ func (s *Server) track(conn net.Conn) {
 	sc := &serverConn{srv: s, conn: conn, remote: conn.RemoteAddr().String()}
 	sc.ip = sourceIP(conn.RemoteAddr())
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shutdown may already be waiting on wg: adding to it now would
+		// race with that Wait. The connection is simply not served.
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
 	refusal := s.admitLocked(sc)
 	if refusal == "" {
 		s.conns[sc] = struct{}{}

@@ -19,7 +19,11 @@ type session struct {
 	maxRecv    int // our frame limit
 	maxSend    int // the limit the peer announced
 	rekeyAfter uint64
-	in         *halfConn
+	// binary and tagLen are fixed by the handshake: record body format
+	// and the suite's AEAD overhead.
+	binary bool
+	tagLen int
+	in     *halfConn
 	// rbody and rct hold the frame being read and its decoded ciphertext
 	// (then plaintext); taken from bufPool on demand and given back by
 	// releaseRead, so an idle session holds no record buffers.
@@ -30,19 +34,27 @@ type session struct {
 	writeTimeout time.Duration
 }
 
+// sessionParams is what the handshake negotiated for the record layer.
+type sessionParams struct {
+	suite   *suite
+	binary  bool // binary record bodies (§6.7)
+	peerMax int  // the max_frame the peer announced
+}
+
 // newSession derives the application traffic secrets from the handshake
-// secret and the full transcript hash (§5.5): one secret per direction, so
-// each side encrypts under a key the other side only decrypts with.
-func newSession(conn net.Conn, br *bufio.Reader, hs, thCF []byte, isClient bool, id identity, peerMax int) (*session, error) {
-	c2s := newTrafficKeys(expandLabel(hs, "c ap traffic", thCF, 32))
-	s2c := newTrafficKeys(expandLabel(hs, "s ap traffic", thCF, 32))
+// secret and the full transcript hash (§5.2): one secret per direction, so
+// each side encrypts under a key the other side only decrypts with; key
+// and IV lengths are the negotiated suite's.
+func newSession(conn net.Conn, br *bufio.Reader, hs, thCF []byte, isClient bool, id identity, p sessionParams) (*session, error) {
+	c2s := newTrafficKeys(p.suite, expandLabel(hs, "c ap traffic", thCF, 32))
+	s2c := newTrafficKeys(p.suite, expandLabel(hs, "s ap traffic", thCF, 32))
 	in, out := c2s, s2c
 	inDir, outDir := byte(dirClientToServer), byte(dirServerToClient)
 	if isClient {
 		in, out = s2c, c2s
 		inDir, outDir = outDir, inDir
 	}
-	s := &session{conn: conn, br: br, maxRecv: id.max, maxSend: peerMax, rekeyAfter: id.rekey, writeTimeout: DefaultWriteTimeout}
+	s := &session{conn: conn, br: br, maxRecv: id.max, maxSend: p.peerMax, rekeyAfter: id.rekey, writeTimeout: DefaultWriteTimeout}
 	var err error
 	if s.in, err = newHalfConn(inDir, in); err != nil {
 		return nil, err
@@ -50,23 +62,39 @@ func newSession(conn net.Conn, br *bufio.Reader, hs, thCF []byte, isClient bool,
 	if s.out, err = newHalfConn(outDir, out); err != nil {
 		return nil, err
 	}
+	s.in.binary, s.out.binary = p.binary, p.binary
+	s.binary, s.tagLen = p.binary, s.out.aead.Overhead()
 	return s, nil
 }
 
-// recordOverhead is the largest framing around a ciphertext: JSON keys, the
-// longest type and a 20-digit sequence number.
-const recordOverhead = len(recPrefix) + len(typeKeyUpdate) + len(recSeq) + 20 + len(recCT) + len(recSuffix)
+// jsonRecordOverhead is the largest framing around a JSON record's base64
+// ciphertext: keys, the longest type of the registry and a 20-digit
+// sequence number. binaryRecordOverhead is the same for a binary body.
+var (
+	jsonRecordOverhead   = len(recPrefix) + maxRecordTypeLen + len(recSeq) + 20 + len(recCT) + len(recSuffix)
+	binaryRecordOverhead = 1 + maxRecordTypeLen + 8
+)
 
-// maxPlaintext is the longest plaintext that fits in a frame of max bytes.
-func maxPlaintext(max int) int {
-	return (max-recordOverhead)/4*3 - 16
+// maxPlaintext is the longest plaintext that fits, sealed with an AEAD
+// adding tagLen bytes, in a frame body of max bytes, whatever the record
+// type and sequence number.
+func maxPlaintext(max int, isBinary bool, tagLen int) int {
+	if isBinary {
+		return max - binaryRecordOverhead - tagLen
+	}
+	return (max-jsonRecordOverhead)/4*3 - tagLen
+}
+
+// maxPlaintext is the longest plaintext the peer accepts in one record.
+func (s *session) maxPlaintext() int {
+	return maxPlaintext(s.maxSend, s.binary, s.tagLen)
 }
 
 // writeRecord seals and sends one record, preceded by a key_update when the
 // current key has sealed rekeyAfter records (§6.4), with one Write call.
 func writeRecord[T ~string | ~[]byte](s *session, typ string, pt T) error {
-	if len(pt) > maxPlaintext(s.maxSend) {
-		return fmt.Errorf("%w: %d bytes, peer accepts at most %d", ErrMessageTooLarge, len(pt), maxPlaintext(s.maxSend))
+	if len(pt) > s.maxPlaintext() {
+		return fmt.Errorf("%w: %d bytes, peer accepts at most %d", ErrMessageTooLarge, len(pt), s.maxPlaintext())
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -102,7 +130,7 @@ func (s *session) readRecord() (string, []byte, error) {
 			return "", nil, err
 		}
 		*s.rbody = body
-		r, err := parseRecordInto(body, s.rct)
+		r, err := parseSessionRecord(body, s.in.binary, s.rct)
 		if err != nil {
 			return "", nil, err
 		}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
@@ -38,6 +39,23 @@ type TicketConfig struct {
 	// second use. When it is full, resumption is refused (clients fall back
 	// to a full handshake) rather than forgetting an id early.
 	MaxUsed int
+
+	// Secret, if set, is shared by every server of a cluster so that a
+	// ticket from one resumes on another: ticket keys are then derived
+	// from it per rotation period (ticket_keys.go) instead of drawn at
+	// random, and never stored or sent anywhere. At least 32 random bytes.
+	Secret []byte
+	// Spent, if set, records used ticket ids for the whole cluster (a
+	// shared compare-and-set), after this server's own used-ticket set.
+	Spent TicketSpender
+}
+
+// TicketSpender is a cluster-wide single-use record of ticket ids.
+type TicketSpender interface {
+	// Spend records id as used until expires. first is false if it was
+	// recorded before; an error means it cannot tell (the ticket is then
+	// refused: a full handshake follows).
+	Spend(ctx context.Context, id []byte, expires time.Time) (first bool, err error)
 }
 
 // Reasons a ticket is refused; each ends in a full handshake instead.
@@ -51,16 +69,21 @@ var (
 	errTicketsFull     = errors.New("used-ticket set is full")
 	errBinder          = errors.New("binder does not verify")
 	errTicketCert      = errors.New("certificate differs from the ticket's")
+	errTicketSuite     = errors.New("ticket was issued under another cipher suite")
 )
 
 const (
-	ticketVersion = 1
-	ticketIDLen   = 16 // random: unique among all tickets alive at once
-	ticketKeyID   = 8
-	// ticketPlainLen: version, id, resumption secret, issued_at,
+	ticketIDLen = 16 // random: unique among all tickets alive at once
+	ticketKeyID = 8
+	// ticketPlainLen: suite code, id, resumption secret, issued_at,
 	// expires_at, SHA-256 of the client certificate.
 	ticketPlainLen = 1 + ticketIDLen + binderLen + 8 + 8 + sha256.Size
-	ticketLen      = ticketKeyID + gcmNonceLen + ticketPlainLen + 16
+	// Tickets are sealed with AES-256-GCM whatever the session's suite
+	// (only this server reads them): GCM's standard 96-bit nonce, random
+	// per ticket (see seal), and its 16-byte tag.
+	ticketNonceLen = 12
+	ticketTagLen   = 16
+	ticketLen      = ticketKeyID + ticketNonceLen + ticketPlainLen + ticketTagLen
 	// maxSealsPerKey keeps random 96-bit nonces far inside NIST SP 800-38D
 	// §8.3's 2^32 invocations per key; the key rotates early if reached.
 	maxSealsPerKey = 1 << 30
@@ -68,6 +91,7 @@ const (
 
 // ticketState is what a ticket carries.
 type ticketState struct {
+	suite    *suite // the session's cipher suite: resumption only under it
 	id       [ticketIDLen]byte
 	secret   []byte // resumption secret
 	issued   time.Time
@@ -77,7 +101,7 @@ type ticketState struct {
 
 func (t *ticketState) marshal() []byte {
 	b := make([]byte, 0, ticketPlainLen)
-	b = append(b, ticketVersion)
+	b = append(b, t.suite.ticketCode)
 	b = append(b, t.id[:]...)
 	b = append(b, t.secret...)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.issued.Unix()))
@@ -86,10 +110,10 @@ func (t *ticketState) marshal() []byte {
 }
 
 func parseTicketState(b []byte) (*ticketState, error) {
-	if len(b) != ticketPlainLen || b[0] != ticketVersion {
+	if len(b) != ticketPlainLen || suiteByTicketCode(b[0]) == nil {
 		return nil, errTicketMalformed
 	}
-	t := &ticketState{}
+	t := &ticketState{suite: suiteByTicketCode(b[0])}
 	b = b[1:]
 	copy(t.id[:], b)
 	b = b[ticketIDLen:]
@@ -119,6 +143,7 @@ type ticketer struct {
 	previous  *ticketKey
 	used      map[[ticketIDLen]byte]time.Time
 	lastSweep time.Time
+	derived   *derivedKeys // keys from TicketConfig.Secret; nil: random keys
 }
 
 func newTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
@@ -127,7 +152,11 @@ func newTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
 	if cfg.MaxUsed <= 0 {
 		cfg.MaxUsed = DefaultMaxUsedTickets
 	}
-	return &ticketer{cfg: cfg, rand: rnd, used: make(map[[ticketIDLen]byte]time.Time)}
+	t := &ticketer{cfg: cfg, rand: rnd, used: make(map[[ticketIDLen]byte]time.Time)}
+	if len(cfg.Secret) > 0 {
+		t.derived = newDerivedKeys(cfg.Secret, cfg.Rotation, rnd)
+	}
+	return t
 }
 
 // newTicketKey draws a key and its id from rand. Keys are random per
@@ -182,12 +211,12 @@ func (t *ticketer) rotateLocked(now time.Time, force bool) error {
 func (t *ticketer) seal(st *ticketState, now time.Time) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.rotateLocked(now, false); err != nil {
+	k, err := t.sealKeyLocked(now)
+	if err != nil {
 		return nil, err
 	}
-	k := t.current
 	k.seals++
-	out := make([]byte, ticketKeyID+gcmNonceLen, ticketLen)
+	out := make([]byte, ticketKeyID+ticketNonceLen, ticketLen)
 	copy(out, k.id[:])
 	if _, err := io.ReadFull(t.rand, out[ticketKeyID:]); err != nil {
 		return nil, fmt.Errorf("ticket nonce: %w", err)
@@ -207,23 +236,15 @@ func (t *ticketer) open(ticket []byte, now time.Time) (*ticketState, error) {
 	if len(ticket) != ticketLen {
 		return nil, errTicketMalformed
 	}
-	t.mu.Lock()
-	if err := t.rotateLocked(now, false); err != nil {
-		t.mu.Unlock()
+	k, err := t.openKey(ticket[:ticketKeyID], now)
+	if err != nil {
 		return nil, err
 	}
-	var k *ticketKey
-	for _, c := range []*ticketKey{t.current, t.previous} {
-		if c != nil && string(c.id[:]) == string(ticket[:ticketKeyID]) {
-			k = c
-		}
-	}
-	t.mu.Unlock()
 	if k == nil {
 		return nil, errTicketKey
 	}
-	nonce := ticket[ticketKeyID : ticketKeyID+gcmNonceLen]
-	pt, err := k.aead.Open(nil, nonce, ticket[ticketKeyID+gcmNonceLen:], ticketAD(k.id[:]))
+	nonce := ticket[ticketKeyID : ticketKeyID+ticketNonceLen]
+	pt, err := k.aead.Open(nil, nonce, ticket[ticketKeyID+ticketNonceLen:], ticketAD(k.id[:]))
 	if err != nil {
 		return nil, errTicketAuth
 	}
@@ -268,4 +289,34 @@ func newServerTicketer(cfg TicketConfig, rnd io.Reader) *ticketer {
 		return nil
 	}
 	return newTicketer(cfg, rnd)
+}
+
+// sealKeyLocked is the key new tickets are sealed with.
+func (t *ticketer) sealKeyLocked(now time.Time) (*ticketKey, error) {
+	if t.derived != nil {
+		return t.derived.current(now)
+	}
+	if err := t.rotateLocked(now, false); err != nil {
+		return nil, err
+	}
+	return t.current, nil
+}
+
+// openKey finds the key a ticket names: current or previous, or with a
+// shared secret the derived key of a recent period; nil if none.
+func (t *ticketer) openKey(id []byte, now time.Time) (*ticketKey, error) {
+	if t.derived != nil {
+		return t.derived.lookup(id, now), nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.rotateLocked(now, false); err != nil {
+		return nil, err
+	}
+	for _, c := range []*ticketKey{t.current, t.previous} {
+		if c != nil && string(c.id[:]) == string(id) {
+			return c, nil
+		}
+	}
+	return nil, nil
 }

@@ -49,7 +49,7 @@ func TestMoreVectors(t *testing.T) {
 	hs, _ := hex.DecodeString(base.HSecret)
 	thCF, _ := hex.DecodeString(base.THClientFinish)
 	ap0 := expandLabel(hs, "c ap traffic", thCF, 32)
-	keys0 := newTrafficKeys(ap0)
+	keys0 := newTrafficKeys(suiteAES256GCM, ap0)
 	if hex.EncodeToString(keys0.key) != base.CKey {
 		t.Fatal("c_ap_traffic_0 does not give the client key of vectors.json")
 	}
@@ -97,7 +97,7 @@ func vectorErrorFrame() []byte {
 
 func writeMoreVectors(t *testing.T, ap0 []byte) {
 	x := hex.EncodeToString
-	keys0 := newTrafficKeys(ap0)
+	keys0 := newTrafficKeys(suiteAES256GCM, ap0)
 	out, err := newHalfConn(dirClientToServer, keys0)
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +141,11 @@ func checkKeyUpdateVector(t *testing.T, v moreVectors, ap0 []byte) {
 		t.Fatalf("c_ap_traffic_0 %s, recomputed %x", v.CAPTraffic0, ap0)
 	}
 	ap1 := expandLabel(ap0, "traffic upd", nil, 32)
-	keys1 := newTrafficKeys(ap1)
+	keys1 := newTrafficKeys(suiteAES256GCM, ap1)
 	if v.CAPTraffic1 != hex.EncodeToString(ap1) || v.CKey1 != hex.EncodeToString(keys1.key) || v.CIV1 != hex.EncodeToString(keys1.iv) {
 		t.Fatal("next() secret, key or iv differ from the vector")
 	}
-	if !bytes.Equal(newTrafficKeys(ap0).next().key, keys1.key) {
+	if !bytes.Equal(newTrafficKeys(suiteAES256GCM, ap0).next().key, keys1.key) {
 		t.Fatal("trafficKeys.next disagrees with next(secret)")
 	}
 	open := func(keyHex, ivHex, frame, typ string, seq byte) []byte {
@@ -176,7 +176,7 @@ func checkKeyUpdateVector(t *testing.T, v moreVectors, ap0 []byte) {
 		t.Fatalf("message after key update: %q", pt)
 	}
 	// The record layer reads the same two frames.
-	in, _ := newHalfConn(dirClientToServer, newTrafficKeys(ap0))
+	in, _ := newHalfConn(dirClientToServer, newTrafficKeys(suiteAES256GCM, ap0))
 	in.seq = 1
 	sess := &session{in: in, maxRecv: DefaultMaxFrame}
 	client, server := net.Pipe()

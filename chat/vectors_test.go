@@ -61,8 +61,14 @@ type vectors struct {
 	SKey           string `json:"server_to_client_key"`
 	SIV            string `json:"server_to_client_iv"`
 	Plaintext      string `json:"message_plaintext"`
-	MessageFrame   string `json:"message_frame"`
-	AckFrame       string `json:"ack_frame"`
+	MessageFrame   string `json:"message_frame,omitempty"`
+	AckFrame       string `json:"ack_frame,omitempty"`
+	// Only in the vectors of other suites and record bodies (§10.2): the
+	// suite chosen, the record body, and binary frame bodies in hex.
+	Suite           string `json:"suite,omitempty"`
+	RecordBody      string `json:"record_body,omitempty"`
+	MessageFrameHex string `json:"message_frame_hex,omitempty"`
+	AckFrameHex     string `json:"ack_frame_hex,omitempty"`
 }
 
 var vectorTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -87,7 +93,11 @@ func fixedCert(t *testing.T, serial int64, cn string, isCA bool, eku x509.ExtKey
 
 // runVectorSession runs a handshake and one message with pinned clock,
 // randomness and Ed25519 keys (deterministic signatures) and records it.
-func runVectorSession(t *testing.T) vectors {
+func runVectorSession(t *testing.T) vectors { return runVectorSessionWith(t, nil) }
+
+// runVectorSessionWith is runVectorSession with the client configuration
+// changed by mod (another suite, binary records).
+func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 	caKey, sKey, cKey := fixedKey(1), fixedKey(2), fixedKey(3)
 	root := fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
 	sCert := fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, sKey.Public(), caKey, root)
@@ -108,8 +118,12 @@ func runVectorSession(t *testing.T) vectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	c, err := Client(cRec, ClientConfig{Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
-		Checker: inv, ServerName: "chat.example", ClientID: "client123", Now: now, Rand: &counterReader{}})
+	ccfg := ClientConfig{JSONRecords: true, Chain: []*x509.Certificate{cCert}, Key: cKey, Trust: ca.NewTrust(root),
+		Checker: inv, ServerName: "chat.example", ClientID: "client123", Now: now, Rand: &counterReader{}}
+	if mod != nil {
+		mod(&ccfg)
+	}
+	c, err := Client(cRec, ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +150,11 @@ func runVectorSession(t *testing.T) vectors {
 		t.Fatal(err)
 	}
 	hs := handshakeSecret(shared)
-	c2s := newTrafficKeys(expandLabel(hs, "c ap traffic", thCF, 32))
-	s2c := newTrafficKeys(expandLabel(hs, "s ap traffic", thCF, 32))
+	st := c.sess.out.keys.suite
+	c2s := newTrafficKeys(st, expandLabel(hs, "c ap traffic", thCF, 32))
+	s2c := newTrafficKeys(st, expandLabel(hs, "s ap traffic", thCF, 32))
 	x := hex.EncodeToString
-	return vectors{
+	v := vectors{
 		Note:       "securechat/1 test vectors: see docs/PROTOCOL.md §10; frames are JSON bodies without the 4-byte length",
 		Time:       vectorTime.Format(time.RFC3339),
 		ClientRand: "bytes 0x00, 0x01, 0x02, ... (client_random, then X25519 private key)",
@@ -152,6 +167,17 @@ func runVectorSession(t *testing.T) vectors {
 		CKey: x(c2s.key), CIV: x(c2s.iv), SKey: x(s2c.key), SIV: x(s2c.iv),
 		Plaintext: text, MessageFrame: body(cf[2]), AckFrame: body(sf[2]),
 	}
+	if mod == nil {
+		return v
+	}
+	v.Note = "securechat/1 test vectors of other suites and record bodies: see docs/PROTOCOL.md §10.2; frame bodies without the 4-byte length (binary ones in hex)"
+	v.Suite, v.RecordBody = st.name, "json"
+	if c.sess.binary {
+		v.RecordBody = "binary"
+		v.MessageFrameHex, v.AckFrameHex = x(cf[2][frameHeaderLen:]), x(sf[2][frameHeaderLen:])
+		v.MessageFrame, v.AckFrame = "", ""
+	}
+	return v
 }
 
 func TestVectors(t *testing.T) {

@@ -19,22 +19,54 @@ func TestConsumersLinkNoSQL(t *testing.T) {
 		"github.com/securechat/scca/chat",
 		"github.com/securechat/scca/revocation",
 	}
-	out, err := exec.Command("go", append([]string{"list", "-deps"}, consumers...)...).CombinedOutput()
+	linked := deps(t, consumers...)
+	for _, bad := range append([]string{"database/sql", "github.com/pressly/goose"}, sqlDrivers...) {
+		if pkg := linksAny(linked, bad); pkg != "" {
+			t.Errorf("a consumer of the inventory links %s", pkg)
+		}
+	}
+}
+
+// sqlDrivers are the SQL drivers' import paths (prefixes).
+var sqlDrivers = []string{"modernc.org/sqlite", "github.com/go-sql-driver/mysql", "github.com/jackc/pgx"}
+
+// TestStoreLinksNoDriver: the SQL implementation of the inventory links no
+// driver either; a program links those it imports from
+// certstore/dialect/..., as cmd/scca does (and that it does is checked too).
+func TestStoreLinksNoDriver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	store := deps(t, "github.com/securechat/scca/certstore", "github.com/securechat/scca/certstore/sqldriver")
+	for _, bad := range sqlDrivers {
+		if pkg := linksAny(store, bad); pkg != "" {
+			t.Errorf("certstore links %s", pkg)
+		}
+	}
+	cli := deps(t, "github.com/securechat/scca/cmd/scca")
+	for _, want := range sqlDrivers {
+		if linksAny(cli, want) == "" {
+			t.Errorf("cmd/scca does not link %s", want)
+		}
+	}
+}
+
+// deps lists the packages pkgs link, themselves included.
+func deps(t *testing.T, pkgs ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-deps"}, pkgs...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
-	forbidden := []string{
-		"database/sql",
-		"modernc.org/sqlite",
-		"github.com/go-sql-driver/mysql",
-		"github.com/jackc/pgx",
-		"github.com/pressly/goose",
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for _, bad := range forbidden {
-			if pkg == bad || strings.HasPrefix(pkg, bad+"/") {
-				t.Errorf("a consumer of the inventory links %s", pkg)
-			}
+	return strings.Fields(string(out))
+}
+
+// linksAny returns the first of pkgs that is prefix or below it, or "".
+func linksAny(pkgs []string, prefix string) string {
+	for _, pkg := range pkgs {
+		if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
+			return pkg
 		}
 	}
+	return ""
 }

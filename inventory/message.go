@@ -42,3 +42,47 @@ func (e *QueueFullError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrQueueFull) true.
 func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
+
+// QueueLimits bound the durable queue for one Enqueue. PerRecipient is
+// required (at least 1); the quotas are off when 0. Bytes are the sum of
+// the queued messages' Body lengths.
+type QueueLimits struct {
+	PerRecipient   int   // messages queued for one recipient
+	PerSender      int   // messages one sender has queued, for all recipients
+	PerSenderBytes int64 // body bytes one sender has queued
+	Total          int   // messages queued in the whole store
+	TotalBytes     int64 // body bytes queued in the whole store
+}
+
+// ErrQuotaExceeded is wrapped (by *QuotaError) when an Enqueue would put a
+// sender, or the whole store, over a quota of QueueLimits.
+var ErrQuotaExceeded = errors.New("message queue quota exceeded")
+
+// Quota scopes in QuotaError.
+const (
+	QuotaSender = "sender" // one sender's messages for all recipients
+	QuotaTotal  = "total"  // every queued message in the store
+)
+
+// QuotaError says which quota refused an Enqueue. Sender is set for
+// QuotaSender. Unit is "messages" or "bytes"; Queued and Adding are in it.
+type QuotaError struct {
+	Scope  string
+	Sender string
+	Unit   string
+	Queued int64 // already queued before this Enqueue
+	Adding int64 // what this Enqueue tried to add
+	Limit  int64
+}
+
+func (e *QuotaError) Error() string {
+	who := "all senders"
+	if e.Scope == QuotaSender {
+		who = fmt.Sprintf("sender %q", e.Sender)
+	}
+	return fmt.Sprintf("%s has %d %s queued, adding %d would exceed %d: %s",
+		who, e.Queued, e.Unit, e.Adding, e.Limit, ErrQuotaExceeded)
+}
+
+// Unwrap makes errors.Is(err, ErrQuotaExceeded) true.
+func (e *QuotaError) Unwrap() error { return ErrQuotaExceeded }

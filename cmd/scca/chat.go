@@ -45,7 +45,9 @@ Messages are printed with the sender's authenticated CN.
 
 The server relays direct messages and room messages between clients. Direct
 messages to an offline user are kept in the inventory database (at most
---queue-limit per user; beyond that the sender is told queue_full) and
+--queue-limit per user; beyond that the sender is told queue_full; at most
+--sender-quota messages and --sender-quota-bytes bytes per sender and
+--total-quota/--total-quota-bytes in all; beyond those quota_exceeded) and
 delivered in order when that user connects, also across server restarts.
 With --ws-listen the same server also accepts WebSocket clients, who share
 rooms and direct messages with TCP clients. Clients may resume sessions with
@@ -54,13 +56,18 @@ a ticket (valid for at most an hour, single use, lost on restart). With
 "SecureChat in the browser"); --ca-url lets it enrol through the online CA.
 Stops gracefully on SIGINT/SIGTERM.
 
+With --broker several servers on the same inventory act as one: rooms,
+presence, direct messages, live revocation and (with a shared
+--ticket-secret-file) resumption span them (docs/CLUSTER.md).
+
 The terminal shows the human lines ("[Server] ...") on stdout; structured
 logs go to stderr, or with --log-file to a file, as JSON or with
 --log-format text as key=value lines.`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
   scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
-  scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443`,
+  scca chat server --ws-listen 127.0.0.1:5080 --web --ca-url https://127.0.0.1:8443
+  scca chat server --listen :5000 --broker nats://127.0.0.1:4222 --node chat-a --ticket-secret-file ticket.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			closeLog, err := e.setupLog()
@@ -81,16 +88,25 @@ logs go to stderr, or with --log-file to a file, as JSON or with
 				return err
 			}
 			defer st.Close()
+			log := e.logger()
+			clusterCfg, tickets, leave, err := e.chatCluster(log)
+			if err != nil {
+				return err
+			}
+			defer leave()
 			srv, err := chat.NewServer(chat.ServerConfig{
+				Cluster: clusterCfg, Tickets: tickets,
 				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
 				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
 				Mailbox: st, Revocations: st, QueueLimit: e.v.GetInt("queue-limit"),
+				SenderQuota: e.v.GetInt("sender-quota"), SenderQuotaBytes: e.v.GetInt64("sender-quota-bytes"),
+				TotalQuota: e.v.GetInt("total-quota"), TotalQuotaBytes: e.v.GetInt64("total-quota-bytes"),
 				MaxConns: e.v.GetInt("max-conns"), IdleTimeout: e.v.GetDuration("idle-timeout"),
 				MaxHandshakes: e.v.GetInt("max-handshakes"), MaxHandshakesPerIP: e.v.GetInt("max-handshakes-per-ip"),
 				FirstFrameTimeout: e.v.GetDuration("first-frame-timeout"),
-				Logger:            e.logger(),
+				Logger:            log,
 				OnMessage: func(from, text string) {
 					e.printf("[Server] Received secure message from %s: %s\n", chat.EscapeLine(from), chat.EscapeMessage(text))
 				},
@@ -124,8 +140,15 @@ logs go to stderr, or with --log-file to a file, as JSON or with
 	f.Int("max-handshakes-per-ip", chat.DefaultMaxHandshakesPerIP, "maximum connections in the handshake from one source address")
 	f.Duration("first-frame-timeout", chat.DefaultFirstFrameTimeout, "time a new connection has to send its complete client_hello")
 	f.Int("queue-limit", chat.DefaultQueueLimit, "messages kept per offline recipient; further direct messages to them are rejected (queue_full)")
+	f.Int("sender-quota", chat.DefaultSenderQuota, "messages one sender may have waiting for offline recipients (quota_exceeded beyond; -1: no limit)")
+	f.Int64("sender-quota-bytes", chat.DefaultSenderQuotaBytes, "bytes of message text one sender may have waiting for offline recipients (-1: no limit)")
+	f.Int("total-quota", chat.DefaultTotalQuota, "messages waiting for offline recipients from all senders together (-1: no limit)")
+	f.Int64("total-quota-bytes", chat.DefaultTotalQuotaBytes, "bytes of message text waiting for offline recipients from all senders together (-1: no limit)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
 	addLogFlags(f, "info")
+	addBrokerFlags(f)
+	f.String("node", "", "this server's name in the cluster, in every log line (default: the host name)")
+	f.String("ticket-secret-file", "", "file (0600, 32+ random bytes) shared by the cluster's servers so tickets resume on any of them")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -27,12 +28,30 @@ var hints = []struct {
 	{errNoRootCRL, "publish the root's CRL with `scca crl` where the root key is, and pass it with --root-crl FILE|URL"},
 	{ca.ErrNoOCSPResponder, "`scca crl` (with the CA key at hand) makes it; or run `scca serve --ca-keys intermediate|all` to make and renew it in process"},
 	{ca.ErrKeyPermissions, "make the key readable by its owner only: chmod 600 on the file named above"},
+	{certstore.ErrTimeout, "check that the database server is up and reachable; --db-timeout (SCCA_DB_TIMEOUT) sets the bound; an interrupted issuance is settled by the next command or `scca doctor --repair`"},
+	{certstore.ErrDiskFull, "free space on the disk holding the inventory (and the certs dir), then retry; nothing half-done is kept"},
+	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write; if the file was moved or replaced while in use, rerun the command"},
+	{certstore.ErrDiskIO, "the disk reported an I/O error: check the system log (dmesg) and the disk before retrying"},
+	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
+	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
+	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
+	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
+	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
 	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
 	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
 	{revocation.ErrCANeedsForce, "revoking a CA certificate invalidates everything under it; add --force if that is intended"},
 	{certstore.ErrAlreadyRevoked, "`scca show SERIAL` shows when and why it was revoked"},
 	{certstore.ErrNotFound, "`scca list` shows what the inventory holds"},
-	{certstore.ErrIdentityTaken, "one client identity has one holder; add --replace to revoke the old certificate as superseded, or choose another CN"},
+	{enroll.ErrNoFingerprint, "pass --fingerprint: the root SHA-256 that `scca serve --api-listen` prints on the CA host"},
+	{enroll.ErrFingerprintMismatch, "this is not the CA you pinned: check the fingerprint with the CA operator and do not go on if it differs"},
+	{enroll.ErrTokenRejected, "ask the CA operator for a new token (`scca token --cn NAME`): tokens are single-use, for one CN, and expire"},
+	{enroll.ErrRenewalRefused, "a revoked, expired or superseded certificate cannot be renewed: enroll again with a new token"},
+	{enroll.ErrEnrollRefused, "the CA cannot issue now (see its answer above); ask the CA operator"},
+	{enroll.ErrIdentityHeld, "ask the CA operator to revoke the current certificate of this name first (or to mint a token for another CN); the token is not spent"},
+	{enroll.ErrRateLimited, "too many failed attempts from this address; wait a minute and check the token"},
+	{enroll.ErrExists, "this identity already has a certificate here: renew it with `scca renew`, or use another --certs-dir"},
+	{certstore.ErrIdentityTaken, "one client identity has one holder: with issue/sign add --replace to revoke the old certificate as superseded, or revoke it first (`scca revoke --cn NAME`), or choose another CN"},
+	{errInventoryInUse, "one inventory serves one CA: use that CA's --certs-dir, or give the new CA its own --db (a fresh database)"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{errNoChatServer, "is `scca chat server` running there? Start it, or point --server at it (HOST:PORT, or ws://HOST:PORT/)"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},

@@ -17,7 +17,8 @@ func newIssueCmd(e *env) *cobra.Command {
 		Short: "Issue a certificate of one profile with a fresh key",
 		Long: `Generate a key pair and a certificate for the given profile, record the
 certificate in the inventory, then write <certs-dir>/<cn>_cert.pem and
-<cn>_key.pem (mode 0600). The files appear only once the inventory row is
+<cn>_key.pem (mode 0600), and <cn>_chain.pem (the certificate followed by
+the intermediate, for servers that send their chain). The files appear only once the inventory row is
 committed; existing files are never overwritten.
 
 Profiles: server (serverAuth; DNS/IP names as SANs, the CN too when it is a
@@ -43,8 +44,12 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 			if err != nil {
 				return err
 			}
-			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n",
-				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath)
+			chain, err := a.WriteChain(is.CertPath, is.Cert)
+			if err != nil {
+				return err
+			}
+			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
+				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, chain)
 			e.reportIssued(is)
 			return nil
 		},
@@ -137,8 +142,12 @@ extended key usages and basic constraints.`,
 			if err != nil {
 				return err
 			}
-			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n",
-				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath)
+			chain, err := a.WriteChain(is.CertPath, is.Cert)
+			if err != nil {
+				return err
+			}
+			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
+				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, chain)
 			e.reportIssued(is)
 			return nil
 		},

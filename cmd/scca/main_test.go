@@ -39,6 +39,8 @@ func TestScripts(t *testing.T) {
 				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
 			case "unshare":
 				return exec.Command("unshare", "-rm", "true").Run() == nil, nil
+			case "nats":
+				return natsReachable()
 			}
 			return false, nil
 		},
@@ -48,6 +50,9 @@ func TestScripts(t *testing.T) {
 			"mark":       cmdMark,
 			"within":     cmdWithin,
 			"checkwidth": cmdCheckWidth,
+			"setstdout":  cmdSetStdout,
+			"rootfp":     cmdRootFingerprint,
+			"waitfor":    cmdWaitFor,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,

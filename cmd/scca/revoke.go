@@ -72,6 +72,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 				}
 				e.printf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
 			}
+			e.hintRevocation()
 			return e.renewResponders(cmd.Context(), a, rv.CRLs)
 		},
 	}
@@ -80,6 +81,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 	f.String("cn", "", "revoke every active certificate with this common name")
 	f.Bool("yes", false, "with --cn: do not ask for confirmation")
 	f.Bool("force", false, "allow revoking a CA certificate")
+	addBrokerFlags(f)
 	_ = cmd.RegisterFlagCompletionFunc("reason", fixedCompletion("unspecified", "keyCompromise", "cACompromise",
 		"affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"))
 	return cmd

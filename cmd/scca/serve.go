@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -45,55 +44,56 @@ root key.
 
 Set --base-url (or base-url in the config file) to this server's public URL
 before issuing certificates, so they carry the CRL and OCSP locations. The
-server stops gracefully on SIGINT/SIGTERM.`,
+server stops gracefully on SIGINT/SIGTERM and reloads its certificates on
+SIGHUP.
+
+With --api-listen it also serves the online CA's HTTPS API (docs/API.md):
+POST /v1/sign (one-time token + CSR, see scca token / scca enroll),
+POST /v1/renew (client certificate + CSR, see scca renew), GET /v1/roots,
+GET /health and GET /metrics (Prometheus). The API issues certificates, so
+with it serve loads the issuing CA key whatever --ca-keys says. Its TLS
+certificate is issued by this CA and renewed automatically; the root
+fingerprint clients pin is printed at start.`,
 		Example: `  scca serve --listen 127.0.0.1:8080
+  scca serve --listen 127.0.0.1:8080 --api-listen 127.0.0.1:8443
   openssl ocsp -issuer certs/root_ca.pem -cert certs/client123_cert.pem -url http://127.0.0.1:8080/ocsp -CAfile certs/root_ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := e.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-			cas, responders, err := e.ocspSources(cmd.Context(), st, e.v.GetString("ca-keys"), logger)
-			if err != nil {
-				return err
-			}
-			for i := range responders {
-				responders[i].Store, responders[i].Logger = st, logger
-				responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
-			}
-			if responders, err = e.dropRevokedIssuer(cmd.Context(), st, cas, responders, logger); err != nil {
-				return err
-			}
-			var ocspHandler http.Handler
-			if len(responders) > 0 {
-				if ocspHandler, err = revocation.NewOCSPResponder(responders[0], responders[1:]...); err != nil {
-					return err
+			return e.serveAll(cmd.Context(), func(ctx context.Context, st *certstore.Store, logger *slog.Logger) (http.Handler, error) {
+				cas, responders, err := e.ocspSources(ctx, st, e.v.GetString("ca-keys"), logger)
+				if err != nil {
+					return nil, err
 				}
-			}
-			var chain bytes.Buffer
-			chain.Write(pemCert(cas.Issuer().Raw))
-			if cas.Intermediate != nil {
-				chain.Write(pemCert(cas.Root.Raw))
-			}
-			cfg := revocation.ServerConfig{
-				CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
-				CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
-			}
-			if cas.Intermediate != nil {
-				cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), cas.Root.Raw
-			}
-			h := revocation.NewHTTPHandler(cfg)
-			ln, err := net.Listen("tcp", e.v.GetString("listen"))
-			if err != nil {
-				return fmt.Errorf("listen: %w", err)
-			}
-			e.printf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
-			return revocation.Serve(cmd.Context(), ln, h)
+				for i := range responders {
+					responders[i].Store, responders[i].Logger = st, logger
+					responders[i].LookupTimeout = e.v.GetDuration("ocsp-timeout")
+				}
+				if responders, err = e.dropRevokedIssuer(ctx, st, cas, responders, logger); err != nil {
+					return nil, err
+				}
+				var ocspHandler http.Handler
+				if len(responders) > 0 {
+					if ocspHandler, err = revocation.NewOCSPResponder(responders[0], responders[1:]...); err != nil {
+						return nil, err
+					}
+				}
+				var chain bytes.Buffer
+				chain.Write(pemCert(cas.Issuer().Raw))
+				if cas.Intermediate != nil {
+					chain.Write(pemCert(cas.Root.Raw))
+				}
+				cfg := revocation.ServerConfig{
+					CACertPEM: chain.Bytes(), CACertDER: cas.Issuer().Raw,
+					CRLPath: filepath.Join(e.certsDir(), ca.CRLDERFile), OCSP: ocspHandler, Logger: logger,
+				}
+				if cas.Intermediate != nil {
+					cfg.RootCRLPath, cfg.RootCertDER = filepath.Join(e.certsDir(), ca.RootCRLDERFile), cas.Root.Raw
+				}
+				return revocation.NewHTTPHandler(cfg), nil
+			})
 		},
 	}
+	addAPIFlags(cmd)
 	cmd.Flags().String("listen", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().String("ca-keys", caKeysNone, "CA keys to hold, to renew their OCSP responder certificates in process: none (responder keys only; `scca crl` renews), intermediate, or all (also the root key)")
 	cmd.Flags().Duration("ocsp-timeout", revocation.DefaultOCSPLookupTimeout, "answer OCSP tryLater when the inventory has not answered within this time")

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -37,6 +40,9 @@ func setupScript(t *testing.T) func(*testscript.Env) error {
 	dsn, pgDSN := mysqlDSN(t), postgresDSN(t)
 	return func(e *testscript.Env) error {
 		e.Setenv("SCCA_ACTOR", "tester")
+		e.Setenv("NATS_URL", natsURL())
+		// Each script its own cluster on the shared NATS.
+		e.Setenv("NATS_PREFIX", fmt.Sprintf("scca.cli%d", time.Now().UnixNano()))
 		if pgDSN != "" {
 			url, drop, err := testdb.CreatePostgres(pgDSN, "scca_cli")
 			if err != nil {
@@ -61,4 +67,26 @@ func setupScript(t *testing.T) func(*testscript.Env) error {
 		e.Setenv("MYSQL_HOSTPORT", strings.TrimSpace(cfg.Addr))
 		return nil
 	}
+}
+
+// natsURL is the NATS server of the cluster scripts (SCCA_TEST_NATS_URL).
+func natsURL() string {
+	if u := os.Getenv("SCCA_TEST_NATS_URL"); u != "" {
+		return u
+	}
+	return "nats://127.0.0.1:4222"
+}
+
+// natsReachable is the [nats] condition: under CI=true an unreachable NATS
+// is an error, so CI never silently skips the cluster scripts.
+func natsReachable() (bool, error) {
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(natsURL(), "nats://"), 2*time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			return false, fmt.Errorf("NATS at %s unreachable and CI=true: %w", natsURL(), err)
+		}
+		return false, nil
+	}
+	c.Close()
+	return true, nil
 }

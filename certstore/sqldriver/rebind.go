@@ -1,4 +1,4 @@
-package certstore
+package sqldriver
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// rebind rewrites the '?' placeholders the store's SQL uses into the $1,
+// Rebind rewrites the '?' placeholders the store's SQL uses into the $1,
 // $2, ... that PostgreSQL expects. Question marks inside single-quoted
 // strings, double-quoted identifiers and -- comments are left alone.
-func rebind(q string) string {
+func Rebind(q string) string {
 	if !strings.Contains(q, "?") {
 		return q
 	}
@@ -47,10 +47,10 @@ func rebind(q string) string {
 	return b.String()
 }
 
-// rebindConnector wraps a database/sql connector so that every statement
+// RebindConnector wraps a database/sql connector so that every statement
 // sent through its connections is rebound; database/sql calls the wrapped
 // connection's context-aware methods directly.
-type rebindConnector struct{ driver.Connector }
+type RebindConnector struct{ driver.Connector }
 
 // fullConn is what database/sql uses of a modern driver's connection; pgx's
 // stdlib.Conn implements all of it.
@@ -65,7 +65,7 @@ type fullConn interface {
 	driver.NamedValueChecker
 }
 
-func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+func (c RebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -80,16 +80,16 @@ func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 type rebindConn struct{ fullConn }
 
-func (c rebindConn) Prepare(q string) (driver.Stmt, error) { return c.fullConn.Prepare(rebind(q)) }
+func (c rebindConn) Prepare(q string) (driver.Stmt, error) { return c.fullConn.Prepare(Rebind(q)) }
 
 func (c rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.fullConn.PrepareContext(ctx, rebind(q))
+	return c.fullConn.PrepareContext(ctx, Rebind(q))
 }
 
 func (c rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.fullConn.ExecContext(ctx, rebind(q), args)
+	return c.fullConn.ExecContext(ctx, Rebind(q), args)
 }
 
 func (c rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.fullConn.QueryContext(ctx, rebind(q), args)
+	return c.fullConn.QueryContext(ctx, Rebind(q), args)
 }

@@ -1,0 +1,122 @@
+// Package postgres links the PostgreSQL driver (jackc/pgx) into a program
+// and registers it with the inventory (package certstore): import it for
+// its side effect to use postgres:// URLs.
+package postgres
+
+import (
+	"cmp"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/securechat/scca/certstore/sqldriver"
+)
+
+func init() { sqldriver.Register(&driver) }
+
+// errBadURL never quotes the input or the parser's message: a password
+// holding '/', '?' or '#' moves the parser's idea of where the password
+// ends, so any fragment it echoes may be part of it.
+var errBadURL = errors.New("invalid postgres URL (not shown: it may contain a password); " +
+	"percent-encode '/', '?', '#', '@', ':' and '%' in the user name and password, e.g. '/' as %2F")
+
+// PostgreSQL SQLSTATE codes translated at the boundary (Appendix A of the
+// PostgreSQL manual).
+const (
+	uniqueViolation      = "23505"
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+	lockNotAvailable     = "55P03"
+)
+
+// Connection settings forced on every PostgreSQL session: times are
+// TIMESTAMP(6) WITHOUT TIME ZONE in UTC, and goose's version table defaults
+// its timestamps to now(), which follows the session time zone.
+const (
+	timeZone       = "UTC"
+	connectTimeout = 5 * time.Second
+	defaultPort    = "5432"
+)
+
+var driver = sqldriver.Driver{
+	Name:        sqldriver.Postgres,
+	Parse:       parseURL,
+	Open:        open,
+	Unreachable: unreachable,
+	Duplicate: func(err error) bool {
+		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
+		return ok && pe.Code == uniqueViolation
+	},
+	Retryable: func(err error) bool {
+		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
+		return ok && (pe.Code == serializationFailure || pe.Code == deadlockDetected || pe.Code == lockNotAvailable)
+	},
+}
+
+// parseURL recognises postgres:// and postgresql:// URLs. sqldriver.Location.DSN
+// is the URL as given; openPostgres forces the session settings.
+func parseURL(raw string) (sqldriver.Location, bool, error) {
+	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
+		return sqldriver.Location{}, false, nil
+	}
+	const want = " (want postgres://USER[:PASS]@HOST:PORT/DB)"
+	u, err := url.Parse(raw)
+	if err != nil {
+		return sqldriver.Location{}, true, errBadURL
+	}
+	switch db := strings.TrimPrefix(u.Path, "/"); {
+	case u.User == nil || u.User.Username() == "":
+		return sqldriver.Location{}, true, errors.New("postgres URL has no user" + want)
+	case u.Hostname() == "":
+		return sqldriver.Location{}, true, errors.New("postgres URL has no host" + want)
+	case db == "" || strings.Contains(db, "/"):
+		return sqldriver.Location{}, true, errors.New("postgres URL needs exactly one database name" + want)
+	}
+	if _, err := pgx.ParseConfig(raw); err != nil {
+		return sqldriver.Location{}, true, errBadURL
+	}
+	user := u.User.Username()
+	if _, ok := u.User.Password(); ok {
+		user += ":" + sqldriver.RedactedPassword
+	}
+	addr := net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), defaultPort))
+	return sqldriver.Location{
+		Driver:   sqldriver.Postgres,
+		DSN:      raw,
+		Redacted: "postgres://" + user + "@" + addr + u.Path,
+	}, true, nil
+}
+
+func open(loc sqldriver.Location) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(loc.DSN)
+	if err != nil {
+		return nil, errors.New("invalid postgres URL") // ParseURL checked it; never echo it
+	}
+	cfg.RuntimeParams["timezone"] = timeZone
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	// The store writes '?' placeholders; the connector rewrites them to $n.
+	db := sql.OpenDB(sqldriver.RebindConnector{Connector: stdlib.GetConnector(*cfg)})
+	db.SetConnMaxLifetime(3 * time.Minute)
+	db.SetMaxIdleConns(8)
+	return db, nil
+}
+
+// unreachable flattens the driver's error to text so that nothing
+// reachable by errors.Unwrap can carry the password.
+func unreachable(loc sqldriver.Location, err error) error {
+	host, secret := "?", sqldriver.URLPassword(loc.DSN)
+	if u, perr := url.Parse(loc.DSN); perr == nil {
+		host = net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), defaultPort))
+	}
+	return fmt.Errorf("%w: cannot reach PostgreSQL inventory at %s (%s): %s", sqldriver.ErrUnreachable, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
+}

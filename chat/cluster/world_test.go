@@ -1,0 +1,361 @@
+package cluster
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/chat"
+	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/revocation"
+)
+
+// EnvNATSURL names the NATS server the cluster tests use (default
+// nats://127.0.0.1:4222). Unreachable, the tests skip, or fail under
+// CI=true: CI must never silently skip them.
+const EnvNATSURL = "SCCA_TEST_NATS_URL"
+
+func natsURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(EnvNATSURL)
+	if u == "" {
+		u = nats.DefaultURL
+	}
+	nc, err := nats.Connect(u, nats.Timeout(2*time.Second))
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("NATS at %s unreachable and CI=true: the cluster tests must run in CI: %v", u, err)
+		}
+		tb.Skipf("NATS at %s unreachable (set %s): %v", u, EnvNATSURL, err)
+	}
+	nc.Close()
+	return u
+}
+
+var serials atomic.Int64
+
+func newKey(tb testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func create(tb testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// world is a CA, one server identity shared by every node (they stand
+// behind one name), users in a real inventory, and a cluster prefix of its
+// own so tests sharing a NATS server do not see each other.
+type world struct {
+	caCert    *x509.Certificate
+	caKey     crypto.Signer
+	srvChain  []*x509.Certificate
+	srvKey    crypto.Signer
+	dbURL     string
+	admin     *certstore.Store
+	users     map[string]chat.ClientConfig
+	natsURL   string
+	prefix    string
+	secret    []byte
+	revPoll   time.Duration
+	heartbeat time.Duration
+}
+
+func newWorld(tb testing.TB, dbURL string, names ...string) *world {
+	tb.Helper()
+	w := &world{dbURL: dbURL, users: map[string]chat.ClientConfig{}, natsURL: natsURL(tb),
+		prefix: fmt.Sprintf("scca.test%x", serials.Add(1)+time.Now().UnixNano()), heartbeat: 200 * time.Millisecond}
+	w.secret = make([]byte, 32)
+	_, _ = rand.Read(w.secret)
+	key := newKey(tb)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Cluster Test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SubjectKeyId: []byte{1, 2, 3, 4}}
+	w.caCert, w.caKey = create(tb, tmpl, tmpl, key.Public(), key), key
+	w.srvChain, w.srvKey = w.issue(tb, "localhost", x509.ExtKeyUsageServerAuth)
+	w.admin = openStore(tb, dbURL, true)
+	for _, n := range names {
+		chain, k := w.issue(tb, n, x509.ExtKeyUsageClientAuth)
+		c := chain[0]
+		if err := w.admin.Insert(context.Background(), certstore.Record{
+			Serial: fmt.Sprintf("%x", c.SerialNumber), IssuerKeyID: hex.EncodeToString(c.AuthorityKeyId),
+			Type: certstore.TypeClient, CN: n, NotBefore: c.NotBefore, NotAfter: c.NotAfter, DER: c.Raw,
+			Status: certstore.StatusActive}); err != nil {
+			tb.Fatal(err)
+		}
+		w.users[n] = chat.ClientConfig{Chain: chain, Key: k, Trust: ca.NewTrust(w.caCert), Checker: okServer{},
+			ServerName: "localhost", ClientID: n, HandshakeTimeout: 5 * time.Second, Tickets: &chat.MemoryTicketCache{}}
+	}
+	return w
+}
+
+// okServer accepts the server certificate (the client's own revocation
+// check of the server is not what these tests are about).
+type okServer struct{}
+
+func (okServer) Check(context.Context, *x509.Certificate) error { return nil }
+
+func (w *world) issue(tb testing.TB, cn string, eku x509.ExtKeyUsage) ([]*x509.Certificate, crypto.Signer) {
+	key := newKey(tb)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1000 + serials.Add(1)), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku}, BasicConstraintsValid: true}
+	if eku == x509.ExtKeyUsageServerAuth {
+		tmpl.DNSNames, tmpl.IPAddresses = []string{cn}, []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	return []*x509.Certificate{create(tb, tmpl, w.caCert, key.Public(), w.caKey)}, key
+}
+
+func openStore(tb testing.TB, url string, migrate bool) *certstore.Store {
+	tb.Helper()
+	st, err := certstore.Open(context.Background(), url, certstore.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	if migrate {
+		if err := st.Migrate(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return st
+}
+
+// node is one chat server of the cluster, as `scca chat server --broker`
+// runs it: its own inventory handle and NATS connection.
+type node struct {
+	name    string
+	addr    string // TCP
+	wsURL   string // WebSocket
+	srv     *chat.Server
+	broker  *NATS
+	conns   *connTracker
+	stopped atomic.Bool
+}
+
+type nodeOpts struct {
+	maxPending int
+	wrap       func(chat.Broker) chat.Broker
+	natsURL    string // default: the world's
+	alone      bool   // no broker: a server on its own
+}
+
+func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
+	tb.Helper()
+	url := o.natsURL
+	if url == "" {
+		url = w.natsURL
+	}
+	b, err := Connect(Config{URL: url, Node: name, Prefix: w.prefix, MaxPending: o.maxPending})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var broker chat.Broker = b
+	if o.wrap != nil {
+		broker = o.wrap(b)
+	}
+	st := openStore(tb, w.dbURL, false)
+	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.caCert),
+		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st,
+		RevocationPoll: orDur(w.revPoll, 500*time.Millisecond), MaxConns: 4096, SendQueue: 1 << 16,
+		Tickets: chat.TicketConfig{Secret: w.secret, Spent: b.Spender(time.Hour)},
+		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat}}
+	if o.alone {
+		cfg.Tickets, cfg.Cluster = chat.TicketConfig{}, chat.ClusterConfig{}
+	}
+	srv, err := chat.NewServer(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := &node{name: name, srv: srv, broker: b, conns: &connTracker{conns: map[net.Conn]struct{}{}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wsln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n.addr, n.wsURL = ln.Addr().String(), "ws://"+wsln.Addr().String()+"/"
+	done := make(chan error, 2)
+	go func() { done <- srv.Serve(&trackingListener{Listener: ln, t: n.conns}) }()
+	hs := &http.Server{Handler: srv.WebSocketHandler(chat.WebSocketOptions{})}
+	go func() { _ = hs.Serve(&trackingListener{Listener: wsln, t: n.conns}) }()
+	tb.Cleanup(func() {
+		_ = hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, chat.ErrServerClosed) && !n.stopped.Load() {
+			tb.Errorf("node %s: serve: %v", name, err)
+		}
+		b.Close()
+	})
+	return n
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// kill ends the node as kill -9 would: connections cut without a close
+// record, no goodbye to the cluster.
+func (n *node) kill() {
+	n.stopped.Store(true)
+	n.broker.nc.Close()
+	n.conns.closeAll()
+}
+
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	dead  bool
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dead = true
+	for c := range t.conns {
+		c.Close()
+	}
+}
+
+type trackingListener struct {
+	net.Listener
+	t *connTracker
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.t.mu.Lock()
+	defer l.t.mu.Unlock()
+	if l.t.dead {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.t.conns[c] = struct{}{}
+	return c, nil
+}
+
+// dial connects user name to n over TCP, or WebSocket with ws.
+func (w *world) dial(tb testing.TB, n *node, name string, ws bool) *chat.Conn {
+	tb.Helper()
+	c, err := w.tryDial(n, name, ws)
+	if err != nil {
+		tb.Fatalf("dial %s as %s: %v", n.name, name, err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (w *world) tryDial(n *node, name string, ws bool) (*chat.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ws {
+		return chat.DialWebSocket(ctx, n.wsURL, w.users[name])
+	}
+	return chat.Dial(ctx, n.addr, w.users[name])
+}
+
+// receive waits up to 5 s for the next event on c.
+func receive(tb testing.TB, c *chat.Conn) chat.Event {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev, err := c.Receive(ctx)
+	if err != nil {
+		tb.Fatalf("receive: %v", err)
+	}
+	return ev
+}
+
+// receiveUntil skips events until one satisfies ok (presence noise).
+func receiveUntil(tb testing.TB, c *chat.Conn, ok func(chat.Event) bool) chat.Event {
+	tb.Helper()
+	for {
+		if ev := receive(tb, c); ok(ev) {
+			return ev
+		}
+	}
+}
+
+// nothingWithin checks c receives no message (presence events aside) for d.
+func nothingWithin(tb testing.TB, c *chat.Conn, d time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		ev, err := c.Receive(ctx)
+		if err != nil {
+			return
+		}
+		if ev.Kind == chat.EventMessage {
+			tb.Fatalf("unexpected message %+v", ev)
+		}
+	}
+}
+
+// waitFor polls cond every 10 ms for up to 10 s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// databases are the real inventories the tests run on.
+func databases(t *testing.T) map[string]func(*testing.T) string {
+	return map[string]func(*testing.T) string{
+		"sqlite":  func(t *testing.T) string { return testdb.SQLite(t) },
+		"mariadb": func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
+	}
+}
+
+func asRemote(err error, re **chat.RemoteError) bool { return errors.As(err, re) }
+
+func revocationOf(c *x509.Certificate) certstore.Revocation {
+	return certstore.Revocation{IssuerKeyID: hex.EncodeToString(c.AuthorityKeyId), Serial: fmt.Sprintf("%x", c.SerialNumber),
+		Reason: 1, Actor: "test"}
+}
