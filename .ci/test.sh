@@ -86,6 +86,9 @@ go vet ./...
 step "staticcheck"
 staticcheck ./...
 
+step "README: the runnable blocks, in order, in a scratch directory"
+bash .ci/readme-check.sh
+
 step "go test -race"
 go test -race -count=1 -timeout 12m ./...
 

@@ -34,7 +34,7 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 	if err != nil {
 		return nil, err
 	}
-	certPath := a.outPath(req.Out, fileBase(s.cn)+"_cert.pem")
+	certPath := a.outPath(req.Out, FileStem(s.cn)+"_cert.pem")
 	if err := checkAbsent(certPath); err != nil {
 		return nil, err
 	}

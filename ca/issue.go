@@ -298,7 +298,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
-	stem := fileBase(s.cn)
+	stem := FileStem(s.cn)
 	certPath := a.outPath(req.CertOut, stem+"_cert.pem")
 	keyPath := a.outPath(req.KeyOut, stem+"_key.pem")
 	if certPath == keyPath {

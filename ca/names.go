@@ -227,20 +227,28 @@ func emailSANs(row profileRow, cn string) ([]string, error) {
 	return []string{local + "@" + d}, nil
 }
 
-// fileBase turns a common name into a safe file name stem: anything but
-// ASCII letters, digits, '.', '-' and '_' becomes '_', and a leading dot is
-// escaped, so a CN can never name a path outside the CA directory or a
-// hidden file.
-func fileBase(cn string) string {
+// FileStem is the one mapping from a common name to the stem of its file
+// names (<stem>_cert.pem, <stem>_key.pem) in the certs dir, used by every
+// command that writes or reads them. ASCII letters, digits, '-', '_' and a
+// '.' or '-' that does not lead pass through (no hidden files, no names
+// that read as an option); every other byte (a '/', a space, a
+// '%', each byte of a non-ASCII character) becomes %XX. The mapping is
+// reversible, so two CNs never share files, and a CN can never name a path
+// outside the CA directory or a hidden file.
+func FileStem(cn string) string {
+	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
-	for _, r := range cn {
+	for i := 0; i < len(cn); i++ {
+		c := cn[i]
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
-			b.WriteRune(r)
-		case r == '.' && b.Len() > 0:
-			b.WriteRune(r)
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+			b.WriteByte(c)
+		case (c == '.' || c == '-') && i > 0:
+			b.WriteByte(c)
 		default:
-			b.WriteByte('_')
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
 		}
 	}
 	return b.String()

@@ -3,6 +3,7 @@ package ca
 import (
 	"errors"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -176,18 +177,45 @@ func TestSubjectAltNames(t *testing.T) {
 	}
 }
 
-func TestFileBase(t *testing.T) {
+func TestFileStem(t *testing.T) {
 	tests := map[string]string{
 		"client123":        "client123",
 		"chat.example.com": "chat.example.com",
-		"../../etc/passwd": "_._.._etc_passwd",
-		".hidden":          "_hidden",
-		"Alice Smith":      "Alice_Smith",
-		"élan/x":           "_lan_x",
+		"../../etc/passwd": "%2E.%2F..%2Fetc%2Fpasswd",
+		".hidden":          "%2Ehidden",
+		"Alice Smith":      "Alice%20Smith",
+		"team/alice":       "team%2Falice",
+		"team_alice":       "team_alice",
+		"élan/x":           "%C3%A9lan%2Fx",
+		"100%":             "100%25",
+		"-rf":              "%2Drf",
+		"a-b":              "a-b",
 	}
 	for in, want := range tests {
-		if got := fileBase(in); got != want {
-			t.Errorf("fileBase(%q) = %q, want %q", in, got, want)
+		if got := FileStem(in); got != want {
+			t.Errorf("FileStem(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestFileStemCollisionFree: names that the old lossy mapping collapsed
+// (every non-ASCII letter became '_') get distinct files, and the mapping is
+// reversible.
+func TestFileStemCollisionFree(t *testing.T) {
+	names := []string{"élan", "èlan", "_lan", "%C3%A9lan", "team/alice", "team_alice", "team%2Falice", "жанна", "жанни", "a b", "a_b"}
+	seen := map[string]string{}
+	for _, n := range names {
+		s := FileStem(n)
+		if other, ok := seen[s]; ok {
+			t.Errorf("%q and %q share the file stem %q", n, other, s)
+		}
+		seen[s] = n
+		back, err := url.PathUnescape(s)
+		if err != nil || back != n {
+			t.Errorf("FileStem(%q) = %q does not decode back (got %q, %v)", n, s, back, err)
+		}
+		if strings.ContainsAny(s, "/\\") || strings.HasPrefix(s, ".") {
+			t.Errorf("FileStem(%q) = %q is not a plain file name", n, s)
 		}
 	}
 }

@@ -77,4 +77,4 @@ func (p Profile) RecordType() string {
 // FileBase is the file name stem scca uses for a common name
 // (<stem>_cert.pem, <stem>_key.pem): anything outside [A-Za-z0-9._-]
 // becomes '_', so a CN cannot name a path elsewhere.
-func FileBase(cn string) string { return fileBase(cn) }
+func FileBase(cn string) string { return FileStem(cn) }

@@ -24,6 +24,11 @@ type Options struct {
 	// AuditSeal anchors the audit log outside the database (see
 	// LoadAuditSeal); nil keeps an unsealed hash chain.
 	AuditSeal *AuditSeal
+	// ReadOnly opens an SQLite inventory read-only, creating no file (see
+	// openSQLiteReadOnly): for commands that only read, so they work on a
+	// read-only certs dir or mount. Ignored for database servers, where the
+	// grants decide.
+	ReadOnly bool
 }
 
 // Store is the certificate inventory in one database. It is safe for
@@ -35,6 +40,8 @@ type Store struct {
 	d    *dialect
 	now  func() time.Time
 	seal *AuditSeal
+
+	immutable bool // read-only SQLite opened immutable
 }
 
 // Open connects to the inventory at url (see ParseURL) and checks that the
@@ -56,7 +63,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.db, err = drv.Open(bounded); err != nil {
+	if opts.ReadOnly && loc.Driver == DriverSQLite {
+		s.db, s.immutable, err = openSQLiteReadOnly(loc)
+	} else {
+		s.db, err = drv.Open(bounded)
+	}
+	if err != nil {
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, opts.timeout())

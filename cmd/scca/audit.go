@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +23,16 @@ lies past the head and nothing was cut off before the anchor, and that the
 certificates table says what the log says (status, revocation time and
 reason, fingerprint); it exits non-zero naming the first discrepancy.
 
+The table fits the terminal (or $COLUMNS, or 80 columns) by dropping the
+hash, actor and time columns and shortening the details; --wide shows all.
+-o json and -o csv give every field of each entry (details as the JSON text
+the entry holds).
+
 --create-key creates the audit key for a CA made before audit keys existed;
 entries written before it stay unsealed and are reported as such.`,
 		Example: `  scca audit
+  scca audit --limit 20 --wide
+  scca audit -o json --limit 100
   scca audit --verify
   scca audit --create-key`,
 		Args: cobra.NoArgs,
@@ -47,7 +53,7 @@ entries written before it stay unsealed and are reported as such.`,
 					filepath.Join(e.certsDir(), certstore.AuditKeyFile))
 				return nil
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -60,13 +66,14 @@ entries written before it stay unsealed and are reported as such.`,
 				e.printAuditReport(r)
 				return nil
 			}
-			tw := newAuditTable(e)
-			if err := st.Audit(cmd.Context(), tw.add); err != nil {
-				return err
-			}
-			return tw.render()
+			return e.listAudit(cmd.Context(), st)
 		},
 	}
+	cmd.Flags().StringP("output", "o", "table", "output format: table, json or csv")
+	cmd.Flags().Int("limit", 0, "only the newest N entries, oldest first (0 = all)")
+	cmd.Flags().Bool("wide", false, "table: every column, nothing shortened (default: fit the terminal, or $COLUMNS, or 80 columns)")
+	cmd.Flags().Bool("no-headers", false, "table and csv: no header line")
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("table", "json", "csv"))
 	cmd.Flags().Bool("verify", false, "verify the log (chain, seals, anchor) and the certificates table against it")
 	cmd.Flags().Bool("create-key", false, "create the audit key for an existing CA")
 	return cmd
@@ -86,30 +93,6 @@ func (e *env) printAuditReport(r certstore.AuditReport) {
 	if r.SealChecked && !r.Anchored {
 		e.printf("warning: no audit anchor in %s: a cut-off tail would not be seen from this host\n", e.certsDir())
 	}
-}
-
-type auditTable struct {
-	e    *env
-	rows [][]string
-}
-
-func newAuditTable(e *env) *auditTable { return &auditTable{e: e} }
-
-func (t *auditTable) add(a certstore.AuditEntry) error {
-	details := a.Details
-	if r := []rune(details); len(r) > 60 {
-		details = string(r[:59]) + "…"
-	}
-	hash := a.Hash
-	if len(hash) > 16 {
-		hash = hash[:16] // a malformed (short) hash is shown whole; --verify names it
-	}
-	t.rows = append(t.rows, []string{itoa(a.ID), a.At.UTC().Format(time.DateTime), a.Actor, a.Action, a.Serial, details, hash})
-	return nil
-}
-
-func (t *auditTable) render() error {
-	return renderTable(t.e.stdout, []string{"id", "time utc", "actor", "action", "serial", "details", "hash"}, t.rows)
 }
 
 // auditHead is the newest entry of the inventory's audit log.

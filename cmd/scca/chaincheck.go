@@ -45,7 +45,7 @@ func (e *env) revocationChecker(cmd *cobra.Command, cas *ca.Certificates) (*revo
 		}
 		return cc, "OCSP " + url, func() {}, nil
 	}
-	st, err := e.openStore(cmd.Context())
+	st, err := e.openStoreRO(cmd.Context())
 	if err != nil {
 		return nil, "", nil, err
 	}

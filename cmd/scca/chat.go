@@ -6,13 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
 )
 
@@ -57,7 +58,11 @@ Stops gracefully on SIGINT/SIGTERM.
 
 With --broker several servers on the same inventory act as one: rooms,
 presence, direct messages, live revocation and (with a shared
---ticket-secret-file) resumption span them (docs/CLUSTER.md).`,
+--ticket-secret-file) resumption span them (docs/CLUSTER.md).
+
+The terminal shows the human lines ("[Server] ...") on stdout; structured
+logs go to stderr, or with --log-file to a file, as JSON or with
+--log-format text as key=value lines.`,
 		Example: `  scca issue server --cn server --dns localhost --ip 127.0.0.1
   scca chat server --listen 0.0.0.0:5000
   scca chat server --listen 0.0.0.0:5000 --ws-listen 0.0.0.0:5080 --queue-limit 500
@@ -65,6 +70,11 @@ presence, direct messages, live revocation and (with a shared
   scca chat server --listen :5000 --broker nats://127.0.0.1:4222 --node chat-a --ticket-secret-file ticket.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			closeLog, err := e.setupLog()
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			chain, key, err := e.chatIdentity("server")
 			if err != nil {
 				return err
@@ -73,7 +83,7 @@ presence, direct messages, live revocation and (with a shared
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openChatServerStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -135,11 +145,35 @@ presence, direct messages, live revocation and (with a shared
 	f.Int("total-quota", chat.DefaultTotalQuota, "messages waiting for offline recipients from all senders together (-1: no limit)")
 	f.Int64("total-quota-bytes", chat.DefaultTotalQuotaBytes, "bytes of message text waiting for offline recipients from all senders together (-1: no limit)")
 	f.Duration("idle-timeout", chat.DefaultIdleTimeout, "close sessions idle for this long")
-	f.String("log-level", "info", "structured log level on stderr: debug, info, warn, error")
+	addLogFlags(f, "info")
 	addBrokerFlags(f)
 	f.String("node", "", "this server's name in the cluster, in every log line (default: the host name)")
 	f.String("ticket-secret-file", "", "file (0600, 32+ random bytes) shared by the cluster's servers so tickets resume on any of them")
 	return cmd
+}
+
+// openChatServerStore opens the inventory read-write, or read-only when it
+// is an SQLite file on a read-only mount (docker run -v certs:/certs:ro):
+// the server then authenticates as usual but cannot queue direct messages
+// for offline users (store_unavailable), and, opened immutable, does not
+// see revocations made after it started.
+func (e *env) openChatServerStore(ctx context.Context) (*certstore.Store, error) {
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil {
+		return nil, err
+	}
+	if !certstore.ReadOnlyLocation(loc) {
+		return e.openStore(ctx)
+	}
+	st, err := e.openStoreRO(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "warning: %s is read-only: direct messages for offline users are refused (store_unavailable)\n", loc.Redacted)
+	if st.Immutable() {
+		fmt.Fprintf(e.stderr, "warning: revocations made after the start are not seen until a restart; give the server a writable inventory or MySQL/PostgreSQL for live revocation\n")
+	}
+	return st, nil
 }
 
 func (e *env) printReject(remote string, err error) {
@@ -218,7 +252,7 @@ exits non-zero.`,
 	f.String("crl", "", "check the server against this CRL (file or URL) instead of the inventory")
 	f.String("ocsp", "", "check the server with this OCSP responder instead of the inventory")
 	f.String("root-crl", "", "with --crl and an intermediate: the root's CRL (file or URL) the intermediate is checked against")
-	f.String("log-level", "warn", "structured log level on stderr: debug, info, warn, error")
+	addLogFlags(f, "warn")
 	f.String("to", "", "send each line of input as a direct message to this CN")
 	f.String("room", "", "join this room and send each line of input to it")
 	f.Bool("receive", false, "after the input, stay connected and print incoming messages until interrupted")
@@ -229,6 +263,11 @@ exits non-zero.`,
 }
 
 func (e *env) runChatClient(cmd *cobra.Command) error {
+	closeLog, err := e.setupLog()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	chain, key, err := e.chatIdentity("")
 	if err != nil {
 		return err
@@ -256,16 +295,22 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 		ServerName: name, Logger: e.logger(),
 	})
 	if err != nil {
-		return e.reportDialError(err)
+		return e.reportDialError(addr, err)
 	}
 	defer conn.Close()
 	e.printf("[Client] Connected to %s as %q; server %q authenticated\n", addr, chain[0].Subject.CommonName, conn.PeerCN())
 	return e.runChatSession(cmd.Context(), conn)
 }
 
-func (e *env) reportDialError(err error) error {
+// errNoChatServer: nothing answered at the server address.
+var errNoChatServer = errors.New("no SecureChat server answered")
+
+func (e *env) reportDialError(addr string, err error) error {
 	var remote *chat.RemoteError
+	var op *net.OpError
 	switch {
+	case errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w at %s (%v)", errNoChatServer, addr, err)
 	case errors.As(err, &remote) && remote.Code == chat.CodeCertificateRejected:
 		e.printf("[Client] Server rejected certificate – closing connection\n")
 		return fmt.Errorf("server said: %s", chat.EscapeLine(remote.Reason))
@@ -306,12 +351,4 @@ func intermediates(cas *ca.Certificates) []*x509.Certificate {
 		return []*x509.Certificate{cas.Intermediate}
 	}
 	return nil
-}
-
-func (e *env) logger() *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(e.v.GetString("log-level"))); err != nil {
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }

@@ -20,17 +20,22 @@ import (
 type chatSession struct {
 	e    *env
 	conn *chat.Conn
-	mu   sync.Mutex // one line at a time on stdout
+	mu   sync.Mutex // one line at a time on out
+	out  io.Writer  // stdout, or the line editor's (which redraws the prompt)
 	room string     // current room of the interactive client
 
 	recvDone chan struct{}
 	recvErr  error // why the session ended, set before recvDone closes
+	// onEnd, when set, is called by the receiver once the session ends
+	// (the interactive client shows it at once); notified says it did.
+	onEnd    func(error)
+	notified bool
 }
 
 func (s *chatSession) printf(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.e.printf(format, args...)
+	fmt.Fprintf(s.out, format, args...)
 }
 
 // receive prints deliveries and presence until the session ends.
@@ -40,6 +45,9 @@ func (s *chatSession) receive(ctx context.Context) {
 		ev, err := s.conn.Receive(ctx)
 		if err != nil {
 			s.recvErr = err
+			if s.onEnd != nil {
+				s.onEnd(err)
+			}
 			return
 		}
 		switch {
@@ -60,7 +68,17 @@ func (s *chatSession) receive(ctx context.Context) {
 func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &chatSession{e: e, conn: conn, recvDone: make(chan struct{})}
+	s := &chatSession{e: e, conn: conn, out: e.stdout, recvDone: make(chan struct{})}
+	tty, interactive := e.stdin.(*os.File)
+	interactive = interactive && term.IsTerminal(int(tty.Fd()))
+	var ed *lineEditor
+	if interactive {
+		var err error
+		if ed, err = s.newLineEditor(tty); err != nil {
+			return err
+		}
+		defer ed.close()
+	}
 	go s.receive(rctx)
 	to, room := e.v.GetString("to"), e.v.GetString("room")
 	if room != "" {
@@ -70,8 +88,8 @@ func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 		s.room = room
 	}
 	var err error
-	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		err = s.interactive(ctx)
+	if interactive {
+		err = s.interactive(ctx, ed)
 	} else {
 		err = s.sendAll(ctx, to, room)
 	}
@@ -102,7 +120,9 @@ func (s *chatSession) endedByServer() error {
 	}
 	var re *chat.RemoteError
 	if errors.As(s.recvErr, &re) {
-		s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
+		if !s.notified {
+			s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
+		}
 		return fmt.Errorf("session ended by server: %s: %s", chat.EscapeLine(re.Code), chat.EscapeLine(re.Reason))
 	}
 	if errors.Is(s.recvErr, context.Canceled) || errors.Is(s.recvErr, chat.ErrClosed) {
@@ -144,85 +164,6 @@ func (s *chatSession) sendAll(ctx context.Context, to, room string) error {
 	}
 	s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
 	return nil
-}
-
-// interactive reads commands and text from a terminal.
-func (s *chatSession) interactive(ctx context.Context) error {
-	s.printf("Commands: /msg CN text, /join room, /leave, /who, /rooms, /quit; other text goes to the current room, or to the server.\n")
-	sc := bufio.NewScanner(s.e.stdin)
-	for {
-		s.printf("Enter message: ")
-		if !sc.Scan() {
-			return sc.Err()
-		}
-		line := strings.TrimSpace(sc.Text())
-		if line == "/quit" {
-			return nil
-		}
-		if line == "" {
-			continue
-		}
-		if err := s.command(ctx, line); err != nil {
-			if errors.Is(err, chat.ErrMessageRejected) {
-				s.printf("! %s\n", chat.EscapeLine(err.Error()))
-				continue
-			}
-			if e := s.endedByServer(); e != nil {
-				return e
-			}
-			return err
-		}
-	}
-}
-
-func (s *chatSession) command(ctx context.Context, line string) error {
-	verb, rest, _ := strings.Cut(line, " ")
-	rest = strings.TrimSpace(rest)
-	switch verb {
-	case "/msg":
-		to, text, ok := strings.Cut(rest, " ")
-		if !ok {
-			s.printf("usage: /msg CN text\n")
-			return nil
-		}
-		res, err := s.conn.SendTo(ctx, to, text)
-		if err == nil {
-			s.printf("(%s #%d)\n", res.Status, res.ID)
-		}
-		return err
-	case "/join":
-		members, err := s.conn.Join(ctx, rest)
-		if err == nil {
-			s.room = rest
-			s.printf("* joined %s: %s\n", chat.EscapeLine(rest), escapeList(members))
-		}
-		return err
-	case "/leave":
-		if s.room == "" {
-			s.printf("not in a room\n")
-			return nil
-		}
-		err := s.conn.Leave(ctx, s.room)
-		s.room = ""
-		return err
-	case "/who":
-		who, err := s.conn.Who(ctx, s.room)
-		if err == nil {
-			s.printf("* online: %s\n", escapeList(who))
-		}
-		return err
-	case "/rooms":
-		rooms, err := s.conn.Rooms(ctx)
-		if err == nil {
-			s.printf("* rooms: %s\n", escapeList(rooms))
-		}
-		return err
-	}
-	if s.room != "" {
-		_, err := s.conn.SendRoom(ctx, s.room, line)
-		return err
-	}
-	return s.conn.Send(ctx, line)
 }
 
 // escapeList shows names from the server, each made inert.

@@ -18,6 +18,18 @@ import (
 // openStore opens the inventory and checks that its schema is current, so
 // every command fails early with a clear message on a wrong database.
 func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
+	return e.openStoreWith(ctx, false)
+}
+
+// openStoreRO is openStore for commands that only read (list, show, verify,
+// audit, crl status, the chat client's revocation checks): an SQLite
+// inventory is opened read-only and nothing is created, so they work on a
+// read-only certs dir or mount.
+func (e *env) openStoreRO(ctx context.Context) (*certstore.Store, error) {
+	return e.openStoreWith(ctx, true)
+}
+
+func (e *env) openStoreWith(ctx context.Context, readOnly bool) (*certstore.Store, error) {
 	loc, err := certstore.ParseURL(e.dbURL())
 	if err != nil {
 		return nil, err
@@ -30,7 +42,7 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
 		}
 	}
-	st, err := e.openWithSeal(ctx)
+	st, err := e.openWithSeal(ctx, readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -50,18 +62,19 @@ func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
 	if err := e.prepareSQLiteDir(); err != nil {
 		return nil, err
 	}
-	return e.openWithSeal(ctx)
+	return e.openWithSeal(ctx, false)
 }
 
 // openWithSeal opens the inventory with the audit seal of the certs dir
 // (none when the CA has no audit key yet).
-func (e *env) openWithSeal(ctx context.Context) (*certstore.Store, error) {
+func (e *env) openWithSeal(ctx context.Context, readOnly bool) (*certstore.Store, error) {
 	seal, err := certstore.LoadAuditSeal(e.certsDir())
 	if err != nil {
 		return nil, err
 	}
 	opts := e.storeOptions()
 	opts.AuditSeal = seal
+	opts.ReadOnly = readOnly
 	return certstore.Open(ctx, e.dbURL(), opts)
 }
 

@@ -78,7 +78,7 @@ nextUpdate is within --warn, so monitoring can page before the outage.`,
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -226,11 +226,14 @@ func (d *demo) dial(ctx context.Context, dir, id string) (*chat.Conn, error) {
 
 // identityIn loads <dir>/<id>_cert.pem and <id>_key.pem.
 func identityIn(dir, id string) ([]*x509.Certificate, crypto.Signer, error) {
-	cert, err := readCertFile(filepath.Join(dir, id+"_cert.pem"))
+	// The same CN-to-file mapping as scca issue (ca.FileStem), so --id
+	// team/alice finds what issue --cn team/alice wrote.
+	stem := ca.FileStem(id)
+	cert, err := readCertFile(filepath.Join(dir, stem+"_cert.pem"))
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := ca.LoadKeyFile(filepath.Join(dir, id+"_key.pem"), nil)
+	key, err := ca.LoadKeyFile(filepath.Join(dir, stem+"_key.pem"), nil)
 	if err != nil {
 		return nil, nil, err
 	}

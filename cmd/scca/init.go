@@ -24,7 +24,7 @@ certificates are then issued by the intermediate, and the root key can be
 moved offline). The inventory schema is created and the CA certificates are
 recorded. An existing CA is never overwritten.`,
 		Example: `  scca init
-  scca init --cn "Example Root CA" --key-type ecdsa-p384 --validity 10y --intermediate
+  scca init --cn "Example Root CA" --key-type ecdsa-p384 --validity 20y --intermediate
   SCCA_CA_PASSPHRASE=... scca init --encrypt-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,7 +81,7 @@ recorded. An existing CA is never overwritten.`,
 	f := cmd.Flags()
 	f.String("cn", "SecureChat Root CA", "common name of the root CA")
 	f.String("key-type", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
-	f.String("validity", "", "root validity, e.g. 10y or 3650d (default 10y; intermediate 5y)")
+	f.String("validity", "", "root validity, e.g. 20y or 7300d; a year is 365 days (default 3653d, ten years with leap days; intermediate 1827d)")
 	f.Bool("intermediate", false, "also create an intermediate CA that issues the leaf certificates")
 	f.Bool("encrypt-key", false, "encrypt the CA key(s) with a passphrase (SCCA_CA_PASSPHRASE or prompt)")
 	_ = cmd.RegisterFlagCompletionFunc("key-type", completeKeyTypes)

@@ -49,7 +49,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 				return err
 			}
 			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
-				req.Profile, req.CN, is.Serial, is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, chain)
+				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, chain)
 			e.reportIssued(is)
 			return nil
 		},
@@ -147,7 +147,7 @@ extended key usages and basic constraints.`,
 				return err
 			}
 			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
-				p, is.Cert.Subject.CommonName, is.Serial, is.CertPath, chain)
+				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, chain)
 			e.reportIssued(is)
 			return nil
 		},

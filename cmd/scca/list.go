@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/certstore"
@@ -24,6 +23,17 @@ func newListCmd(e *env) *cobra.Command {
 JSON or CSV. JSON and CSV are streamed, so listing millions of rows needs no
 more memory than listing ten.
 
+The table fits the terminal (or $COLUMNS, or 80 columns when not a
+terminal): it shows dates without times, drops the least needed columns
+(not before, revoked at, reason, type, not after) and shortens long CNs
+with an ellipsis; --wide shows everything. The count goes to stderr.
+Serials are shown as openssl shows them, whole octets with a leading zero
+("06e2..."); JSON and CSV carry the inventory's form without leading zeros
+("6e2..."). Both are accepted wherever a serial is asked for.
+
+CSV cells that a spreadsheet would run as a formula (starting with = + - @,
+tab or carriage return) are prefixed with a single quote.
+
 Status "expired" means not revoked but past its not-after date; "active"
 excludes expired certificates.`,
 		Example: `  scca list
@@ -36,11 +46,11 @@ excludes expired certificates.`,
 			if err != nil {
 				return err
 			}
-			out, err := newRecordWriter(e.v.GetString("output"), e.stdout)
+			out, err := e.newRecordWriter(e.v.GetString("output"))
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -59,6 +69,8 @@ excludes expired certificates.`,
 	fl.String("expiring", "", "only active certificates expiring within this duration, e.g. 30d")
 	fl.Int("limit", 0, "at most this many rows (0 = no limit)")
 	fl.StringP("output", "o", "table", "output format: table, json or csv")
+	fl.Bool("wide", false, "table: every column, full times, nothing shortened (default: fit the terminal, or $COLUMNS, or 80 columns)")
+	fl.Bool("no-headers", false, "table and csv: no header line")
 	_ = cmd.RegisterFlagCompletionFunc("status", fixedCompletion("active", "revoked", "expired", "all"))
 	_ = cmd.RegisterFlagCompletionFunc("type", fixedCompletion("ca", "server", "client", "ocsp-signer"))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("table", "json", "csv"))
@@ -136,47 +148,69 @@ type recordWriter struct {
 	close func() error
 }
 
-var tableHeader = []string{"serial", "type", "cn", "status", "not before", "not after", "revoked at", "reason"}
-
-func newRecordWriter(format string, w io.Writer) (*recordWriter, error) {
+func (e *env) newRecordWriter(format string) (*recordWriter, error) {
 	switch format {
 	case "table":
-		return tableWriter(w), nil
+		return tableWriter(e.stdout, e.stderr, e.tableStyle()), nil
 	case "json":
-		return jsonWriter(w), nil
+		return jsonWriter(e.stdout), nil
 	case "csv":
-		return csvWriter(w), nil
+		return csvWriter(e.stdout, !e.v.GetBool("no-headers")), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q: use table, json or csv", format)
 }
 
-func tableRow(r certstore.Record, now time.Time) []string {
+// listColumns: serial, CN and status always stay; the rest go in the order
+// of their drop number when the table is too wide.
+var listColumns = []column{
+	{name: "serial"}, {name: "type", drop: 3}, {name: "cn", shrink: true}, {name: "status"},
+	{name: "not before", drop: 6}, {name: "not after", drop: 2}, {name: "revoked at", drop: 5}, {name: "reason", drop: 4},
+}
+
+// displaySerial writes a serial in whole octets, as openssl does ("6e2..."
+// becomes "06e2..."); the inventory keeps it without leading zeros.
+func displaySerial(s string) string {
+	if len(s)%2 == 1 {
+		return "0" + s
+	}
+	return s
+}
+
+func tableRow(r certstore.Record, now time.Time, layout string) []string {
 	revoked, reason := "", ""
 	if r.RevokedAt != nil {
-		revoked = r.RevokedAt.UTC().Format(time.DateTime)
+		revoked = r.RevokedAt.UTC().Format(layout)
 	}
 	if r.Reason != nil {
 		reason = certstore.ReasonName(*r.Reason)
 	}
-	return []string{r.Serial, r.Type, r.CN, r.StatusAt(now),
-		r.NotBefore.UTC().Format(time.DateTime), r.NotAfter.UTC().Format(time.DateTime), revoked, reason}
+	return []string{displaySerial(r.Serial), r.Type, r.CN, r.StatusAt(now),
+		r.NotBefore.UTC().Format(layout), r.NotAfter.UTC().Format(layout), revoked, reason}
 }
 
 // tableWriter buffers rows: a table needs every width before it can draw.
-// Use -o json/csv (streamed) for large inventories.
-func tableWriter(w io.Writer) *recordWriter {
+// Use -o json/csv (streamed) for large inventories. The count is status, on
+// stderr, so stdout holds only the table.
+func tableWriter(w, status io.Writer, st tableStyle) *recordWriter {
 	var rows [][]string
+	layout := time.DateTime
+	if st.width > 0 {
+		layout = time.DateOnly
+	}
 	return &recordWriter{
-		write: func(r certstore.Record, now time.Time) error { rows = append(rows, tableRow(r, now)); return nil },
+		write: func(r certstore.Record, now time.Time) error {
+			rows = append(rows, tableRow(r, now, layout))
+			return nil
+		},
 		close: func() error {
 			if len(rows) == 0 {
-				_, err := fmt.Fprintln(w, "no certificates match")
+				_, err := fmt.Fprintln(status, "no certificates match")
 				return err
 			}
-			if err := renderTable(w, tableHeader, rows); err != nil {
+			if err := renderFitted(w, listColumns, rows, st); err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(w, "%d certificate(s)\n", len(rows))
+			_, err := fmt.Fprintf(status, "%d certificate(s)\n", len(rows))
 			return err
 		},
 	}
@@ -215,16 +249,22 @@ func jsonWriter(out io.Writer) *recordWriter {
 	}
 }
 
-func csvWriter(w io.Writer) *recordWriter {
+var csvHeader = []string{"serial", "type", "cn", "sans", "status", "not_before", "not_after", "revoked_at", "reason", "fingerprint"}
+
+// csvWriter writes the header first, also for an empty inventory.
+func csvWriter(w io.Writer, header bool) *recordWriter {
 	cw := csv.NewWriter(w)
-	header := false
+	start := func() error {
+		if !header {
+			return nil
+		}
+		header = false
+		return cw.Write(csvHeader)
+	}
 	return &recordWriter{
 		write: func(r certstore.Record, now time.Time) error {
-			if !header {
-				header = true
-				if err := cw.Write([]string{"serial", "type", "cn", "sans", "status", "not_before", "not_after", "revoked_at", "reason", "fingerprint"}); err != nil {
-					return err
-				}
+			if err := start(); err != nil {
+				return err
 			}
 			j := toJSON(r, now)
 			revoked, reason := "", ""
@@ -234,23 +274,30 @@ func csvWriter(w io.Writer) *recordWriter {
 			if j.Reason != nil {
 				reason = *j.Reason
 			}
-			return cw.Write([]string{j.Serial, j.Type, j.CN, strings.Join(j.SANs, " "), j.Status,
-				j.NotBefore.Format(time.RFC3339), j.NotAfter.Format(time.RFC3339), revoked, reason, j.Fingerprint})
+			return cw.Write(csvSafe([]string{j.Serial, j.Type, j.CN, strings.Join(j.SANs, " "), j.Status,
+				j.NotBefore.Format(time.RFC3339), j.NotAfter.Format(time.RFC3339), revoked, reason, j.Fingerprint}))
 		},
 		close: func() error {
+			if err := start(); err != nil {
+				return err
+			}
 			cw.Flush()
 			return cw.Error()
 		},
 	}
 }
 
-func renderTable(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewWriter(w)
-	t.Header(header)
-	if err := t.Bulk(rows); err != nil {
-		return err
+// csvSafe neutralises cells a spreadsheet would evaluate as a formula
+// (OWASP "CSV injection"): a leading = + - @, tab or carriage return gets a
+// single quote in front. A CN or SAN comes from whoever asked for the
+// certificate, so it is untrusted.
+func csvSafe(row []string) []string {
+	for i, c := range row {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			row[i] = "'" + c
+		}
 	}
-	return t.Render()
+	return row
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

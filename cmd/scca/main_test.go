@@ -3,14 +3,21 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
+	// The pty tests run this binary as scca itself.
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"scca": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
@@ -30,19 +37,22 @@ func TestScripts(t *testing.T) {
 				return os.Getenv("SCCA_TEST_MYSQL_DSN") != "", nil
 			case "postgres":
 				return os.Getenv("SCCA_TEST_POSTGRES_DSN") != "", nil
+			case "unshare":
+				return exec.Command("unshare", "-rm", "true").Run() == nil, nil
 			case "nats":
 				return natsReachable()
 			}
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"freeport":  cmdFreePort,
-			"waitport":  cmdWaitPort,
-			"mark":      cmdMark,
-			"within":    cmdWithin,
-			"setstdout": cmdSetStdout,
-			"rootfp":    cmdRootFingerprint,
-			"waitfor":   cmdWaitFor,
+			"freeport":   cmdFreePort,
+			"waitport":   cmdWaitPort,
+			"mark":       cmdMark,
+			"within":     cmdWithin,
+			"checkwidth": cmdCheckWidth,
+			"setstdout":  cmdSetStdout,
+			"rootfp":     cmdRootFingerprint,
+			"waitfor":    cmdWaitFor,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -76,4 +86,23 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on port %s after 10s", args[0])
+}
+
+// cmdCheckWidth fails unless every line of the last command's stdout is at
+// most N display cells wide (and there is at least one line).
+func cmdCheckWidth(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: checkwidth N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	out := strings.TrimRight(ts.ReadFile("stdout"), "\n")
+	if out == "" {
+		ts.Fatalf("no output to measure")
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if w := runewidth.StringWidth(l); w > n {
+			ts.Fatalf("line is %d columns wide, more than %d: %q", w, n, l)
+		}
+	}
 }

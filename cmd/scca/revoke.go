@@ -66,7 +66,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 				if err != nil && !errors.Is(err, revocation.ErrCRLNotPublished) {
 					return err
 				}
-				e.printf("Revoked %s (%s %q), reason %s\n", rec.Serial, rec.Type, rec.CN, certstore.ReasonName(reason))
+				e.printf("Revoked %s (%s %q), reason %s\n", displaySerial(rec.Serial), rec.Type, rec.CN, certstore.ReasonName(reason))
 				if err != nil {
 					return err
 				}
@@ -95,7 +95,8 @@ func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]s
 		return nil, err
 	}
 	now := time.Now()
-	tw := tableWriter(e.stdout)
+	// The candidates go with the prompt, on stderr; stdout says what was done.
+	tw := tableWriter(e.stderr, e.stderr, e.tableStyleFor(e.stderr))
 	var serials []string
 	for _, r := range recs {
 		if r.StatusAt(now) == certstore.StatusActive {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -23,6 +24,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	v              *viper.Viper
+	logOut         io.Writer // --log-file, when given (else stderr)
 }
 
 const rootLong = `scca is the SecureChat certificate authority.
@@ -35,7 +37,12 @@ against that CA and inventory.
 
 Configuration, highest precedence first: command-line flags, environment
 variables SCCA_<FLAG> (for example SCCA_DB, SCCA_CERTS_DIR), the config file
-(--config, or ./scca.yaml when present), then defaults.`
+(--config, or ./scca.yaml when present), then defaults. Only configuration
+(certs-dir, db, base-url, actor, crl-validity, listen addresses, servers,
+revocation sources, timeouts and limits, log settings) comes from the
+environment or the file; confirmations (--yes, --force) and per-command
+choices (--cn, --status, -o) are flags only. An unknown key in the file is
+an error.`
 
 func newRootCmd(e *env) *cobra.Command {
 	e.v = viper.New()
@@ -73,8 +80,26 @@ func newRootCmd(e *env) *cobra.Command {
 	return root
 }
 
-// loadConfig binds every flag of the running command to viper, then reads
-// the environment and the config file, giving flags > env > file > defaults.
+// configKeys are the settings that may come from the environment
+// (SCCA_<KEY>) and the config file: where things are, who acts, how servers
+// listen and time out. Confirmations (--yes, --force) and per-command
+// choices (--cn, --status, --output, ...) are flags only, so a stray
+// SCCA_YES=true cannot skip a revocation prompt nor SCCA_CN filter a list.
+// A new flag that is configuration is added here.
+var configKeys = map[string]bool{
+	"certs-dir": true, "db": true, "base-url": true, "crl-validity": true, "actor": true,
+	"log-level": true, "log-format": true, "log-file": true, "listen": true, "ws-listen": true, "ws-origin": true,
+	"api-listen": true, "server": true, "server-name": true, "crl": true, "ocsp": true, "root-crl": true,
+	"ocsp-timeout": true, "idle-timeout": true, "first-frame-timeout": true, "max-conns": true,
+	"max-handshakes": true, "max-handshakes-per-ip": true, "queue-limit": true, "ca-keys": true, "ca-url": true,
+	"db-timeout": true, "api-name": true, "api-validity": true, "broker": true, "broker-creds": true,
+	"broker-prefix": true, "broker-tls-ca": true, "node": true, "ticket-secret-file": true,
+	"sender-quota": true, "sender-quota-bytes": true, "total-quota": true, "total-quota-bytes": true,
+}
+
+// loadConfig binds every flag of the running command to viper and the
+// configuration keys to the environment and the config file, giving
+// flags > env > file > defaults.
 func (e *env) loadConfig(cmd *cobra.Command) error {
 	v := e.v
 	var bindErr error
@@ -86,17 +111,23 @@ func (e *env) loadConfig(cmd *cobra.Command) error {
 	if bindErr != nil {
 		return bindErr
 	}
-	v.SetEnvPrefix("SCCA")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
+	for k := range configKeys {
+		if err := v.BindEnv(k, "SCCA_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))); err != nil {
+			return err
+		}
+	}
+	if err := v.BindEnv("config", "SCCA_CONFIG"); err != nil {
+		return err
+	}
 
 	path := v.GetString("config")
 	explicit := path != ""
 	if !explicit {
 		path = "scca.yaml"
 	}
-	v.SetConfigFile(path)
-	if err := v.ReadInConfig(); err != nil {
+	file := viper.New()
+	file.SetConfigFile(path)
+	if err := file.ReadInConfig(); err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -106,7 +137,46 @@ func (e *env) loadConfig(cmd *cobra.Command) error {
 		}
 		return fmt.Errorf("read config %s: %w", path, err)
 	}
+	// Only configuration keys may come from the file: anything else is a
+	// typo or a setting that must be given per command.
+	for _, k := range file.AllKeys() {
+		if !configKeys[k] {
+			return fmt.Errorf("config %s: unknown key %q%s", path, k, nearestKey(cmd.Root(), k))
+		}
+		v.SetDefault(k, file.Get(k))
+	}
 	return nil
+}
+
+// nearestKey suggests the configuration key closest to a mistyped one, or
+// says that a flag is not a configuration setting.
+func nearestKey(root *cobra.Command, k string) string {
+	best, bestDist := "", 3 // two edits at most
+	for c := range configKeys {
+		if d := levenshtein.ComputeDistance(k, c); d < bestDist || (d == bestDist && c < best) {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	if isFlag(root, k) {
+		return " (not a configuration setting: give it as a flag)"
+	}
+	return ""
+}
+
+// isFlag reports whether any command has a flag called name.
+func isFlag(c *cobra.Command, name string) bool {
+	if c.Flags().Lookup(name) != nil || c.PersistentFlags().Lookup(name) != nil {
+		return true
+	}
+	for _, sub := range c.Commands() {
+		if isFlag(sub, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) certsDir() string { return e.v.GetString("certs-dir") }

@@ -21,7 +21,8 @@ func newShowCmd(e *env) *cobra.Command {
 		Short: "Show one certificate from the inventory in detail",
 		Long: `Show a certificate from the inventory: subject, issuer, validity, key,
 names, usages, extensions, fingerprint and inventory status. The argument is a
-serial number (hex, with or without colons) or a common name.`,
+serial number (hex, with or without colons or leading zeros) or a common
+name. -o json is always an array (one element per matching certificate).`,
 		Example: `  scca show 5f:3a:09:...
   scca show client123 -o json`,
 		Args: cobra.ExactArgs(1),
@@ -30,7 +31,7 @@ serial number (hex, with or without colons) or a common name.`,
 			if format != "text" && format != "json" {
 				return fmt.Errorf("unknown output format %q: use text or json", format)
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreRO(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -101,11 +102,10 @@ func showRecords(w io.Writer, format string, recs []certstore.Record, now time.T
 		details = append(details, d)
 	}
 	if format == "json" {
+		// Always an array, one element per match, so a script reads one
+		// shape whatever the inventory holds.
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if len(details) == 1 {
-			return enc.Encode(details[0])
-		}
 		return enc.Encode(details)
 	}
 	for i, d := range details {
@@ -119,7 +119,7 @@ func showRecords(w io.Writer, format string, recs []certstore.Record, now time.T
 
 func writeDetail(w io.Writer, d detail) {
 	line := func(k, v string) { fmt.Fprintf(w, "%-22s %s\n", k+":", v) }
-	line("Serial", d.Serial)
+	line("Serial", displaySerial(d.Serial))
 	line("Type", d.Type)
 	line("Subject CN", d.CN)
 	line("Issuer", d.Issuer)
