@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 	"io"
 	"os"
 	"strconv"
@@ -74,31 +77,51 @@ func renderFitted(w io.Writer, cols []column, rows [][]string, st tableStyle) er
 		}
 	}
 	keep, widths := fitColumns(cols, header, cells, st)
-	var b strings.Builder
-	line := func(row []string) error {
-		b.Reset()
-		first := true
+	fit := func(row []string) []string {
+		out := make([]string, len(keep))
 		for i, c := range keep {
-			cell := truncateCells(row[c], widths[i], st.ascii)
-			if !first {
-				b.WriteString(strings.Repeat(" ", colGap))
-			}
-			first = false
-			b.WriteString(cell)
-			if i < len(keep)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-runewidth.StringWidth(cell)))
-			}
+			out[i] = truncateCells(row[c], widths[i], st.ascii)
 		}
-		_, err := io.WriteString(w, strings.TrimRight(b.String(), " ")+"\n")
-		return err
+		return out
 	}
+	// tablewriter lays the fitted cells out: no borders or rules, columns
+	// left-aligned and colGap apart, no formatting or wrapping of its own
+	// (the cells are already escaped and shortened to the widths).
+	pad := make([]tw.Padding, len(keep))
+	for i := range pad {
+		pad[i] = tw.Padding{Right: strings.Repeat(" ", colGap), Overwrite: true}
+	}
+	if len(pad) > 0 {
+		pad[len(pad)-1] = tw.Padding{Overwrite: true}
+	}
+	cell := tw.CellConfig{
+		Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone, AutoFormat: tw.Off},
+		Padding:    tw.CellPadding{Global: tw.Padding{Overwrite: true}, PerColumn: pad},
+		Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+	}
+	var buf strings.Builder
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Lines: tw.LinesNone, Separators: tw.SeparatorsNone},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{Header: cell, Row: cell}),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
 	if !st.noHeaders {
-		if err := line(header); err != nil {
+		t.Header(fit(header))
+	}
+	for _, row := range cells {
+		if err := t.Append(fit(row)); err != nil {
 			return err
 		}
 	}
-	for _, row := range cells {
-		if err := line(row); err != nil {
+	if err := t.Render(); err != nil {
+		return err
+	}
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
 			return err
 		}
 	}
