@@ -14,12 +14,6 @@ import (
 
 // Protocol constants (docs/PROTOCOL.md §1).
 const (
-	ProtocolVersion = "securechat/1"
-	// SuiteX25519AES256GCMSHA256: X25519 key agreement, AES-256-GCM records,
-	// HKDF-SHA256 and SHA-256 transcript; signatures per certificate key.
-	SuiteX25519AES256GCMSHA256 = "SC1_X25519_AES256GCM_SHA256"
-
-	randomLen   = 32 // client_random, server_random: 256 bits each
 	keyShareLen = 32 // X25519 public key
 	maxChainLen = 4  // leaf plus up to three CA certificates
 	maxSuites   = 16

@@ -184,12 +184,3 @@ func parseDigits(b []byte) (uint64, bool) {
 	}
 	return v, true
 }
-
-// growTo returns a slice of length n, reusing b's storage when it is large
-// enough.
-func growTo(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
-	}
-	return make([]byte, n)
-}
