@@ -91,6 +91,12 @@ type ServerConfig struct {
 	// (docs/CLUSTER.md); the zero value: the server works alone.
 	Cluster ClusterConfig
 
+	// BaseContext is the parent of the server's base context, under which
+	// every storage, checker and broker call runs; nil: context.Background.
+	// Shutdown cancels the base context when its own context expires, so a
+	// forced shutdown does not wait for a hung store.
+	BaseContext context.Context
+
 	Now  func() time.Time
 	Rand io.Reader
 }
@@ -120,6 +126,11 @@ type Server struct {
 	stopWatch chan struct{}
 	cl        *clusterState // nil when alone
 	revWake   chan struct{} // read the revocation feed now
+
+	// base is the context of every storage, checker and broker call;
+	// cancelBase ends it when Shutdown gives up waiting, or has finished.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // NewServer checks cfg and returns a Server.
@@ -166,6 +177,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		hs:        newHandshakeLimits(),
 		hub:       newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1),
 	}
+	parent := cfg.BaseContext
+	if parent == nil {
+		parent = context.Background()
+	}
+	srv.base, srv.cancelBase = context.WithCancel(parent)
 	if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
 		srv.checks = newCheckCache(id.checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
 		srv.id.checker = srv.checks
@@ -305,8 +321,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.cancelBase()
 		return nil
 	case <-ctx.Done():
+		// Storage and checker calls still running end now rather than
+		// at their own timeouts.
+		s.cancelBase()
 		s.mu.Lock()
 		for sc := range s.conns {
 			sc.conn.Close()

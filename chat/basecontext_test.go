@@ -1,0 +1,75 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/securechat/scca/certstore"
+)
+
+// hungStore is a mailbox whose Pending hangs until its context ends, as a
+// store that stopped answering does, and reports how the context ended.
+type hungStore struct {
+	*memStore
+	entered chan struct{}
+	ended   chan error
+}
+
+func (h *hungStore) Pending(ctx context.Context, _ string, _ int64, _ int) ([]certstore.QueuedMessage, error) {
+	close(h.entered)
+	<-ctx.Done()
+	h.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// TestShutdownCancelsStoreCalls: when Shutdown's context expires, the
+// storage call a session is blocked in is cancelled through the server's
+// base context, instead of running until its own timeout (storeTimeout)
+// under context.Background.
+func TestShutdownCancelsStoreCalls(t *testing.T) {
+	mw := newMsgWorld(t, "alice")
+	hs := &hungStore{memStore: mw.store, entered: make(chan struct{}), ended: make(chan error, 1)}
+	cfg := mw.serverConfig()
+	cfg.Mailbox = hs
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	mw.dial(t, ln.Addr().String(), "alice") // the replay of queued messages calls Pending
+	<-hs.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // give up at once: a forced shutdown
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v, want context canceled", err)
+	}
+	if err := <-hs.ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the store call ended with %v, want context canceled by Shutdown", err)
+	}
+}
+
+// TestBaseContextReachesStore: ServerConfig.BaseContext is the parent of
+// the storage calls, so cancelling it ends them.
+func TestBaseContextReachesStore(t *testing.T) {
+	mw := newMsgWorld(t, "alice")
+	hs := &hungStore{memStore: mw.store, entered: make(chan struct{}), ended: make(chan error, 1)}
+	base, cancelBase := context.WithCancel(context.Background())
+	cfg := mw.serverConfig()
+	cfg.Mailbox, cfg.BaseContext = hs, base
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	mw.dial(t, ln.Addr().String(), "alice")
+	<-hs.entered
+	cancelBase()
+	if err := <-hs.ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the store call ended with %v, want context canceled", err)
+	}
+}
