@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/securechat/scca/certstore"
 )
@@ -71,5 +72,27 @@ func TestBaseContextReachesStore(t *testing.T) {
 	cancelBase()
 	if err := <-hs.ended; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the store call ended with %v, want context canceled", err)
+	}
+}
+
+// TestHandshakeContext: the client handshake over a given connection ends
+// when its context is cancelled, with an error wrapping the cancellation,
+// instead of waiting for a server that does not answer until
+// HandshakeTimeout.
+func TestHandshakeContext(t *testing.T) {
+	w := newWorld(t)
+	conn, peer := net.Pipe()
+	defer peer.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		var b [1]byte
+		_, _ = peer.Read(b[:]) // the client_hello has started: the server goes silent
+		cancel()
+	}()
+	cfg := w.clientConfig()
+	cfg.HandshakeTimeout = time.Hour
+	_, err := Handshake(ctx, conn, cfg)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Handshake: %v, want context canceled", err)
 	}
 }

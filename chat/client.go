@@ -152,12 +152,15 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Conn, error) {
 }
 
 // Client performs the handshake over an existing connection. On error the
-// caller still owns conn.
+// caller still owns conn. It is Handshake without a context.
 func Client(conn net.Conn, cfg ClientConfig) (*Conn, error) {
-	return handshake(context.Background(), conn, cfg)
+	return Handshake(context.Background(), conn, cfg)
 }
 
-func handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error) {
+// Handshake performs the client handshake over an existing connection,
+// giving up when ctx ends (its deadline also bounds the handshake). On error
+// the caller still owns conn.
+func Handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error) {
 	id, err := cfg.identity()
 	if err != nil {
 		return nil, err
