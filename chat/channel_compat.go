@@ -133,3 +133,17 @@ func minSuiteRecords() uint64                 { return channel.MinSuiteRecords()
 func maxSuiteNonceLen() int                   { return channel.MaxSuiteNonceLen() }
 
 func signedContent(context string, th []byte) []byte { return channel.SignedContent(context, th) }
+
+// The strict JSON object codec (channel/jsonobj.go).
+type (
+	field       = channel.Field
+	wireObject  = channel.WireObject
+	typeOnly    = channel.TypeOnly
+	emptyObject = channel.EmptyObject
+)
+
+var errJSONMissing = channel.ErrJSONMissing
+
+func decodeObject(b []byte, fs []field) error { return channel.DecodeObject(b, fs) }
+func canonicalDigits(b []byte) (uint64, bool) { return channel.CanonicalDigits(b) }
+func parseDigits(b []byte) (uint64, bool)     { return channel.ParseDigits(b) }
