@@ -38,16 +38,20 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 	if err := checkAbsent(certPath); err != nil {
 		return nil, err
 	}
-	var files fileSet
-	defer files.discard()
-	cert, replaced, err := a.signAndRecord(ctx, s, csr.PublicKey,
-		func(c *x509.Certificate) error { return files.stage(certPath, certPEM(c.Raw), certFileMode) },
-		files.unstage)
+	if a.store == nil {
+		return nil, errNoStore
+	}
+	p, err := a.beginIssue(journalFile{Role: roleCert, Path: certPath})
 	if err != nil {
 		return nil, err
 	}
-	if err := files.commit(); err != nil {
-		return nil, orphaned(cert, err)
+	defer p.close()
+	cert, replaced, err := a.signAndRecord(ctx, s, csr.PublicKey, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.commit(ctx, cert); err != nil {
+		return nil, err
 	}
 	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
 }

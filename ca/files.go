@@ -36,6 +36,16 @@ func (s *fileSet) stage(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// stageAt is stage under a temporary name chosen by the caller (recorded in
+// an issuance journal beforehand).
+func (s *fileSet) stageAt(tmp, path string, data []byte, perm fs.FileMode) error {
+	if err := atomicfile.StageAt(tmp, path, data, perm); err != nil {
+		return err
+	}
+	s.staged = append(s.staged, stagedFile{tmp: tmp, path: path})
+	return nil
+}
+
 // unstage removes the most recently staged file (a certificate whose serial
 // the inventory refused, about to be re-signed).
 func (s *fileSet) unstage() {

@@ -27,9 +27,54 @@ type memRecorder struct {
 	order   []string
 	calls   int
 	failNth map[int]error // call number (1-based) -> error to return
+	// commitThenFail, when set, is returned by Insert after the row is
+	// stored: a commit whose reply was lost.
+	commitThenFail error
+	getErr         error // returned by Get when set: the inventory cannot be asked
+	// getErrAfterInsert is returned by Get once Insert was called more
+	// than insertsBefore times: the database went away after a commit.
+	getErrAfterInsert error
+	insertsBefore     int
 }
 
-var _ Recorder = (*memRecorder)(nil)
+var (
+	_ Recorder  = (*memRecorder)(nil)
+	_ Inventory = (*memRecorder)(nil)
+)
+
+func (m *memRecorder) Get(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.getErr != nil {
+		return certstore.Record{}, m.getErr
+	}
+	if m.getErrAfterInsert != nil && m.calls > m.insertsBefore {
+		return certstore.Record{}, m.getErrAfterInsert
+	}
+	rec, ok := m.rows[issuerKeyID+"/"+serial]
+	if !ok {
+		return certstore.Record{}, fmt.Errorf("%s: %w", serial, certstore.ErrNotFound)
+	}
+	return rec, nil
+}
+
+func (m *memRecorder) Revoke(ctx context.Context, r certstore.Revocation) (certstore.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := r.IssuerKeyID + "/" + r.Serial
+	rec, ok := m.rows[k]
+	switch {
+	case !ok:
+		return rec, certstore.ErrNotFound
+	case rec.Status == certstore.StatusRevoked:
+		return rec, certstore.ErrAlreadyRevoked
+	}
+	rec.Status = certstore.StatusRevoked
+	reason := r.Reason
+	rec.Reason = &reason
+	m.rows[k] = rec
+	return rec, nil
+}
 
 func newMemRecorder() *memRecorder {
 	return &memRecorder{rows: map[string]certstore.Record{}, failNth: map[int]error{}}
@@ -51,7 +96,7 @@ func (m *memRecorder) Insert(ctx context.Context, rec certstore.Record) error {
 	}
 	m.rows[k] = rec
 	m.order = append(m.order, k)
-	return nil
+	return m.commitThenFail
 }
 
 func (m *memRecorder) records() []certstore.Record {

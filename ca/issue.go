@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -167,9 +168,9 @@ func (a *Authority) sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, k
 }
 
 // signAndRecord signs leaves with fresh serials until the inventory accepts
-// one. stage, when not nil, writes the signed certificate's files before
-// the row is committed; unstage undoes it after a refused serial.
-func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, stage func(*x509.Certificate) error, unstage func()) (*x509.Certificate, *inventory.Record, error) {
+// one. p, when not nil, stages each signed certificate's file and notes its
+// serial in the journal before the row is inserted.
+func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, p *pendingIssue) (*x509.Certificate, *inventory.Record, error) {
 	if a.store == nil {
 		return nil, nil, errNoStore
 	}
@@ -189,8 +190,8 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 		if err != nil {
 			return nil, nil, err
 		}
-		if stage != nil {
-			if err := stage(cert); err != nil {
+		if p != nil {
+			if err := p.stageCert(cert); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -198,13 +199,47 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 		if err == nil {
 			return cert, replaced, nil
 		}
-		if unstage != nil {
-			unstage()
+		dup := errors.Is(err, inventory.ErrDuplicate)
+		if !dup && p != nil {
+			// The commit may have happened with its reply lost: ask,
+			// rather than delete the files of a row that exists.
+			switch recorded, lerr := a.wasRecorded(ctx, cert); {
+			case lerr != nil:
+				p.keep = true
+				return nil, nil, fmt.Errorf("record certificate %s for %q: %w (%w: %v)", serialHex(cert), s.cn, err, ErrOutcomeUnknown, lerr)
+			case recorded:
+				return cert, replaced, nil
+			}
 		}
-		if !errors.Is(err, inventory.ErrDuplicate) || attempt == maxSerialRetries {
+		if p != nil {
+			p.files.unstage()
+		}
+		if !dup || attempt == maxSerialRetries {
 			return nil, nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
 		}
 	}
+}
+
+// lookupTimeout bounds the check after a failed insert, which runs even if
+// the caller's context has ended.
+const lookupTimeout = 10 * time.Second
+
+// wasRecorded asks the inventory whether cert's row exists.
+func (a *Authority) wasRecorded(ctx context.Context, cert *x509.Certificate) (bool, error) {
+	inv, ok := a.store.(Inventory)
+	if !ok {
+		return false, nil // a plain Recorder's errors are taken at their word
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	rec, err := inv.Get(ctx, hex.EncodeToString(cert.AuthorityKeyId), serialHex(cert))
+	if errors.Is(err, inventory.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(rec.DER, cert.Raw), nil
 }
 
 // record builds the inventory row for cert.
@@ -243,14 +278,16 @@ func (a *Authority) Certify(ctx context.Context, pub crypto.PublicKey, req Issue
 	if err := checkPublicKey(pub); err != nil {
 		return nil, err
 	}
-	cert, _, err := a.signAndRecord(ctx, s, pub, nil, nil)
+	cert, _, err := a.signAndRecord(ctx, s, pub, nil)
 	return cert, err
 }
 
 // Issue generates a key pair and issues a certificate for it, writing the
 // key (0600, unencrypted, since services using leaf keys start unattended)
-// and the certificate. It is all-or-nothing: the files appear only after the
-// inventory row is committed, and if recording fails no file is left.
+// and the certificate. It is all-or-nothing, even across a crash: the files
+// appear only after the inventory row is committed, if recording fails no
+// file is left, and an issuance interrupted at any point is finished or
+// undone by Recover (see pending.go).
 // Existing files are never overwritten (ErrFileExists).
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	s, err := a.leafSpec(req)
@@ -281,32 +318,23 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
-	var files fileSet
-	defer files.discard() // no-op after a successful commit
-	if err := files.stage(keyPath, keyPEM, keyFileMode); err != nil {
-		return nil, err
-	}
-	cert, replaced, err := a.signAndRecord(ctx, s, key.Public(),
-		func(c *x509.Certificate) error { return files.stage(certPath, certPEM(c.Raw), certFileMode) },
-		files.unstage)
+	p, err := a.beginIssue(journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
 	if err != nil {
 		return nil, err
 	}
-	if err := files.commit(); err != nil {
-		return nil, orphaned(cert, err)
+	defer p.close()
+	if err := p.stage(roleKey, keyPEM, keyFileMode); err != nil {
+		return nil, err
+	}
+	cert, replaced, err := a.signAndRecord(ctx, s, key.Public(), p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.commit(ctx, cert); err != nil {
+		return nil, err
 	}
 	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, KeyPath: keyPath,
 		Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
-}
-
-// orphaned reports a certificate whose row is committed but whose files
-// could not be written. This needs a lost race for the output path, a full
-// disk or a vanished directory between staging and commit, so it is very
-// unlikely; the certificate was never handed out, but the inventory lists it
-// as active, so the error names the serial for the operator to revoke.
-func orphaned(cert *x509.Certificate, err error) error {
-	return fmt.Errorf("certificate %s was recorded in the inventory but its files could not be written; revoke serial %s: %w",
-		serialHex(cert), serialHex(cert), err)
 }
 
 // clamped reports whether an asked-for validity was cut to the issuer's

@@ -410,15 +410,20 @@ func TestIssueLostRaceNamesSerial(t *testing.T) {
 		t.Fatalf("err = %v, want ErrFileExists", err)
 	}
 	rows := mem.records()
-	serial := rows[len(rows)-1].Serial
-	if rows[len(rows)-1].CN != "racer" || !strings.Contains(err.Error(), serial) {
-		t.Errorf("error %q does not name the recorded serial %s", err, serial)
+	last := rows[len(rows)-1]
+	if last.CN != "racer" || !strings.Contains(err.Error(), last.Serial) {
+		t.Errorf("error %q does not name the recorded serial %s", err, last.Serial)
+	}
+	// The certificate was never handed out: it is revoked at once, so the
+	// inventory holds no active row without files.
+	if last.Status != certstore.StatusRevoked {
+		t.Errorf("orphaned row status = %s, want revoked", last.Status)
 	}
 	if data, _ := os.ReadFile(certPath); string(data) != "theirs" {
 		t.Error("the other writer's file was replaced")
 	}
 	// Our key was committed first and is removed again; only their file
-	// remains.
+	// remains, and no journal or temporary file.
 	want := append(before, "racer_cert.pem")
 	slices.Sort(want)
 	if got := dirNames(t, a.Dir()); !slices.Equal(got, want) {

@@ -124,7 +124,7 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", ErrDuplicate, err)
 		}
 	}
-	return err
+	return explain(err)
 }
 
 // retryable reports whether the database aborted a transaction only to

@@ -90,8 +90,15 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 		Type      string `json:"type"`
 		ExpiresAt string `json:"expires_at"`
 	}{t.ID, t.CN, t.Type, dbTime(t.ExpiresAt).Format(time.RFC3339)})
+	skeleton, err := identityOf(Record{Type: t.Type, CN: t.CN, Status: StatusActive})
+	if err != nil {
+		return fmt.Errorf("create enrollment token for %q: %w", t.CN, err)
+	}
 	var written AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.identityFree(ctx, tx, t.CN, skeleton); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, insertToken, t.ID, t.Hash, t.CN, t.Type, string(sans),
 			timeArg(t.CreatedAt), t.CreatedBy, timeArg(t.ExpiresAt)); err != nil {
 			if errors.Is(translate(err), ErrDuplicate) {
@@ -106,6 +113,26 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 		return fmt.Errorf("create enrollment token for %q: %w", t.CN, err)
 	}
 	s.advanceAnchor(written)
+	return nil
+}
+
+// identityFree fails with an IdentityError when an active, unexpired
+// client certificate holds skeleton: a token for that identity could only
+// be refused at enrollment (the holder is revoked first, or issue/sign
+// --replace takes the name over).
+func (s *Store) identityFree(ctx context.Context, tx *sql.Tx, cn string, skeleton any) error {
+	if skeleton == nil {
+		return nil
+	}
+	holder, _, err := scanRecord(tx.QueryRowContext(ctx, selectBySkeleton, skeleton))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case holder.Status == StatusActive && s.clock().Before(holder.NotAfter):
+		return &IdentityError{CN: cn, HolderCN: holder.CN, HolderSerial: holder.Serial}
+	}
 	return nil
 }
 

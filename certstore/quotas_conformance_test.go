@@ -190,8 +190,8 @@ func testQuotaMigration(t *testing.T, fresh freshStore) {
 	wantQuota(t, err, QuotaSender, "alice", "messages", 2, 2)
 }
 
-// quotaMigration is the version of 00005_message_quotas.sql.
-const quotaMigration = 5
+// quotaMigration is the version of 00004_message_quotas.sql.
+const quotaMigration = 4
 
 // checkUsage checks message_senders and message_totals against the rows
 // queued, and returns the per-sender usage.

@@ -18,6 +18,9 @@ type Options struct {
 	// Now is the clock used for issue/revoke times and for deriving the
 	// expired status; nil means time.Now.
 	Now func() time.Time
+	// Timeout bounds connecting and each read or write on the database
+	// connection; 0 means DefaultTimeout.
+	Timeout time.Duration
 	// AuditSeal anchors the audit log outside the database (see
 	// LoadAuditSeal); nil keeps an unsealed hash chain.
 	AuditSeal *AuditSeal
@@ -49,12 +52,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.d, drv, err = dialectNamed(loc.Driver); err != nil {
 		return nil, err
 	}
-	if s.db, err = drv.Open(loc); err != nil {
+	bounded, err := applyTimeout(drv, loc, opts.timeout())
+	if err != nil {
 		return nil, err
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	if s.db, err = drv.Open(bounded); err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+	if err := s.db.PingContext(pctx); err != nil {
 		s.db.Close()
-		return nil, drv.Unreachable(loc, err)
+		return nil, s.unreachable(drv, err, opts.timeout())
 	}
 	return s, nil
 }

@@ -45,6 +45,7 @@ const (
 	CodeBusy                = channel.CodeBusy
 	CodeTimeout             = channel.CodeTimeout
 	CodeInternal            = channel.CodeInternal
+	CodeStoreUnavailable    = channel.CodeStoreUnavailable
 	// Close reasons of a live session (§12.5): a close record's plaintext
 	// starts with one of these codes, then ": " and the detail.
 	CodeCertificateRevoked = "certificate_revoked"

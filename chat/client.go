@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -268,9 +269,18 @@ func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
 		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), c.sess.maxPlaintext())
 	}
 	if err := writeRecord(c.sess, typ, pt); err != nil {
+		if peerReset(err) {
+			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
+		}
 		return c.fail(fmt.Errorf("send: %w", err))
 	}
 	return nil
+}
+
+// peerReset reports whether the peer dropped the connection (reset, or a
+// write to a connection it closed).
+func peerReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // awaitResponse waits for the response to the request just sent, bounded
@@ -351,6 +361,10 @@ func (c *Conn) readOne(ctx context.Context) error {
 			err = ctx.Err()
 		} else if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: connection closed by server without close", ErrClosed)
+		} else if peerReset(err) {
+			// A reset can discard a close record already on its way
+			// (the kernel drops unread data), so it means the same.
+			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
 		}
 		return c.fail(fmt.Errorf("read: %w", err))
 	}

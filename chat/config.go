@@ -25,9 +25,14 @@ type PeerChecker interface {
 // Defaults for zero config fields (docs/PROTOCOL.md §9).
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultIdleTimeout      = 5 * time.Minute
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultMaxConns         = 1024
+	// DefaultStatusCheckTimeout bounds the inventory/revocation check of
+	// a client certificate, well under the handshake deadline, so a hung
+	// inventory answers store_unavailable quickly instead of holding a
+	// handshake slot for the full deadline.
+	DefaultStatusCheckTimeout = 2 * time.Second
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultMaxConns           = 1024
 	// DefaultTimestampWindow is how far a hello's timestamp may be from
 	// the receiver's clock. Freshness itself comes from the peer's random
 	// (the old signature cannot cover a new transcript); the window bounds
@@ -52,6 +57,9 @@ type identity struct {
 	rekey     uint64
 	max       int
 	logger    *slog.Logger
+	// statusTimeout bounds the PeerChecker call (0: the handshake's own
+	// deadline only); see ServerConfig.StatusCheckTimeout.
+	statusTimeout time.Duration
 }
 
 func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, checker PeerChecker,

@@ -106,7 +106,8 @@ func TestDatabaseOutage(t *testing.T) {
 }
 
 // assertRefusedUnavailable checks a new handshake during the outage is
-// refused as certificate_rejected because the inventory cannot answer.
+// refused (fail closed) as store_unavailable: the check could not be made,
+// which is not a verdict on the certificate (docs/PROTOCOL.md §8).
 func assertRefusedUnavailable(t *testing.T, sw *storeWorld, addr, name string, rejections func() []error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -120,13 +121,13 @@ func assertRefusedUnavailable(t *testing.T, sw *storeWorld, addr, name string, r
 		t.Errorf("refusal took %v", d)
 	}
 	var re *RemoteError
-	if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
-		t.Fatalf("dial: %v, want a %s from the server", err, CodeCertificateRejected)
+	if !errors.As(err, &re) || re.Code != CodeStoreUnavailable {
+		t.Fatalf("dial: %v, want a %s from the server", err, CodeStoreUnavailable)
 	}
 	// The client has proved nothing yet: it is told only the class of
 	// failure (§8.1); the cause is in the server's OnReject and log.
-	if re.Reason != publicReason(CodeCertificateRejected) {
-		t.Errorf("refusal reason %q, want the generic %q", re.Reason, publicReason(CodeCertificateRejected))
+	if re.Reason != publicReason(CodeStoreUnavailable) {
+		t.Errorf("refusal reason %q, want the generic %q", re.Reason, publicReason(CodeStoreUnavailable))
 	}
 	rejs := rejections()
 	if len(rejs) == 0 || !errors.Is(rejs[len(rejs)-1], revocation.ErrUnavailable) || !errors.Is(rejs[len(rejs)-1], ErrPeerCertificate) {

@@ -6,10 +6,13 @@ import (
 	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"time"
+
+	"github.com/securechat/scca/revocation"
 )
 
 // serverHandshake runs the server side of docs/PROTOCOL.md §3 as a linear
@@ -168,10 +171,27 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	if err := checkPeerChain(ctx, id.checker, verified); err != nil {
-		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
+	return checkStatus(ctx, id, verified)
+}
+
+// checkStatus asks the PeerChecker, within id.statusTimeout. A check that
+// could not be made (the source is unavailable or too slow) is not a
+// verdict on the certificate: the peer is told store_unavailable (§8.1),
+// so it retries later instead of taking its certificate for rejected.
+func checkStatus(ctx context.Context, id identity, verified []*x509.Certificate) error {
+	if id.statusTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, id.statusTimeout)
+		defer cancel()
 	}
-	return nil
+	err := checkPeerChain(ctx, id.checker, verified)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, revocation.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return withCode(CodeStoreUnavailable, fmt.Errorf("%w: status check: %w", ErrPeerCertificate, err))
+	}
+	return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 }
 
 // serverFlight returns server_hello and server_finish for one write. In a

@@ -42,6 +42,10 @@ type ServerConfig struct {
 	MaxHandshakes      int
 	MaxHandshakesPerIP int
 	FirstFrameTimeout  time.Duration
+	// StatusCheckTimeout bounds the Checker call during a handshake
+	// (DefaultStatusCheckTimeout); when it passes, or the Checker reports
+	// its source unavailable, the client is told store_unavailable.
+	StatusCheckTimeout time.Duration
 	TimestampWindow    time.Duration // allowed clock difference for client_hello
 	KeyUpdateAfter     uint64        // records per key before key_update (DefaultKeyUpdateAfter)
 
@@ -141,6 +145,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	id.statusTimeout = min(orDefault(cfg.StatusCheckTimeout, DefaultStatusCheckTimeout), cfg.HandshakeTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
 	if cfg.MaxConns <= 0 {

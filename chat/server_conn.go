@@ -83,7 +83,7 @@ func (sc *serverConn) serve() {
 // before ours was sent, an error frame after) and to the callbacks.
 func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 	code := codeOf(err)
-	if isNetErr(err) {
+	if isNetErr(err) && code != CodeStoreUnavailable {
 		code = CodeTimeout
 	}
 	log.Warn("handshake failed", "code", code, "err", err)
@@ -91,7 +91,7 @@ func (sc *serverConn) reject(h *serverHandshake, log *slog.Logger, err error) {
 		cb(sc.remote, err)
 	}
 	var re *RemoteError
-	if errors.As(err, &re) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+	if errors.As(err, &re) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || peerReset(err) {
 		return // the peer gave up or we are shutting down: nobody to tell
 	}
 	reason := publicReason(code)
@@ -190,6 +190,9 @@ func (sc *serverConn) endOnError(sess *session, log *slog.Logger, err error) {
 		sc.sayClose(sess, log, sc.endReason())
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Info("client disconnected")
+	case peerReset(err):
+		// The client dropped the connection: not our internal error.
+		log.Info("client reset the connection")
 	case errors.As(err, &re):
 		log.Warn("client reported error", "code", re.Code, "reason", re.Reason)
 	case isNetErr(err):

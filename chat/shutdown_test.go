@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -47,7 +48,10 @@ func TestGracefulShutdown(t *testing.T) {
 	<-entered
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	// Once Shutdown has begun, it must wait for the message in flight.
+	for !srv.closing.Load() {
+		runtime.Gosched()
+	}
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v while a message was in flight", err)

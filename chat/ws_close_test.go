@@ -87,16 +87,18 @@ func TestSlowConsumerSaysWhyOnEveryTransport(t *testing.T) {
 				}
 			}
 			big := strings.Repeat("x", 100<<10)
-			deadline := time.Now().Add(10 * time.Second)
-			for !killed(srv, "bob") {
-				if time.Now().After(deadline) {
+			// Bounded by volume, not by the clock (a loaded machine sends
+			// slowly): far more than the queue plus every socket buffer.
+			for sent := 0; !killed(srv, "bob"); sent++ {
+				if sent == 5000 {
 					t.Fatal("the slow member's session was never ended")
 				}
 				if _, err := alice.SendRoom(ctx, "r", big); err != nil {
 					t.Fatalf("a slow member blocked or failed the sender: %v", err)
 				}
 			}
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			// Only a hang detector: reading what was buffered is fast.
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			for {
 				ev, err := bob.Receive(rctx)

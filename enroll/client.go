@@ -32,6 +32,8 @@ var (
 	ErrFingerprintMismatch = errors.New("the server's root certificate does not match the pinned fingerprint")
 	ErrTokenRejected       = errors.New("the CA rejected the token")
 	ErrRenewalRefused      = errors.New("the CA refused the renewal")
+	ErrEnrollRefused       = errors.New("the CA refused the enrollment")
+	ErrIdentityHeld        = errors.New("the CA refused: this identity already has an active certificate")
 	ErrRateLimited         = errors.New("the CA is rate-limiting this client")
 	ErrBadResponse         = errors.New("the CA's answer does not match the request")
 )
@@ -40,6 +42,7 @@ var (
 type APIError struct {
 	Status  int
 	Message string
+	Path    string // the endpoint, e.g. /v1/sign
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("CA answered %d: %s", e.Status, e.Message) }
@@ -50,7 +53,12 @@ func (e *APIError) Is(target error) bool {
 	case http.StatusUnauthorized:
 		return target == ErrTokenRejected
 	case http.StatusForbidden:
+		if e.Path == "/v1/sign" {
+			return target == ErrEnrollRefused
+		}
 		return target == ErrRenewalRefused
+	case http.StatusConflict:
+		return target == ErrIdentityHeld
 	case http.StatusTooManyRequests:
 		return target == ErrRateLimited
 	}
@@ -201,7 +209,7 @@ func (c *Client) post(ctx context.Context, path string, body any) (*CertResponse
 	if resp.StatusCode != http.StatusOK {
 		var e ErrorResponse
 		_ = json.Unmarshal(data, &e)
-		return nil, &APIError{Status: resp.StatusCode, Message: e.Error}
+		return nil, &APIError{Status: resp.StatusCode, Message: e.Error, Path: path}
 	}
 	var out CertResponse
 	if err := json.Unmarshal(data, &out); err != nil {

@@ -443,3 +443,64 @@ func TestServerCertificateIsRenewed(t *testing.T) {
 		t.Fatalf("enroll against the renewed certificate: %v", err)
 	}
 }
+
+// A token is spent only on a certificate the CA may issue: under a revoked
+// intermediate the API must issue nothing (Certify's own check is skipped
+// when the recorder cannot look records up), and say why.
+func TestEnrollRefusedUnderRevokedIssuer(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCA(t, caOptions{intermediate: true})
+	tok := c.token(t, "dave", 0)
+	// The API's own certificate was issued at start, before the revocation.
+	if _, err := c.srv.ServerCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.st.Revoke(ctx, certstore.Revocation{
+		IssuerKeyID: hex.EncodeToString(c.a.Root.SubjectKeyId), Serial: c.a.Intermediate.SerialNumber.Text(16), Reason: 2,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err := c.client().Enroll(ctx, EnrollRequest{Token: tok, CN: "dave", Dir: dir})
+	var api *APIError
+	if !errors.Is(err, ErrEnrollRefused) || !errors.As(err, &api) || !strings.Contains(api.Message, "revoked") {
+		t.Fatalf("enrollment under a revoked intermediate: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused enrollment left files: %v", entries)
+	}
+	if n, _ := c.st.Count(ctx, certstore.Filter{Type: certstore.TypeClient, Status: certstore.StatusAll}); n != 0 {
+		t.Errorf("%d client certificates issued under a revoked CA", n)
+	}
+}
+
+// A CN (or look-alike) held by an active client certificate: minting a
+// token for it is refused, and a token minted before the holder appeared is
+// answered with 409 and the reason, not a 500, and stays unspent.
+func TestEnrollForAHeldIdentity(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCA(t, caOptions{})
+	early := c.token(t, "аlice", 0) // Cyrillic а: looks like alice
+	if _, err := c.client().Enroll(ctx, EnrollRequest{Token: c.token(t, "alice", 0), CN: "alice", Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cn := range []string{"alice", "аlice", "ALICE"} {
+		_, _, err := NewToken(ctx, c.st, TokenRequest{CN: cn, Profile: ca.ProfileClient, Now: c.clock.Now})
+		if !errors.Is(err, certstore.ErrIdentityTaken) {
+			t.Errorf("token for %q while alice is held: %v, want ErrIdentityTaken", cn, err)
+		}
+	}
+	_, err := c.client().Enroll(ctx, EnrollRequest{Token: early, CN: "аlice", Dir: t.TempDir()})
+	var api *APIError
+	if !errors.Is(err, ErrIdentityHeld) || !errors.As(err, &api) || api.Status != http.StatusConflict {
+		t.Fatalf("enrollment of a look-alike of a held identity: %v, want 409", err)
+	}
+	tk, err := c.st.LookupToken(ctx, strings.Split(early, "_")[1])
+	if err != nil || tk.UsedAt != nil {
+		t.Errorf("the refused token: %+v, %v; want it unspent", tk, err)
+	}
+	// A server token for the same name claims no identity.
+	if _, _, err := NewToken(ctx, c.st, TokenRequest{CN: "alice", Profile: ca.ProfileServer, DNSNames: []string{"alice"}, Now: c.clock.Now}); err != nil {
+		t.Errorf("server token: %v", err)
+	}
+}

@@ -285,6 +285,16 @@ type authorizedRecorder struct {
 	observe func(string, time.Time)
 }
 
+// authorizedRecorder must let the Authority look its CAs up: without Get,
+// Certify cannot tell that its issuing CA was revoked and would go on
+// issuing under it.
+var _ ca.RecordGetter = authorizedRecorder{}
+
+// Get implements ca.RecordGetter.
+func (a authorizedRecorder) Get(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error) {
+	return a.store.Get(ctx, issuerKeyID, serial)
+}
+
 func (a authorizedRecorder) Insert(ctx context.Context, rec certstore.Record) error {
 	defer a.observe("insert", time.Now())
 	return a.store.InsertAuthorized(ctx, rec, a.auth)
@@ -337,6 +347,18 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error)
 func (s *Server) issueFailed(w http.ResponseWriter, endpoint string, err error) {
 	if errors.Is(err, ca.ErrInvalidName) || errors.Is(err, ca.ErrBadCSR) {
 		s.fail(w, endpoint, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Both answers go to a caller who proved a valid token or certificate;
+	// the detail (holder serial, revocation time) stays in the log.
+	if errors.Is(err, ca.ErrCARevoked) {
+		s.cfg.Logger.Error("issuance refused", "endpoint", endpoint, "err", err.Error())
+		s.fail(w, endpoint, http.StatusForbidden, "the issuing CA certificate is revoked")
+		return
+	}
+	if errors.Is(err, certstore.ErrIdentityTaken) {
+		s.cfg.Logger.Warn("issuance refused", "endpoint", endpoint, "err", err.Error())
+		s.fail(w, endpoint, http.StatusConflict, "this client identity (or a look-alike) already has an active certificate")
 		return
 	}
 	s.cfg.Logger.Error("issuance failed", "endpoint", endpoint, "err", err.Error())

@@ -57,6 +57,13 @@ type Driver struct {
 	// transaction the database aborted only to resolve lock contention.
 	Duplicate func(error) bool
 	Retryable func(error) bool
+	// Fault names the database or disk fault behind one of this driver's
+	// errors (one of the Err* faults of this package), or returns nil.
+	// Optional.
+	Fault func(error) error
+	// Bound applies a deadline to the driver's settings. Optional: without
+	// it only the store's own context deadlines bound a call.
+	Bound Bounder
 }
 
 var (

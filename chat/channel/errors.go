@@ -49,6 +49,7 @@ const (
 	CodeBusy                = "server_busy"
 	CodeTimeout             = "timeout"
 	CodeInternal            = "internal_error"
+	CodeStoreUnavailable    = "store_unavailable"
 )
 
 // codedError pairs an error with the code sent to the peer, so the
@@ -122,6 +123,7 @@ var publicReasons = map[string]string{
 	CodeBusy:                "server busy, try again later",
 	CodeTimeout:             "handshake deadline expired",
 	CodeInternal:            "internal error",
+	CodeStoreUnavailable:    "certificate status could not be checked; try again later",
 }
 
 // PublicReason is the reason sent with code before the peer authenticated.

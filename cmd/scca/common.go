@@ -60,7 +60,9 @@ func (e *env) openWithSeal(ctx context.Context) (*certstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return certstore.Open(ctx, e.dbURL(), certstore.Options{AuditSeal: seal})
+	opts := e.storeOptions()
+	opts.AuditSeal = seal
+	return certstore.Open(ctx, e.dbURL(), opts)
 }
 
 // ensureAuditKey creates the audit key beside the CA keys unless the certs
@@ -75,10 +77,30 @@ func (e *env) ensureAuditKey(sealedFrom int64) (created bool, err error) {
 	return true, certstore.NewAuditKey(e.certsDir(), sealedFrom, nil)
 }
 
-// prepareSQLiteDir creates the directory of the default embedded inventory.
+// storeOptions carries --db-timeout to the store.
+func (e *env) storeOptions() certstore.Options {
+	return certstore.Options{Timeout: e.dbTimeout()}
+}
+
+// dbTimeout is --db-timeout; a bad value was refused by checkDBTimeout.
+func (e *env) dbTimeout() time.Duration {
+	d, _ := time.ParseDuration(e.v.GetString("db-timeout"))
+	return d
+}
+
+// prepareSQLiteDir creates the directory of the SQLite inventory: the certs
+// dir for the default one, or the directory of an explicit sqlite: path
+// (which may be inside a certs dir that does not exist yet).
 func (e *env) prepareSQLiteDir() error {
 	if e.v.GetString("db") == "" {
 		return e.ensureCertsDir()
+	}
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil || loc.Path == "" {
+		return nil // Open reports a bad URL
+	}
+	if err := os.MkdirAll(filepath.Dir(loc.Path), 0o700); err != nil {
+		return fmt.Errorf("create the inventory's directory: %w", err)
 	}
 	return nil
 }
@@ -107,6 +129,7 @@ func (e *env) openCA(ctx context.Context) (*certstore.Store, *ca.Authority, erro
 		st.Close()
 		return nil, nil, err
 	}
+	e.recoverOnOpen(ctx, a)
 	return st, a, nil
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/certstore"
 )
 
 func newInitCmd(e *env) *cobra.Command {
@@ -42,6 +45,9 @@ recorded. An existing CA is never overwritten.`,
 			// The audit key comes first, so that even the CA's own
 			// issue entries are sealed.
 			if _, err := os.Stat(filepath.Join(e.certsDir(), ca.RootCertFile)); errors.Is(err, fs.ErrNotExist) {
+				if err := e.checkInventoryUnused(cmd.Context()); err != nil {
+					return err
+				}
 				if _, err := e.ensureAuditKey(1); err != nil {
 					return err
 				}
@@ -84,4 +90,35 @@ recorded. An existing CA is never overwritten.`,
 
 func completeKeyTypes(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}, cobra.ShellCompDirectiveNoFileComp
+}
+
+// errInventoryInUse is returned by init for an inventory that already holds
+// another CA's audit trail.
+var errInventoryInUse = errors.New("the inventory already holds an audit trail")
+
+// checkInventoryUnused refuses a new CA on an inventory whose audit log
+// already has entries: they are sealed by the audit key in another certs
+// dir, and a second key would seal the rest of one chain with a key the
+// first cannot verify, so `audit --verify` would cry tampering on both
+// sides. It migrates the schema first, as init does anyway.
+func (e *env) checkInventoryUnused(ctx context.Context) error {
+	if err := e.prepareSQLiteDir(); err != nil {
+		return err
+	}
+	st, err := certstore.Open(ctx, e.dbURL(), certstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	head, err := st.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	if head > 0 {
+		return fmt.Errorf("%w of %d entries (%s): it belongs to the CA whose certs dir has its audit key", errInventoryInUse, head, st.Location().Redacted)
+	}
+	return nil
 }

@@ -29,7 +29,8 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -45,6 +46,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exit.code
 	}
+	err = e.explainTimeout(err)
 	// Errors may quote what a peer sent (a chat server's reason, a
 	// certificate's name): printed inert, on one line.
 	fmt.Fprintf(stderr, "scca: %s\n", chat.EscapeLine(err.Error()))

@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 			"within":    cmdWithin,
 			"setstdout": cmdSetStdout,
 			"rootfp":    cmdRootFingerprint,
+			"waitfor":   cmdWaitFor,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,

@@ -9,10 +9,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/securechat/scca/certstore"
 )
 
 // env is what one invocation works with: its streams and its configuration.
@@ -43,7 +46,10 @@ func newRootCmd(e *env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return e.loadConfig(cmd)
+			if err := e.loadConfig(cmd); err != nil {
+				return err
+			}
+			return e.checkDBTimeout()
 		},
 	}
 	pf := root.PersistentFlags()
@@ -52,6 +58,7 @@ func newRootCmd(e *env) *cobra.Command {
 	pf.String("db", "", "inventory: sqlite:PATH or mysql://USER[:PASS]@HOST:PORT/DB or a go-sql-driver DSN (default sqlite:<certs-dir>/inventory.db)")
 	pf.String("base-url", "", "public `URL` of scca serve (e.g. http://ca.example:8080); adds CRL and OCSP locations to issued certificates")
 	pf.String("crl-validity", "7d", "time from a CRL's thisUpdate to its nextUpdate")
+	pf.String("db-timeout", certstore.DefaultTimeout.String(), "bound on connecting to the inventory and on each exchange with it; then the command fails")
 	pf.String("actor", "", "name recorded in the inventory and audit trail as who did it (default: the OS user)")
 
 	root.AddCommand(
@@ -59,6 +66,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newVerifyCmd(e), newDBCmd(e), newRevokeCmd(e), newCRLCmd(e), newServeCmd(e),
 		newAuditCmd(e), newChatCmd(e), newDemoCmd(e),
 		newTokenCmd(e), newEnrollCmd(e), newRenewCmd(e), newExportCmd(e), newVersionCmd(e),
+		newDoctorCmd(e),
 	)
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
@@ -131,4 +139,29 @@ func (e *env) ensureCertsDir() error {
 		return fmt.Errorf("create certs dir: %w", err)
 	}
 	return nil
+}
+
+// checkDBTimeout refuses a --db-timeout that is not a positive duration.
+func (e *env) checkDBTimeout() error {
+	d, err := time.ParseDuration(e.v.GetString("db-timeout"))
+	if err != nil || d <= 0 {
+		return fmt.Errorf("invalid --db-timeout %q: want a positive duration such as 10s", e.v.GetString("db-timeout"))
+	}
+	return nil
+}
+
+// explainTimeout names the database and the bound when a statement timed
+// out after the connection was made (Open already says so itself).
+func (e *env) explainTimeout(err error) error {
+	if e.v == nil || !certstore.IsTimeout(err) {
+		return err
+	}
+	loc, perr := certstore.ParseURL(e.dbURL())
+	if perr != nil || strings.Contains(err.Error(), loc.Redacted) {
+		return err
+	}
+	if !errors.Is(err, certstore.ErrTimeout) {
+		err = fmt.Errorf("%w: %w", certstore.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w (%s, bound %s)", err, loc.Redacted, e.dbTimeout())
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -30,5 +32,27 @@ func cmdWithin(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("took %v since mark %s, want at most %v", took.Round(time.Millisecond), args[0], limit)
 	} else {
 		ts.Logf("%v since mark %s (limit %v)", took.Round(time.Millisecond), args[0], limit)
+	}
+}
+
+// cmdWaitFor waits, up to a minute (a hang detector, not a timing
+// assumption), until FILE in $WORK matches the regular expression RE: the
+// condition a background command's output reached, instead of a sleep.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfor FILE RE")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if re.Match(data) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s never matched %q; it holds:\n%s", args[0], args[1], data)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for an event
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ErrExists is returned by Create when the target already exists.
@@ -38,6 +39,36 @@ func Stage(path string, data []byte, perm fs.FileMode) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("stage %s: %w", path, err)
 	}
+	return fill(f, path, data, perm)
+}
+
+// TempName is the temporary name StageAt uses for path and tag: hidden,
+// next to path, and recognisable by IsTemp.
+func TempName(path, tag string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+tag)
+}
+
+// IsTemp reports whether a base name is one of this package's temporary
+// files (".<name>.tmp-<suffix>").
+func IsTemp(base string) bool {
+	return strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp-")
+}
+
+// StageAt is Stage with a temporary name chosen by the caller (see
+// TempName), so that a journal can record it before it exists. It fails if
+// that name already exists.
+func StageAt(tmp, path string, data []byte, perm fs.FileMode) error {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", path, err)
+	}
+	_, err = fill(f, path, data, perm)
+	return err
+}
+
+// fill writes, fsyncs and closes a fresh temporary file, removing it on
+// failure.
+func fill(f *os.File, path string, data []byte, perm fs.FileMode) (string, error) {
 	name := f.Name()
 	fail := func(err error) (string, error) {
 		f.Close()

@@ -52,6 +52,46 @@ var driver = sqldriver.Driver{
 		me, ok := sqldriver.ErrorAs[*gomysql.MySQLError](err)
 		return ok && (me.Number == errDeadlock || me.Number == errLockWait)
 	},
+	Fault: fault,
+	Bound: bound,
+}
+
+// MySQL server errors about the login and the database.
+const (
+	errAccessDenied   = 1045 // ER_ACCESS_DENIED_ERROR
+	errDBAccessDenied = 1044 // ER_DBACCESS_DENIED_ERROR
+	errBadDB          = 1049 // ER_BAD_DB_ERROR
+)
+
+// fault names the login and database refusals, and a connection the
+// driver gave up on because it stopped answering (it reports a read
+// timeout as an invalid connection).
+func fault(err error) error {
+	if me, ok := sqldriver.ErrorAs[*gomysql.MySQLError](err); ok {
+		switch me.Number {
+		case errAccessDenied:
+			return sqldriver.ErrAccessDenied
+		case errDBAccessDenied, errBadDB:
+			return sqldriver.ErrNoDatabase
+		}
+		return nil
+	}
+	if errors.Is(err, gomysql.ErrInvalidConn) {
+		return sqldriver.ErrTimeout
+	}
+	return nil
+}
+
+// bound sets the dial, read and write timeouts, so a statement whose answer
+// stops coming fails after d instead of hanging.
+func bound(loc sqldriver.Location, d time.Duration) (sqldriver.Location, error) {
+	cfg, err := gomysql.ParseDSN(loc.DSN)
+	if err != nil {
+		return loc, errors.New("invalid mysql DSN") // never echo it
+	}
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = d, d, d
+	loc.DSN = cfg.FormatDSN()
+	return loc, nil
 }
 
 // parse recognises mysql:// URLs and go-sql-driver DSNs.
@@ -91,6 +131,10 @@ func unreachable(loc sqldriver.Location, err error) error {
 	host, secret := "?", ""
 	if cfg, perr := gomysql.ParseDSN(loc.DSN); perr == nil {
 		host, secret = cfg.Addr, cfg.Passwd
+	}
+	if f := fault(err); f == sqldriver.ErrAccessDenied || f == sqldriver.ErrNoDatabase {
+		// The server answered: not "cannot reach".
+		return fmt.Errorf("%w: the server at %s answered for %s: %s", f, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 	}
 	return fmt.Errorf("%w: cannot reach MySQL inventory at %s (%s): %s", sqldriver.ErrUnreachable, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite" // also registers the pure-Go "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -47,6 +48,36 @@ var driver = sqldriver.Driver{
 		}
 		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 	},
+	Fault: fault,
+	Bound: bound,
+}
+
+// faults maps primary SQLite result codes to plain words; extended codes
+// (SQLITE_READONLY_DBMOVED = 1544, SQLITE_IOERR_* ...) share their primary
+// code's low byte.
+var faults = map[int]error{
+	sqlite3.SQLITE_FULL:     sqldriver.ErrDiskFull,
+	sqlite3.SQLITE_READONLY: sqldriver.ErrReadOnly,
+	sqlite3.SQLITE_IOERR:    sqldriver.ErrDiskIO,
+	sqlite3.SQLITE_CANTOPEN: sqldriver.ErrCannotOpen,
+	sqlite3.SQLITE_PERM:     sqldriver.ErrCannotOpen,
+	sqlite3.SQLITE_AUTH:     sqldriver.ErrCannotOpen,
+	sqlite3.SQLITE_CORRUPT:  sqldriver.ErrCorrupt,
+	sqlite3.SQLITE_NOTADB:   sqldriver.ErrCorrupt,
+}
+
+func fault(err error) error {
+	if se, ok := sqldriver.ErrorAs[*sqlite.Error](err); ok {
+		return faults[se.Code()&codeMask]
+	}
+	return nil
+}
+
+// bound makes a writer wait at most d for another process's lock (SQLite's
+// busy timeout) instead of the default in pragmas.
+func bound(loc sqldriver.Location, d time.Duration) (sqldriver.Location, error) {
+	loc.DSN = strings.Replace(loc.DSN, "busy_timeout(10000)", fmt.Sprintf("busy_timeout(%d)", d.Milliseconds()), 1)
+	return loc, nil
 }
 
 func parseURL(raw string) (sqldriver.Location, bool, error) {

@@ -1,0 +1,265 @@
+package ca
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gofrs/flock"
+
+	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
+)
+
+// An issuance that may be interrupted at any point (kill -9, power loss)
+// leaves a journal in the CA directory, so that the next command, or
+// `scca doctor`, can finish or undo it (see Recover). The sequence is:
+//
+//  1. write the journal (its temporary file names and targets) and lock it;
+//  2. stage the key and certificate under those temporary names;
+//  3. append the certificate's serial to the journal;
+//  4. insert the inventory row;
+//  5. link the staged files into place, remove the temporary names;
+//  6. remove the journal and release its lock.
+//
+// A crash before 4 leaves no row, so recovery removes the staged files; a
+// crash after 4 leaves a row, so recovery links the staged files (they are
+// removed only after step 5). Which side of 4 a crash fell on is asked of
+// the inventory, never guessed. The lock (flock, released by the kernel
+// when its process dies) tells a live issuance from a dead one.
+const (
+	journalPrefix = ".scca-pending-"
+	journalSuffix = ".json"
+)
+
+// Journal file roles.
+const (
+	roleKey  = "key"
+	roleCert = "cert"
+)
+
+// journalHeader is the first line of a journal.
+type journalHeader struct {
+	Op          string        `json:"op"`
+	IssuerKeyID string        `json:"issuer_key_id"`
+	Files       []journalFile `json:"files"`
+}
+
+type journalFile struct {
+	Role string `json:"role"`
+	Tmp  string `json:"tmp"`
+	Path string `json:"path"`
+}
+
+// journalSerial is each following line: a serial about to be inserted.
+type journalSerial struct {
+	Serial string `json:"serial"`
+}
+
+// journal is a live issuance's record, locked by its process.
+type journal struct {
+	path string
+	lock *flock.Flock
+	hdr  journalHeader
+}
+
+// beginJournal writes and locks the journal for an issuance writing files
+// to targets (role -> path). The journal appears under its final name
+// already locked: it is written to a temporary name, locked, then renamed.
+func (a *Authority) beginJournal(targets []journalFile) (*journal, error) {
+	// The op id only names files; it is not secret, but must not collide
+	// between processes, hence crypto/rand rather than the injectable a.rand.
+	op := strings.ToLower(rand.Text()[:16])
+	hdr := journalHeader{Op: op, IssuerKeyID: a.issuerKeyID()}
+	for _, t := range targets {
+		abs, err := filepath.Abs(t.Path)
+		if err != nil {
+			return nil, err
+		}
+		hdr.Files = append(hdr.Files, journalFile{Role: t.Role, Path: abs, Tmp: atomicfile.TempName(abs, op)})
+	}
+	line, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	// Create the temporary journal and lock it in one step, then fill it
+	// through another descriptor that cannot re-create it: if Recover takes
+	// it for abandoned in the instant before the lock, the write fails and
+	// the issuance stops before doing anything.
+	path := filepath.Join(a.dir, journalPrefix+op+journalSuffix)
+	tmp := atomicfile.TempName(path, "lock")
+	lk := flock.New(tmp)
+	if ok, err := lk.TryLock(); err != nil || !ok {
+		return nil, fmt.Errorf("lock issuance journal: %v", err)
+	}
+	if err := fillJournal(tmp, append(line, '\n')); err != nil {
+		lk.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := atomicfile.Commit(tmp, path, false); err != nil {
+		lk.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("write issuance journal: %w", err)
+	}
+	return &journal{path: path, lock: lk, hdr: hdr}, nil
+}
+
+// fillJournal writes and fsyncs an existing, locked journal file.
+func fillJournal(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write issuance journal: %w", err)
+	}
+	return nil
+}
+
+func (a *Authority) issuerKeyID() string {
+	return hex.EncodeToString(a.Issuer().SubjectKeyId)
+}
+
+// tmp returns the temporary name of the file with role.
+func (j *journal) tmp(role string) (string, string) {
+	for _, f := range j.hdr.Files {
+		if f.Role == role {
+			return f.Tmp, f.Path
+		}
+	}
+	panic("ca: journal has no " + role + " file") // a programming error
+}
+
+// noteSerial appends serial, durably, before its row is inserted.
+func (j *journal) noteSerial(serial string) error {
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("update issuance journal: %w", err)
+	}
+	defer f.Close()
+	line, _ := json.Marshal(journalSerial{Serial: serial})
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("update issuance journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("update issuance journal: %w", err)
+	}
+	return nil
+}
+
+// finish removes the journal (the issuance is settled either way) and
+// releases its lock.
+func (j *journal) finish() {
+	os.Remove(j.path)
+	j.lock.Close()
+}
+
+// release leaves the journal for Recover (the outcome is unknown) and
+// releases its lock.
+func (j *journal) release() { j.lock.Close() }
+
+// readJournal parses a journal file. A torn last line (a crash while
+// appending a serial) is ignored: its row was never inserted, since the
+// insert waits for the append's fsync.
+func readJournal(path string) (journalHeader, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return journalHeader{}, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var hdr journalHeader
+	if !sc.Scan() {
+		return hdr, nil, errors.New("empty journal")
+	}
+	if err := json.Unmarshal(sc.Bytes(), &hdr); err != nil || hdr.Op == "" {
+		return hdr, nil, fmt.Errorf("unreadable journal header")
+	}
+	var serials []string
+	for sc.Scan() {
+		var s journalSerial
+		if json.Unmarshal(sc.Bytes(), &s) == nil && s.Serial != "" {
+			serials = append(serials, s.Serial)
+		}
+	}
+	return hdr, serials, sc.Err()
+}
+
+// pendingIssue is one journaled issuance and its staged files.
+type pendingIssue struct {
+	a     *Authority
+	j     *journal
+	files fileSet
+	keep  bool // outcome unknown: leave journal and files for Recover
+}
+
+func (a *Authority) beginIssue(targets ...journalFile) (*pendingIssue, error) {
+	j, err := a.beginJournal(targets)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingIssue{a: a, j: j}, nil
+}
+
+// stage writes the file with role under its journaled temporary name.
+func (p *pendingIssue) stage(role string, data []byte, perm fs.FileMode) error {
+	tmp, path := p.j.tmp(role)
+	return p.files.stageAt(tmp, path, data, perm)
+}
+
+// stageCert stages a signed certificate and notes its serial, in that
+// order, before its row is inserted.
+func (p *pendingIssue) stageCert(cert *x509.Certificate) error {
+	if err := p.stage(roleCert, certPEM(cert.Raw), certFileMode); err != nil {
+		return err
+	}
+	return p.j.noteSerial(serialHex(cert))
+}
+
+// commit links the staged files once cert's row is recorded. If a target
+// was taken meanwhile (a concurrent issuance for the same name), the
+// certificate was never handed out and is revoked at once.
+func (p *pendingIssue) commit(ctx context.Context, cert *x509.Certificate) error {
+	err := p.files.commit()
+	if err == nil {
+		return nil
+	}
+	inv, ok := p.a.store.(Inventory)
+	if !ok {
+		p.keep = true
+		return fmt.Errorf("certificate %s was recorded but its files could not be written: %w", serialHex(cert), err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	if _, rerr := inv.Revoke(ctx, inventory.Revocation{IssuerKeyID: hex.EncodeToString(cert.AuthorityKeyId),
+		Serial: serialHex(cert), Reason: inventory.ReasonCessationOfOperation, Actor: p.a.actor}); rerr != nil {
+		p.keep = true
+		return fmt.Errorf("certificate %s was recorded but its files could not be written (%w), and revoking it failed: %v", serialHex(cert), err, rerr)
+	}
+	return fmt.Errorf("certificate %s was recorded but its files could not be written, so it was revoked: %w", serialHex(cert), err)
+}
+
+// close settles the journal: removed with any staged files, or, when the
+// outcome is unknown, left with them for Recover.
+func (p *pendingIssue) close() {
+	if p.keep {
+		p.j.release()
+		return
+	}
+	p.files.discard()
+	p.j.finish()
+}
