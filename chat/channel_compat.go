@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"io"
 
@@ -148,3 +150,14 @@ var errJSONMissing = channel.ErrJSONMissing
 func decodeObject(b []byte, fs []field) error { return channel.DecodeObject(b, fs) }
 func canonicalDigits(b []byte) (uint64, bool) { return channel.CanonicalDigits(b) }
 func parseDigits(b []byte) (uint64, bool)     { return channel.ParseDigits(b) }
+
+// PeerChecker and PeerChainChecker are the peer-certificate verification
+// hook of the channel (channel/peercheck.go).
+type (
+	PeerChecker      = channel.PeerChecker
+	PeerChainChecker = channel.PeerChainChecker
+)
+
+func checkPeerChain(ctx context.Context, checker PeerChecker, verified []*x509.Certificate) error {
+	return channel.CheckPeerChain(ctx, checker, verified)
+}
