@@ -2,11 +2,13 @@ package chat
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
 )
 
@@ -94,5 +96,42 @@ func TestHandshakeContext(t *testing.T) {
 	_, err := Handshake(ctx, conn, cfg)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Handshake: %v, want context canceled", err)
+	}
+}
+
+// TestRootsAndIntermediates: both sides take plain certificate pools; the
+// deprecated Trust is used only when Roots is nil, so Roots wins over it.
+func TestRootsAndIntermediates(t *testing.T) {
+	w := newWorld(t)
+	pool := func(c *x509.Certificate) *x509.CertPool {
+		p := x509.NewCertPool()
+		p.AddCert(c)
+		return p
+	}
+	scfg := w.serverConfig()
+	scfg.Trust, scfg.Roots, scfg.Intermediates = ca.Trust{}, pool(w.ca.cert), x509.NewCertPool()
+	srv, err := NewServer(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	ccfg := w.clientConfig()
+	ccfg.Trust, ccfg.Roots = ca.Trust{}, pool(w.ca.cert)
+	c, err := Dial(context.Background(), ln.Addr().String(), ccfg)
+	if err != nil {
+		t.Fatalf("dial with Roots: %v", err)
+	}
+	c.Close()
+
+	other := newWorld(t) // an unrelated CA: Roots must win over a good Trust
+	ccfg = w.clientConfig()
+	ccfg.Roots = pool(other.ca.cert)
+	if _, err := Dial(context.Background(), ln.Addr().String(), ccfg); !errors.Is(err, ErrPeerCertificate) {
+		t.Fatalf("dial with foreign Roots and a good Trust: %v, want ErrPeerCertificate", err)
+	}
+	if _, err := NewServer(ServerConfig{Chain: scfg.Chain, Key: scfg.Key, Checker: scfg.Checker}); err == nil {
+		t.Fatal("NewServer without Roots or Trust succeeded")
 	}
 }

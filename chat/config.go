@@ -91,6 +91,15 @@ func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, c
 	return id, nil
 }
 
+// trustOf is what a config trusts: its Roots and Intermediates, or the
+// deprecated Trust when Roots is nil.
+func trustOf(roots, intermediates *x509.CertPool, legacy ca.Trust) ca.Trust {
+	if roots == nil {
+		return legacy
+	}
+	return ca.Trust{Roots: roots, Intermediates: intermediates}
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def

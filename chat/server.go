@@ -22,10 +22,16 @@ var ErrServerClosed = errors.New("chat: server closed")
 // ServerConfig configures a Server. Zero durations and limits take the
 // package defaults; Now and Rand nil mean the real clock and crypto/rand.
 type ServerConfig struct {
-	Chain   []*x509.Certificate // server certificate first, then intermediates
-	Key     crypto.Signer       // private key of Chain[0]
-	Trust   ca.Trust            // CA(s) client certificates must chain to
-	Checker PeerChecker         // inventory / revocation check; required
+	Chain []*x509.Certificate // server certificate first, then intermediates
+	Key   crypto.Signer       // private key of Chain[0]
+	// Roots are the CA(s) client certificates must chain to, through
+	// Intermediates (optional) and the certificates the client sends.
+	Roots         *x509.CertPool
+	Intermediates *x509.CertPool
+	// Deprecated: Trust is the former spelling of Roots and Intermediates,
+	// used when Roots is nil.
+	Trust   ca.Trust
+	Checker PeerChecker // inventory / revocation check; required
 
 	MaxFrame         int           // largest frame body after the handshake (DefaultMaxFrame)
 	HandshakeTimeout time.Duration // whole handshake deadline
@@ -139,7 +145,7 @@ type Server struct {
 
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	id, err := newIdentity(cfg.Chain, cfg.Key, cfg.Trust, cfg.Checker, cfg.Now, cfg.Rand,
+	id, err := newIdentity(cfg.Chain, cfg.Key, trustOf(cfg.Roots, cfg.Intermediates, cfg.Trust), cfg.Checker, cfg.Now, cfg.Rand,
 		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 	if err != nil {
 		return nil, err
