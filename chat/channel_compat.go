@@ -149,7 +149,6 @@ var errJSONMissing = channel.ErrJSONMissing
 
 func decodeObject(b []byte, fs []field) error { return channel.DecodeObject(b, fs) }
 func canonicalDigits(b []byte) (uint64, bool) { return channel.CanonicalDigits(b) }
-func parseDigits(b []byte) (uint64, bool)     { return channel.ParseDigits(b) }
 
 // PeerChecker and PeerChainChecker are the peer-certificate verification
 // hook of the channel (channel/peercheck.go).

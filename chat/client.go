@@ -29,8 +29,8 @@ type ClientConfig struct {
 	// Intermediates (optional) and the certificates the server sends.
 	Roots         *x509.CertPool
 	Intermediates *x509.CertPool
-	// Deprecated: Trust is the former spelling of Roots and Intermediates,
-	// used when Roots is nil.
+	// Trust is the former spelling of Roots and Intermediates (callers move
+	// to those), used when Roots is nil.
 	Trust      ca.Trust
 	Checker    PeerChecker // inventory or CRL/OCSP check of the server; required
 	ServerName string      // DNS name or IP the server certificate must match

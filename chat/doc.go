@@ -10,9 +10,9 @@
 // both sides agree (record_binary.go). Every message the client sends is
 // acknowledged by the server, so Conn.Send returning nil means delivered.
 //
-// Certificates are validated against a ca.Trust and a PeerChecker (inventory
-// or CRL/OCSP) on every handshake; a checker that cannot answer refuses the
-// peer. The package never reads flags or environment, never prints and never
+// Certificates are validated against the Roots and Intermediates pools and
+// a PeerChecker (inventory or CRL/OCSP) on every handshake; a checker that
+// cannot answer refuses the peer. The package never reads flags or environment, never prints and never
 // exits: it reports through the callbacks and the slog.Logger it is given.
 //
 // The secure channel is being separated into package chat/channel, which

@@ -28,8 +28,8 @@ type ServerConfig struct {
 	// Intermediates (optional) and the certificates the client sends.
 	Roots         *x509.CertPool
 	Intermediates *x509.CertPool
-	// Deprecated: Trust is the former spelling of Roots and Intermediates,
-	// used when Roots is nil.
+	// Trust is the former spelling of Roots and Intermediates (callers move
+	// to those), used when Roots is nil.
 	Trust   ca.Trust
 	Checker PeerChecker // inventory / revocation check; required
 
