@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Whole-process benchmarks from the README "Performance" section (not run in
-# CI; they take minutes). Needs hyperfine (apt-get install hyperfine) and,
-# for the MariaDB rows, the local server as in .ci/test.sh.
+# CI; they take minutes). Needs hyperfine (installed from Debian if missing)
+# and, for the MariaDB rows, the local server as in .ci/test.sh. The anchors
+# smallstep `step` and `cfssl` are built with `go install` at pinned
+# versions; one that cannot be had is skipped, and the script says so.
+# CLI_ONLY=1 stops after the issuance comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -9,21 +12,59 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/scca" ./cmd/scca
 scca="$work/scca"
 
-echo "== scca issue client vs openssl req + x509 (ECDSA P-256, embedded store)"
+if ! command -v hyperfine >/dev/null; then
+  apt-get install -y hyperfine >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
+fi
+STEP_VERSION=v0.28.7
+CFSSL_VERSION=v1.6.5
+mkdir -p "$work/bin"
+step="" cfssl=""
+if GOBIN="$work/bin" go install "github.com/smallstep/cli/cmd/step@$STEP_VERSION" 2>"$work/step.log"; then
+  step="$work/bin/step"
+else
+  echo "SKIP step certificate create: go install github.com/smallstep/cli/cmd/step@$STEP_VERSION failed: $(tail -1 "$work/step.log")"
+fi
+if GOBIN="$work/bin" go install "github.com/cloudflare/cfssl/cmd/cfssl@$CFSSL_VERSION" 2>"$work/cfssl.log"; then
+  cfssl="$work/bin/cfssl"
+else
+  echo "SKIP cfssl gencert: go install github.com/cloudflare/cfssl/cmd/cfssl@$CFSSL_VERSION failed: $(tail -1 "$work/cfssl.log")"
+fi
+
+echo "== scca issue client vs one-step openssl, step and cfssl (ECDSA P-256 leaf under the scca root, embedded store)"
+echo "   load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 cd "$work"
 "$scca" init >/dev/null
-cat > ext.cnf <<'EXT'
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid
-EXT
+ca=certs/root_ca.pem cakey=certs/root_ca_key.pem
+cat > csr.json <<'JSON'
+{"CN":"bench","key":{"algo":"ecdsa","size":256}}
+JSON
+cat > cfssl.json <<'JSON'
+{"signing":{"default":{"expiry":"8760h","usages":["digital signature","client auth"]}}}
+JSON
+# scca: every run records a row, and one client CN has one active holder,
+# so each run takes the CN over with --replace (revoking the previous one in
+# the same transaction: more work than the anchors do, never less).
+# openssl: one process, key generation and signing (`req -x509 -CA`), no
+# inventory, no fsync. step: the same, files written without fsync. cfssl:
+# key, CSR and certificate as JSON on stdout (discarded by hyperfine), no
+# files at all.
+cmds=(-n 'scca issue client' "$scca issue client --cn bench --replace"
+  -n 'openssl req -x509 -CA' "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=clientAuth -out c.pem")
+[ -n "$step" ] && cmds+=(-n 'step certificate create' "$step certificate create bench sc.pem sk.pem --profile leaf --ca $ca --ca-key $cakey --no-password --insecure --kty EC --curve P-256 --not-after 8760h -f")
+[ -n "$cfssl" ] && cmds+=(-n 'cfssl gencert' "$cfssl gencert -loglevel 5 -ca $ca -ca-key $cakey -config cfssl.json csr.json")
 hyperfine -N --warmup 5 --runs "${RUNS:-50}" \
-  --prepare 'rm -f certs/bench_cert.pem certs/bench_key.pem k.pem r.csr c.pem' \
-  -n 'scca issue client' "$scca issue client --cn bench" \
-  -n 'openssl req + x509' "sh -c 'openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -subj /CN=bench -out r.csr 2>/dev/null && openssl x509 -req -in r.csr -CA certs/root_ca.pem -CAkey certs/root_ca_key.pem -set_serial 0x\$(openssl rand -hex 16) -days 365 -extfile ext.cnf -out c.pem 2>/dev/null'"
+  --prepare 'rm -f certs/bench_cert.pem certs/bench_key.pem k.pem c.pem sc.pem sk.pem' "${cmds[@]}"
+# CPU time is less sensitive to other load than wall time.
+if command -v perf >/dev/null; then
+  rm -f certs/bench_cert.pem certs/bench_key.pem
+  perf stat -r 20 -e task-clock --pre 'rm -f certs/bench_cert.pem certs/bench_key.pem' "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/scca:    /' || true
+  perf stat -r 20 -e task-clock openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/openssl: /' || true
+fi
+echo "== fsyncs of one scca issue client (each is justified in the README, Performance)"
+rm -f certs/bench_cert.pem certs/bench_key.pem
+strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' || echo "(strace not installed)"
 cd - >/dev/null
+[ "${CLI_ONLY:-0}" = 1 ] && exit 0
 
 rows=${ROWS:-1000000}
 echo "== scca list --limit 100 on $rows certificates"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/securechat/scca/internal/atomicfile"
 )
@@ -68,9 +69,16 @@ func (s *fileSet) discard() {
 // again (they were created by us a moment ago, nobody else can have them
 // open for long, and a lone key without its certificate is only clutter),
 // so the set still appears all-or-nothing on disk.
+//
+// fsyncs: the files' data was fsynced when staged (one each, needed: the
+// content must be durable before the inventory row that vouches for it is
+// committed). Here every file is linked first and then each distinct
+// directory is fsynced once, so a key and certificate side by side cost
+// one directory fsync, not two; commit returns only after it, so the names
+// are durable when the caller reports success.
 func (s *fileSet) commit() error {
 	for i, f := range s.staged {
-		if err := atomicfile.Commit(f.tmp, f.path, true); err != nil {
+		if err := atomicfile.Link(f.tmp, f.path); err != nil {
 			for _, p := range s.committed {
 				os.Remove(p)
 			}
@@ -85,6 +93,15 @@ func (s *fileSet) commit() error {
 			return err
 		}
 		s.committed = append(s.committed, f.path)
+	}
+	synced := map[string]bool{}
+	for _, f := range s.staged {
+		if dir := filepath.Dir(f.path); !synced[dir] {
+			synced[dir] = true
+			if err := atomicfile.SyncDir(dir); err != nil {
+				return err
+			}
+		}
 	}
 	s.staged = nil
 	return nil

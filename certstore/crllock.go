@@ -23,6 +23,13 @@ type namedLock struct {
 // and SQLite's own write lock serializes the number allocation.
 var crlLocks = map[string]namedLock{
 	DriverMySQL: {lock: "SELECT GET_LOCK(?, ?)", unlock: "SELECT RELEASE_LOCK(?)"},
+	// PostgreSQL's session advisory lock has no timeout argument: the wait
+	// is bounded by the query's context (LockCRL), and the seconds are
+	// only passed through so both dialects take the same arguments.
+	DriverPostgres: {
+		lock:   "SELECT 1 FROM (SELECT pg_advisory_lock(hashtextextended(?, 0)), CAST(? AS INTEGER)) AS l",
+		unlock: "SELECT pg_advisory_unlock(hashtextextended(?, 0))",
+	},
 }
 
 // DefaultCRLLockWait bounds how long LockCRL waits for another publisher
@@ -35,7 +42,7 @@ var ErrLockTimeout = errors.New("timed out waiting for the CRL publishing lock")
 
 // LockCRL takes the database lock that serializes publishing the CRL of one
 // issuer across every process and host sharing this inventory (MySQL
-// GET_LOCK on a connection reserved until unlock). On SQLite it takes
+// GET_LOCK, PostgreSQL pg_advisory_lock, on a connection reserved until unlock). On SQLite it takes
 // nothing (see crlLocks). The lock is released by unlock, or by the server
 // when the connection or the process dies.
 func (s *Store) LockCRL(ctx context.Context, issuerKeyID string) (unlock func(), err error) {
@@ -56,8 +63,15 @@ func (s *Store) LockCRL(ctx context.Context, issuerKeyID string) (unlock func(),
 		wait = max(time.Until(dl), time.Second)
 	}
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, nl.lock, name, int(wait.Seconds())).Scan(&got); err != nil {
+	// The context bounds the wait where the database's lock call has no
+	// timeout of its own (PostgreSQL); MySQL's GET_LOCK times out first.
+	lctx, cancel := context.WithTimeout(ctx, wait+time.Second)
+	defer cancel()
+	if err := conn.QueryRowContext(lctx, nl.lock, name, int(wait.Seconds())).Scan(&got); err != nil {
 		conn.Close()
+		if errors.Is(lctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w (%s, issuer %s)", ErrLockTimeout, wait, issuerKeyID)
+		}
 		return nil, fmt.Errorf("crl lock: %w", translate(err))
 	}
 	if !got.Valid || got.Int64 != 1 {

@@ -12,7 +12,13 @@ import (
 // effect) cannot take an issuer's CRL lock while the first holds it, gets it
 // once released, and a lock on another issuer is independent.
 func TestLockCRLExcludesOtherHosts(t *testing.T) {
-	url := mysqlBackend().newURL(t)
+	for _, be := range []backend{mysqlBackend(), postgresBackend()} {
+		t.Run(be.name, func(t *testing.T) { testLockCRLExcludesOtherHosts(t, be) })
+	}
+}
+
+func testLockCRLExcludesOtherHosts(t *testing.T, be backend) {
+	url := be.newURL(t)
 	a, b := openAt(t, url, nil), openAt(t, url, nil)
 	ctx := context.Background()
 	unlock, err := a.LockCRL(ctx, "ab12")

@@ -113,6 +113,8 @@ type Conn struct {
 	events  []Event
 	evReady chan struct{} // signalled when events grows
 
+	conf confirmState // direct messages returned, not yet confirmed
+
 	dead     chan struct{} // closed when the session failed or ended
 	deadOnce sync.Once
 	err      error // why, set before dead closes
@@ -440,6 +442,13 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closed = true
+	// Confirm what Receive returned and a batch still holds.
+	if c.flushConfirm() != nil {
+		return nil
+	}
+	c.conf.mu.Lock()
+	c.conf.closed = true
+	c.conf.mu.Unlock()
 	if err := writeRecord(c.sess, typeClose, ""); err != nil {
 		c.fail(ErrClosed)
 		return nil // the peer is already gone: nothing more to do

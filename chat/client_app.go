@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -31,15 +32,18 @@ func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // Receive returns the next message or presence event the server pushed,
 // waiting for one until ctx ends. A direct message is confirmed to the
-// server (delivered, §12.3) when Receive returns it, so the server deletes
-// it from the queue; one not yet received stays queued for the next
-// session. Cancelling ctx while Receive is reading from the connection
-// ends the session. Once the session ended, queued events are still
-// returned, then the session's error.
+// server (delivered, §12.3) once Receive has returned it, so the server
+// deletes it from the queue; confirmations go in small batches, at the
+// latest after confirmBatch messages or confirmEvery, and on Close, so a
+// client killed mid-stream gets at most a batch again from its next
+// session. One not yet received stays queued for the next session.
+// Cancelling ctx while Receive is reading from the connection ends the
+// session. Once the session ended, queued events are still returned, then
+// the session's error.
 func (c *Conn) Receive(ctx context.Context) (Event, error) {
 	for {
 		if ev, ok := c.popEvent(); ok {
-			return ev, c.confirmDelivery(ev)
+			return ev, c.taken(ev)
 		}
 		select {
 		case <-c.evReady:
@@ -88,18 +92,70 @@ func (c *Conn) popEvent() (Event, bool) {
 	return ev, true
 }
 
-// confirmDelivery tells the server a direct message was received. Direct
-// messages arrive in id order, so the confirmation covers every earlier one.
-func (c *Conn) confirmDelivery(ev Event) error {
+// Confirmation batching (docs/PROTOCOL.md §12.3): a direct message
+// Receive returned is confirmed at the latest when confirmBatch of them
+// are unconfirmed, confirmEvery after the first of them was returned, or
+// on Close. A client killed mid-stream is thus sent again at most
+// confirmBatch messages it had already taken (or those of the last
+// confirmEvery), and the server's database sees one confirmation per batch
+// instead of one per message while a backlog drains.
+const (
+	confirmBatch = 16
+	confirmEvery = 200 * time.Millisecond
+)
+
+// confirmState tracks direct messages returned but not yet confirmed.
+type confirmState struct {
+	mu      sync.Mutex
+	taken   int64       // highest direct message id Receive returned
+	pending int         // returned since the last confirmation
+	timer   *time.Timer // flushes the batch confirmEvery after its first message
+	closed  bool        // Close has sent the last confirmation
+}
+
+// taken notes that Receive returns ev and confirms the batch when it is
+// full; otherwise a timer confirms it within confirmEvery.
+func (c *Conn) taken(ev Event) error {
 	if ev.Kind != EventMessage || ev.Room != "" {
 		return nil
 	}
+	c.conf.mu.Lock()
+	c.conf.taken = ev.ID
+	c.conf.pending++
+	full := c.conf.pending >= confirmBatch
+	if !full && c.conf.pending == 1 {
+		// The timer only paces batches: a late flush costs a duplicate
+		// after a crash, never a loss.
+		c.conf.timer = time.AfterFunc(confirmEvery, func() { _ = c.flushConfirm() })
+	}
+	c.conf.mu.Unlock()
+	if !full {
+		return nil
+	}
+	return c.flushConfirm()
+}
+
+// flushConfirm sends delivered for every direct message returned so far.
+// Direct messages arrive in id order, so one confirmation covers every
+// earlier one.
+func (c *Conn) flushConfirm() error {
+	c.conf.mu.Lock()
+	defer c.conf.mu.Unlock()
+	if c.conf.pending == 0 || c.conf.closed {
+		return nil
+	}
+	if c.conf.timer != nil {
+		c.conf.timer.Stop()
+		c.conf.timer = nil
+	}
 	select {
 	case <-c.dead:
-		return nil // the server keeps it queued; a new session gets it again
+		return nil // the server keeps them queued; a new session gets them again
 	default:
 	}
-	if err := writeRecord(c.sess, typeDelivered, append(strconv.AppendInt([]byte(`{"id":`), ev.ID, 10), '}')); err != nil {
+	id := c.conf.taken
+	c.conf.pending = 0
+	if err := writeRecord(c.sess, typeDelivered, append(strconv.AppendInt([]byte(`{"id":`), id, 10), '}')); err != nil {
 		return c.fail(fmt.Errorf("confirm delivery: %w", err))
 	}
 	return nil

@@ -1,7 +1,10 @@
 package revocation
 
 import (
-	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -30,22 +33,44 @@ func cacheTTL(ttl, validity time.Duration) time.Duration {
 }
 
 // ocspAnswer is a DER OCSP response and, when it is signed, its validity
-// and HTTP entity tag.
+// and HTTP entity tag. The header values that do not change while it is
+// served are formatted once, when it is made (see newSignedAnswer), so a
+// cached answer costs no formatting per request.
 type ocspAnswer struct {
 	der        []byte
 	thisUpdate time.Time // zero for unsigned error responses
 	nextUpdate time.Time
 	etag       string
 	expires    time.Time // when the cache stops handing it out
+
+	length       []string // Content-Length
+	etagHdr      []string // ETag
+	lastModified []string // Last-Modified: thisUpdate
+	expiresHdr   []string // Expires: nextUpdate
 }
 
-// cacheKey identifies what a response answers: the serial (lower-case hex)
-// and the CertID hash algorithm, which the response echoes. The issuer is
-// implied, as every issuer has its own cache.
-type cacheKey struct {
-	hash   crypto.Hash
-	serial string
+// newSignedAnswer wraps a signed response valid from thisUpdate to
+// nextUpdate, with its entity tag and header values.
+func newSignedAnswer(der []byte, thisUpdate, nextUpdate time.Time) *ocspAnswer {
+	sum := sha256.Sum256(der)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return &ocspAnswer{der: der, thisUpdate: thisUpdate, nextUpdate: nextUpdate, etag: etag,
+		length: []string{strconv.Itoa(len(der))}, etagHdr: []string{etag},
+		lastModified: []string{thisUpdate.Format(http.TimeFormat)},
+		expiresHdr:   []string{nextUpdate.Format(http.TimeFormat)}}
 }
+
+// unsignedAnswer is an RFC 6960 §4.2.1 error response, never cached.
+func unsignedAnswer(der []byte) ocspAnswer {
+	return ocspAnswer{der: der, length: []string{strconv.Itoa(len(der))}}
+}
+
+// cacheKey identifies what a response answers: the DER request itself. A
+// request without a nonce determines its response completely (issuer name
+// and key hashes, CertID hash algorithm and serial, all echoed), so a hit
+// is answered without parsing the request. Requests with a nonce are never
+// cached (each response must echo its own nonce).
+type cacheKey = string
 
 // responseCache holds signed responses for ttl each. A nil cache holds
 // nothing.
@@ -61,14 +86,15 @@ func newResponseCache(ttl time.Duration, max int) *responseCache {
 	return &responseCache{ttl: ttl, max: max, m: make(map[cacheKey]*ocspAnswer)}
 }
 
-// get returns the answer cached for k, or nil if there is none fresh at now.
-func (c *responseCache) get(k cacheKey, now time.Time) *ocspAnswer {
+// get returns the answer cached for the DER request k, or nil if there is
+// none fresh at now. It takes the bytes so the lookup does not copy them.
+func (c *responseCache) get(k []byte, now time.Time) *ocspAnswer {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.m[k]
+	a := c.m[string(k)]
+	c.mu.Unlock()
 	if a == nil || !now.Before(a.expires) {
 		return nil
 	}

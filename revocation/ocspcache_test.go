@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
@@ -193,26 +194,58 @@ func TestOCSPCacheSkipsFailures(t *testing.T) {
 func TestResponseCacheBounded(t *testing.T) {
 	now := time.Now()
 	c := newResponseCache(time.Second, 3)
-	c.put(cacheKey{serial: "1"}, &ocspAnswer{}, now)
-	c.put(cacheKey{serial: "2"}, &ocspAnswer{}, now.Add(500*time.Millisecond))
-	c.put(cacheKey{serial: "3"}, &ocspAnswer{}, now.Add(500*time.Millisecond))
+	c.put("1", &ocspAnswer{}, now)
+	c.put("2", &ocspAnswer{}, now.Add(500*time.Millisecond))
+	c.put("3", &ocspAnswer{}, now.Add(500*time.Millisecond))
 	// Full: the expired "1" makes room, the others stay.
 	later := now.Add(time.Second)
-	c.put(cacheKey{serial: "4"}, &ocspAnswer{}, later)
-	if len(c.m) != 3 || c.get(cacheKey{serial: "1"}, later) != nil || c.get(cacheKey{serial: "2"}, later) == nil {
+	c.put("4", &ocspAnswer{}, later)
+	if len(c.m) != 3 || c.get([]byte("1"), later) != nil || c.get([]byte("2"), later) == nil {
 		t.Errorf("after expiry eviction: %d entries", len(c.m))
 	}
 	// Full of fresh answers: it starts over rather than grow.
-	c.put(cacheKey{serial: "5"}, &ocspAnswer{}, later)
-	if len(c.m) != 1 || c.get(cacheKey{serial: "5"}, later) == nil {
+	c.put("5", &ocspAnswer{}, later)
+	if len(c.m) != 1 || c.get([]byte("5"), later) == nil {
 		t.Errorf("after overflow: %d entries", len(c.m))
 	}
-	if c.get(cacheKey{serial: "5"}, later.Add(time.Second)) != nil {
+	if c.get([]byte("5"), later.Add(time.Second)) != nil {
 		t.Error("expired answer returned")
 	}
 	var none *responseCache
-	none.put(cacheKey{serial: "1"}, &ocspAnswer{}, now)
-	if none.get(cacheKey{serial: "1"}, now) != nil {
+	none.put("1", &ocspAnswer{}, now)
+	if none.get([]byte("1"), now) != nil {
 		t.Error("nil cache returned an answer")
+	}
+}
+
+// A cached answer is found by the request's bytes, before and instead of
+// parsing it: a hit allocates nothing in the responder. A request with a
+// nonce is never answered from the cache, even after the same request
+// without one was cached, and gets its own nonce back.
+func TestOCSPCacheHitSkipsParsing(t *testing.T) {
+	f := newOCSPFixture(t)
+	h, err := NewOCSPResponder(ResponderConfig{Issuer: f.root.cert, Signer: f.root.key, Store: f.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.(*ocspResponder)
+	reqDER := ocspRequestDER(t, f.root.cert, nil, f.good.cert)
+	req := httptest.NewRequest(http.MethodPost, "/ocsp", nil)
+	first, _ := r.respond(req, reqDER)
+	if first.nextUpdate.IsZero() {
+		t.Fatalf("not signed: %x", first.der)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if ans, _ := r.respond(req, reqDER); ans != first {
+			t.Fatal("not answered from the cache")
+		}
+	}); allocs != 0 {
+		t.Errorf("cache hit: %v allocations, want 0 (the request was parsed)", allocs)
+	}
+	for _, n := range [][]byte{[]byte("nonce-one-0123456"), []byte("nonce-two-0123456")} {
+		ans, _ := r.respond(req, ocspRequestDER(t, f.root.cert, []pkix.Extension{nonceExt(t, n)}, f.good.cert))
+		if ans == first || !bytes.Equal(responseNonce(t, ans.der), n) {
+			t.Errorf("nonce %q: cached answer or nonce not echoed", n)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -280,41 +279,59 @@ func readOCSPRequest(w http.ResponseWriter, req *http.Request) ([]byte, int) {
 // RFC 5019 §6.2 caching headers and honour If-None-Match; everything else
 // is marked not cacheable.
 func writeOCSP(w http.ResponseWriter, req *http.Request, ans *ocspAnswer, now time.Time) {
+	// Header values are assigned under their canonical keys and shared,
+	// read-only, between responses: nothing in net/http modifies them.
 	h := w.Header()
-	h.Set("Content-Type", "application/ocsp-response")
+	h["Content-Type"] = ocspContentType
 	if req.Method == http.MethodGet && !ans.nextUpdate.IsZero() {
 		// Let caches keep a GET response until its nextUpdate, no longer.
 		maxAge := max(int(ans.nextUpdate.Sub(now).Seconds()), 0)
-		h.Set("Cache-Control", "max-age="+strconv.Itoa(maxAge)+", public, no-transform, must-revalidate")
-		h.Set("Expires", ans.nextUpdate.Format(http.TimeFormat))
-		h.Set("Last-Modified", ans.thisUpdate.Format(http.TimeFormat))
-		h.Set("ETag", ans.etag)
+		h["Cache-Control"] = []string{"max-age=" + strconv.Itoa(maxAge) + ", public, no-transform, must-revalidate"}
+		h["Expires"] = ans.expiresHdr
+		h["Last-Modified"] = ans.lastModified
+		h["Etag"] = ans.etagHdr
 		if req.Header.Get("If-None-Match") == ans.etag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 	} else {
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = noStore
 	}
-	h.Set("Content-Length", strconv.Itoa(len(ans.der)))
+	h["Content-Length"] = ans.length
 	w.WriteHeader(http.StatusOK)
 	w.Write(ans.der)
 }
 
+var (
+	ocspContentType = []string{"application/ocsp-response"}
+	noStore         = []string{"no-store"}
+)
+
 // Unsigned answers (RFC 6960 §4.2.1 error statuses), never cached.
 var (
-	malformedAnswer    = ocspAnswer{der: ocsp.MalformedRequestErrorResponse}
-	unauthorizedAnswer = ocspAnswer{der: ocsp.UnauthorizedErrorResponse}
-	tryLaterAnswer     = ocspAnswer{der: ocsp.TryLaterErrorResponse}
-	internalAnswer     = ocspAnswer{der: ocsp.InternalErrorErrorResponse}
+	malformedAnswer    = unsignedAnswer(ocsp.MalformedRequestErrorResponse)
+	unauthorizedAnswer = unsignedAnswer(ocsp.UnauthorizedErrorResponse)
+	tryLaterAnswer     = unsignedAnswer(ocsp.TryLaterErrorResponse)
+	internalAnswer     = unsignedAnswer(ocsp.InternalErrorErrorResponse)
 )
 
 // respond answers one DER OCSP request, from the cache when it holds a
 // fresh answer, and returns it with the responder's current time. Only
 // single-certificate requests without a nonce (the RFC 5019 profile every
-// browser and OCSPChecker use) are answered from the cache: a nonce makes
-// each response unique.
+// browser and OCSPChecker use) are cached: a nonce makes each response
+// unique. The caches are keyed by the request's bytes, so a hit is found
+// before, and instead of, parsing the request; only a request this issuer
+// answered was ever put in its cache.
 func (r *ocspResponder) respond(req *http.Request, der []byte) (*ocspAnswer, time.Time) {
+	for _, is := range r.issuers {
+		if is.cache == nil {
+			continue
+		}
+		now := nowOr(is.cfg.Now)
+		if ans := is.cache.get(der, now); ans != nil {
+			return ans, now
+		}
+	}
 	preq, err := parseOCSPRequest(der)
 	if err != nil {
 		return &malformedAnswer, time.Time{}
@@ -324,17 +341,9 @@ func (r *ocspResponder) respond(req *http.Request, der []byte) (*ocspAnswer, tim
 		return &unauthorizedAnswer, time.Time{}
 	}
 	now := nowOr(is.cfg.Now)
-	cacheable := len(preq.certs) == 1 && preq.nonce == nil
-	var key cacheKey
-	if cacheable {
-		key = cacheKey{hash: preq.certs[0].hash, serial: preq.certs[0].serial.Text(16)}
-		if ans := is.cache.get(key, now); ans != nil {
-			return ans, now
-		}
-	}
 	ans := r.sign(req.Context(), is, preq, now)
-	if cacheable && !ans.nextUpdate.IsZero() {
-		is.cache.put(key, ans, now)
+	if len(preq.certs) == 1 && preq.nonce == nil && !ans.nextUpdate.IsZero() {
+		is.cache.put(string(der), ans, now)
 	}
 	return ans, now
 }
@@ -385,9 +394,7 @@ func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRe
 		r.logger.Error("ocsp: sign response failed", "issuer", is.keyID, "err", err)
 		return &internalAnswer
 	}
-	sum := sha256.Sum256(resp)
-	return &ocspAnswer{der: resp, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(is.validity),
-		etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	return newSignedAnswer(resp, thisUpdate, thisUpdate.Add(is.validity))
 }
 
 // lookup reads one inventory row, giving up when ctx ends even if the store

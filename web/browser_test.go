@@ -136,13 +136,25 @@ func statusIs(s string) string {
 	return `document.getElementById("status").textContent === ` + string(q)
 }
 
-// enrol fills the enrolment form as a user does and waits for the session.
-func (p *page) enrol(cn string) {
+// enrol fills the enrolment form as a user does with a token from the
+// inventory and waits for the session.
+func (p *page) enrol(cn, token string) {
+	p.t.Helper()
+	p.submitEnrol(cn, token)
+	p.waitFor(cn+" connected", statusIs("connected"), 15*time.Second)
+}
+
+func (p *page) submitEnrol(cn, token string) {
 	p.t.Helper()
 	p.do(chromedp.WaitVisible("#enroll-form"),
-		chromedp.SendKeys("#enroll-cn", cn), chromedp.SendKeys("#enroll-token", "token-"+cn),
+		chromedp.SetValue("#enroll-cn", cn), chromedp.SetValue("#enroll-token", token),
 		chromedp.Click("#enroll-btn"))
-	p.waitFor(cn+" connected", statusIs("connected"), 15*time.Second)
+}
+
+// noticeHas is a predicate: the notice is shown and includes text.
+func noticeHas(text string) string {
+	q, _ := json.Marshal(text)
+	return `!document.getElementById("notice").hidden && document.getElementById("notice").textContent.includes(` + string(q) + `)`
 }
 
 // say types a line into the message box and sends it.
@@ -169,9 +181,9 @@ func TestBrowserClient(t *testing.T) {
 	w := newWorld(t)
 	browser := newBrowser(t)
 	alice := openPage(t, browser, w.pageURL)
-	alice.enrol("alice")
+	alice.enrol("alice", w.token(t, "alice"))
 	bob := openPage(t, browser, w.pageURL)
-	bob.enrol("bob")
+	bob.enrol("bob", w.token(t, "bob"))
 	carol := w.goClient(t, "carol")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

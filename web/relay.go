@@ -22,6 +22,16 @@ import (
 // chat server relays exactly one request, POST /v1/sign {token, csr}, to
 // the CA API, whose certificate it verifies against the CA's root (not the
 // system roots). The relay sees the token and the CSR, never a private key.
+//
+// The CA API limits failed token attempts per source address, and every
+// relayed request comes from the chat server's address: to the API all
+// browsers are one source. So the relay applies the same policy per
+// browser address before forwarding (a browser that used up its failed
+// attempts gets 429 here and never reaches the API). What remains, and is
+// documented: the API's budget for the chat server's address is shared by
+// all browsers, so many abusive browsers together can make the API turn
+// away enrolment through the page for a while (a denial of service, not a
+// way to guess tokens: a token has 256 random bits).
 
 const (
 	maxSignRequest  = 64 << 10 // a token and a P-256 CSR are well under 2 KiB
@@ -37,12 +47,19 @@ type RelayOptions struct {
 	Roots *x509.CertPool
 	// Logger gets one line per relayed request (no token, no CSR).
 	Logger *slog.Logger
+	// FailureBurst failed attempts (the CA answered 401) per browser
+	// address are relayed at once, then one per FailureEvery; zero values
+	// take the CA API's defaults (10, a minute).
+	FailureBurst int
+	FailureEvery time.Duration
+	Now          func() time.Time // nil: time.Now
 }
 
 type signRelay struct {
-	target string
-	client *http.Client
-	log    *slog.Logger
+	target  string
+	client  *http.Client
+	log     *slog.Logger
+	limiter *failureLimiter
 }
 
 // NewSignRelay returns the handler for POST /v1/sign that forwards the
@@ -66,13 +83,18 @@ func NewSignRelay(o RelayOptions) (http.Handler, error) {
 		Proxy:               nil, // the CA API is reached directly
 	}
 	return &signRelay{
-		target: strings.TrimSuffix(u.String(), "/") + "/v1/sign",
-		client: &http.Client{Transport: tr, Timeout: relayTimeout},
-		log:    log,
+		target:  strings.TrimSuffix(u.String(), "/") + "/v1/sign",
+		client:  &http.Client{Transport: tr, Timeout: relayTimeout},
+		log:     log,
+		limiter: newFailureLimiter(o.FailureBurst, o.FailureEvery, o.Now),
 	}, nil
 }
 
 func (s *signRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.limiter.blocked(r.RemoteAddr) {
+		writeJSONError(w, http.StatusTooManyRequests, "too many failed attempts; try again later")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSignRequest))
 	if err != nil {
 		writeJSONError(w, http.StatusRequestEntityTooLarge, "request too large")
@@ -102,6 +124,9 @@ func (s *signRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("enrolment relay: bad CA answer", "status", resp.StatusCode)
 		writeJSONError(w, http.StatusBadGateway, "the CA sent an unusable answer")
 		return
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		s.limiter.fail(r.RemoteAddr)
 	}
 	s.log.Info("enrolment relayed", "status", resp.StatusCode, "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")

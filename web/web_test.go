@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/securechat/scca/web"
 )
@@ -76,5 +78,55 @@ func TestSignRelayRefusesBadTargets(t *testing.T) {
 	relay.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/sign", strings.NewReader(`not json`)))
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("relay of non-JSON = %d", rec.Code)
+	}
+}
+
+// The CA API sees every relayed enrolment as coming from the chat server,
+// so the relay keeps the API's failure budget per browser address: one
+// browser's failed tokens stop it at the relay (429, the API never asked)
+// without stopping another browser, and the budget refills with time.
+func TestSignRelayLimitsFailuresPerBrowser(t *testing.T) {
+	var calls atomic.Int32
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid or already used token"}`))
+	}))
+	defer api.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(api.Certificate())
+	now := time.Unix(1_700_000_000, 0)
+	relay, err := web.NewSignRelay(web.RelayOptions{CAURL: api.URL, Roots: pool, FailureBurst: 2, FailureEvery: time.Minute,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(remote string) int {
+		r := httptest.NewRequest("POST", "/v1/sign", strings.NewReader(`{"token":"t","csr":"c"}`))
+		r.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		relay.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	for i := range 2 {
+		if code := post("192.0.2.1:4000"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d relayed as %d", i+1, code)
+		}
+	}
+	if code := post("192.0.2.1:4001"); code != http.StatusTooManyRequests {
+		t.Fatalf("third failure from the same browser = %d, want 429", code)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("the CA API was asked %d times, want 2", n)
+	}
+	if code := post("192.0.2.2:4000"); code != http.StatusUnauthorized {
+		t.Fatalf("another browser = %d, want its request relayed", code)
+	}
+	now = now.Add(time.Minute)
+	if code := post("192.0.2.1:4002"); code != http.StatusUnauthorized {
+		t.Fatalf("after a minute = %d, want one more attempt relayed", code)
+	}
+	if code := post("192.0.2.1:4003"); code != http.StatusTooManyRequests {
+		t.Fatalf("right after = %d, want 429", code)
 	}
 }

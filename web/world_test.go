@@ -8,28 +8,28 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
+	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/internal/testdb"
 	"github.com/securechat/scca/revocation"
 	"github.com/securechat/scca/web"
 )
 
 // world is a CA with its inventory, a chat server serving TCP and the page
-// with its WebSocket, and an online CA API (a stand-in for `scca serve`'s
-// POST /v1/sign, reached through the page's relay) that signs a browser's
-// CSR when it brings the token "token-<CN>".
+// with its WebSocket, and the real online CA API (enroll.Server over TLS,
+// as `scca serve --api-listen` runs it) that the page reaches through the
+// chat server's --ca-url relay with tokens from enroll.NewToken.
 type world struct {
 	a       *ca.Authority
 	st      *certstore.Store
@@ -37,12 +37,17 @@ type world struct {
 	tcp     string
 	pageURL string
 	wsURL   string
-
-	mu     sync.Mutex
-	issued map[string]*x509.Certificate // by CN, through the CA API
 }
 
-func newWorld(t *testing.T) *world {
+// worldOptions vary the chat server of a world.
+type worldOptions struct {
+	senderQuota int         // chat.ServerConfig.SenderQuota (0: default)
+	broker      chat.Broker // nil: a lone server
+}
+
+func newWorld(t *testing.T) *world { return newWorldWith(t, worldOptions{}) }
+
+func newWorldWith(t *testing.T, o worldOptions) *world {
 	t.Helper()
 	ctx := context.Background()
 	st, err := certstore.Open(ctx, testdb.SQLite(t), certstore.Options{})
@@ -58,11 +63,12 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{a: a, st: st, issued: make(map[string]*x509.Certificate)}
+	w := &world{a: a, st: st}
 	srvChain, srvKey := w.issue(t, ca.ProfileServer, "chat-server")
 	w.srv, err = chat.NewServer(chat.ServerConfig{
 		Chain: append(srvChain, a.Intermediate), Key: srvKey, Trust: a.Trust(),
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st, QueueLimit: 2,
+		SenderQuota: o.senderQuota, Cluster: chat.ClusterConfig{Broker: o.broker},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,49 +128,35 @@ func (w *world) issue(t *testing.T, p ca.Profile, cn string) ([]*x509.Certificat
 	return []*x509.Certificate{cert}, key
 }
 
-// caAPI starts the stand-in online CA over TLS with a certificate from the
-// same CA (so the relay must verify it against the CA root) and returns
-// its base URL.
+// caAPI starts the online CA's API as `scca serve --api-listen` does: an
+// enroll.Server on a TLS listener with the certificate the CA issues
+// itself (so the relay must verify it against the CA root). It returns
+// the API's base URL.
 func (w *world) caAPI(t *testing.T) string {
 	t.Helper()
-	chain, key := w.issue(t, ca.ProfileServer, "ca-api")
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/sign", func(rw http.ResponseWriter, r *http.Request) {
-		var req struct{ Token, CSR string }
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(rw, `{"error":"bad request"}`, http.StatusBadRequest)
-			return
-		}
-		block, _ := pem.Decode([]byte(req.CSR))
-		if block == nil {
-			http.Error(rw, `{"error":"no csr"}`, http.StatusBadRequest)
-			return
-		}
-		csr, err := x509.ParseCertificateRequest(block.Bytes)
-		if err != nil || csr.CheckSignature() != nil || req.Token != "token-"+csr.Subject.CommonName {
-			http.Error(rw, `{"error":"invalid or already used token"}`, http.StatusUnauthorized)
-			return
-		}
-		cert, err := w.a.Certify(r.Context(), csr.PublicKey, ca.IssueRequest{Profile: ca.ProfileClient, CN: csr.Subject.CommonName})
-		if err != nil {
-			http.Error(rw, `{"error":"issue failed"}`, http.StatusInternalServerError)
-			return
-		}
-		w.mu.Lock()
-		w.issued[csr.Subject.CommonName] = cert
-		w.mu.Unlock()
-		chainPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.a.Intermediate.Raw})...)
-		_ = json.NewEncoder(rw).Encode(map[string]string{
-			"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-			"chain":       string(chainPEM),
-		})
-	})
-	srv := httptest.NewUnstartedServer(mux)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{chain[0].Raw, w.a.Intermediate.Raw}, PrivateKey: key}}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv.URL
+	api, err := enroll.NewServer(enroll.ServerConfig{Authority: w.a, Store: w.st, Names: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.ServerCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	hs := &http.Server{Handler: api, TLSConfig: api.TLSConfig(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = hs.Serve(tls.NewListener(ln, hs.TLSConfig)) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return "https://" + ln.Addr().String()
+}
+
+// token mints a one-time client token for cn in the inventory (as
+// `scca token --cn CN --type client`).
+func (w *world) token(t *testing.T, cn string) string {
+	t.Helper()
+	tok, _, err := enroll.NewToken(context.Background(), w.st, enroll.TokenRequest{CN: cn, Profile: ca.ProfileClient, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // goClient connects a Go client (as `scca chat client`) over TCP.
@@ -184,19 +176,21 @@ func (w *world) goClient(t *testing.T, cn string) *chat.Conn {
 	return c
 }
 
-// revoke revokes the certificate the CA API issued to cn (as `scca revoke`).
+// revoke revokes the certificates issued to cn (as `scca revoke`); the
+// browser's came from the CA API, so the inventory is asked for them.
 func (w *world) revoke(t *testing.T, cn string) {
 	t.Helper()
-	w.mu.Lock()
-	cert := w.issued[cn]
-	w.mu.Unlock()
-	if cert == nil {
-		t.Fatalf("no certificate issued to %s", cn)
+	ctx := context.Background()
+	recs, err := w.st.FindByCN(ctx, cn)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("no certificate issued to %s: %v", cn, err)
 	}
-	if _, err := w.st.Revoke(context.Background(), certstore.Revocation{
-		IssuerKeyID: w.a.IssuerKeyID(), Serial: cert.SerialNumber.Text(16), Reason: 1, Actor: "test",
-	}); err != nil {
-		t.Fatal(err)
+	for _, rec := range recs {
+		if _, err := w.st.Revoke(ctx, certstore.Revocation{
+			IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial, Reason: 1, Actor: "test",
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -136,3 +136,25 @@ func syncDir(dir string) error {
 	_ = d.Sync()
 	return nil
 }
+
+// Link makes a staged file visible at path without replacing anything (a
+// hard link, which fails with ErrExists if path exists) and removes the
+// temporary name. Unlike Commit it does not fsync the directory: a caller
+// committing several files into one directory links them all and then
+// calls SyncDir once, so the set costs one directory fsync, not one per
+// file. Until SyncDir returns, a crash may lose the new name (the data is
+// already durable, as Stage fsynced it).
+func Link(tmp, path string) error {
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s: %w", path, ErrExists)
+		}
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	os.Remove(tmp)
+	return nil
+}
+
+// SyncDir fsyncs a directory, making the names linked or renamed into it
+// durable.
+func SyncDir(dir string) error { return syncDir(dir) }

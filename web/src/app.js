@@ -17,6 +17,8 @@ import {
   verifyServerChain,
 } from "./pki.js";
 import { RemoteError } from "./record.js";
+import { dmState } from "./dmstate.js";
+import { importPKCS12 } from "./pkcs12.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -115,6 +117,13 @@ function wire() {
     ev.preventDefault();
     enroll($("enroll-cn").value.trim(), $("enroll-token").value.trim()).catch((e) => notice(`Enrolment failed: ${e.message}`));
   });
+  $("p12-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    importFile($("p12-file").files[0], $("p12-password").value).catch((e) => {
+      setStatus("not enrolled");
+      notice(`Import failed: ${e.message}`);
+    });
+  });
   $("send-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = $("text").value;
@@ -160,6 +169,23 @@ async function enroll(cn, token) {
     throw new Error("the CA returned a certificate for another key or name");
   }
   state.identity = { privateKey: keys.privateKey, publicKey: keys.publicKey, chain, cn };
+  await store.put("identity", state.identity);
+  notice("");
+  showChat();
+  connect();
+}
+
+// importFile takes the identity from a `scca export --p12` file: the key
+// goes into WebCrypto non-extractable and, with the certificate, into
+// IndexedDB; the file and its password are not kept.
+async function importFile(file, password) {
+  if (!file) throw new Error("choose a .p12 file");
+  setStatus("decrypting…");
+  const id = await importPKCS12(await file.arrayBuffer(), password, { parseCertificate });
+  const cn = commonName(id.leaf);
+  if (!cn) throw new Error("the certificate in the file has no common name");
+  $("p12-password").value = "";
+  state.identity = { privateKey: id.privateKey, publicKey: id.publicKey, chain: id.chain, cn };
   await store.put("identity", state.identity);
   notice("");
   showChat();
@@ -337,10 +363,11 @@ async function sendDM(to, text) {
 }
 
 function markState(li, r, st = li.appendChild(el("span", "state"))) {
-  const status = typeof r.status === "string" ? r.status : "unknown";
-  st.textContent = status === "rejected" ? `rejected: ${String(r.reason ?? "")}` : status;
+  const { status, reason, text } = dmState(r);
+  st.textContent = text;
   st.className = `state ${status}`;
   li.dataset.state = status;
+  if (reason) li.dataset.reason = reason;
 }
 
 init().catch((e) => notice(`Start failed: ${e.message}`));
