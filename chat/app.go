@@ -106,7 +106,7 @@ func decodePlain(typ string, pt []byte, v wireObject) error {
 	if !utf8.Valid(pt) {
 		return fmt.Errorf("%w: %s is not UTF-8", ErrProtocol, typ)
 	}
-	if err := decodeObject(pt, v.fields()); err != nil {
+	if err := decodeObject(pt, v.Fields()); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
 	}
 	return nil
@@ -114,34 +114,34 @@ func decodePlain(typ string, pt []byte, v wireObject) error {
 
 // Member tables of the plaintexts (§12.1).
 
-func (m *sendReq) fields() []field {
-	return []field{{name: "to", dst: &m.To}, {name: "room", dst: &m.Room},
-		{name: "text", dst: &m.Text, req: true}, {name: "client_msg_id", dst: &m.ClientMsgID}}
+func (m *sendReq) Fields() []field {
+	return []field{{Name: "to", Dst: &m.To}, {Name: "room", Dst: &m.Room},
+		{Name: "text", Dst: &m.Text, Req: true}, {Name: "client_msg_id", Dst: &m.ClientMsgID}}
 }
 
-func (m *roomReq) fields() []field { return []field{{name: "room", dst: &m.Room}} }
+func (m *roomReq) Fields() []field { return []field{{Name: "room", Dst: &m.Room}} }
 
-func (m *deliveredReq) fields() []field { return []field{{name: "id", dst: &m.ID, req: true}} }
+func (m *deliveredReq) Fields() []field { return []field{{Name: "id", Dst: &m.ID, Req: true}} }
 
-func (m *sentBody) fields() []field {
-	return []field{{name: "client_msg_id", dst: &m.ClientMsgID}, {name: "id", dst: &m.ID},
-		{name: "ts", dst: &m.TS, req: true}, {name: "status", dst: &m.Status, req: true},
-		{name: "reason", dst: &m.Reason}}
+func (m *sentBody) Fields() []field {
+	return []field{{Name: "client_msg_id", Dst: &m.ClientMsgID}, {Name: "id", Dst: &m.ID},
+		{Name: "ts", Dst: &m.TS, Req: true}, {Name: "status", Dst: &m.Status, Req: true},
+		{Name: "reason", Dst: &m.Reason}}
 }
 
-func (m *deliverBody) fields() []field {
-	return []field{{name: "id", dst: &m.ID, req: true}, {name: "from", dst: &m.From, req: true},
-		{name: "room", dst: &m.Room}, {name: "ts", dst: &m.TS, req: true}, {name: "text", dst: &m.Text, req: true}}
+func (m *deliverBody) Fields() []field {
+	return []field{{Name: "id", Dst: &m.ID, Req: true}, {Name: "from", Dst: &m.From, Req: true},
+		{Name: "room", Dst: &m.Room}, {Name: "ts", Dst: &m.TS, Req: true}, {Name: "text", Dst: &m.Text, Req: true}}
 }
 
-func (m *eventBody) fields() []field {
-	return []field{{name: "kind", dst: &m.Kind, req: true}, {name: "room", dst: &m.Room},
-		{name: "cn", dst: &m.CN, req: true}}
+func (m *eventBody) Fields() []field {
+	return []field{{Name: "kind", Dst: &m.Kind, Req: true}, {Name: "room", Dst: &m.Room},
+		{Name: "cn", Dst: &m.CN, Req: true}}
 }
 
-func (m *replyBody) fields() []field {
-	return []field{{name: "for", dst: &m.For, req: true}, {name: "room", dst: &m.Room},
-		{name: "members", dst: &m.Members}, {name: "rooms", dst: &m.Rooms}, {name: "error", dst: &m.Error}}
+func (m *replyBody) Fields() []field {
+	return []field{{Name: "for", Dst: &m.For, Req: true}, {Name: "room", Dst: &m.Room},
+		{Name: "members", Dst: &m.Members}, {Name: "rooms", Dst: &m.Rooms}, {Name: "error", Dst: &m.Error}}
 }
 
 // parseSend decodes and checks a send plaintext.

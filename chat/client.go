@@ -23,12 +23,18 @@ import (
 // ClientConfig configures a client. Zero durations take the package
 // defaults; Now and Rand nil mean the real clock and crypto/rand.
 type ClientConfig struct {
-	Chain      []*x509.Certificate // client certificate first, then intermediates
-	Key        crypto.Signer       // private key of Chain[0]
-	Trust      ca.Trust            // CA(s) the server certificate must chain to
-	Checker    PeerChecker         // inventory or CRL/OCSP check of the server; required
-	ServerName string              // DNS name or IP the server certificate must match
-	ClientID   string              // optional; must equal our certificate's CN if set
+	Chain []*x509.Certificate // client certificate first, then intermediates
+	Key   crypto.Signer       // private key of Chain[0]
+	// Roots are the CA(s) the server certificate must chain to, through
+	// Intermediates (optional) and the certificates the server sends.
+	Roots         *x509.CertPool
+	Intermediates *x509.CertPool
+	// Trust is the former spelling of Roots and Intermediates (callers move
+	// to those), used when Roots is nil.
+	Trust      ca.Trust
+	Checker    PeerChecker // inventory or CRL/OCSP check of the server; required
+	ServerName string      // DNS name or IP the server certificate must match
+	ClientID   string      // optional; must equal our certificate's CN if set
 
 	HandshakeTimeout time.Duration
 	WriteTimeout     time.Duration
@@ -78,7 +84,7 @@ func (cfg *ClientConfig) identity() (identity, error) {
 		// would be accepted as this server (Dial, DialWebSocket, Client).
 		return identity{}, ErrNoServerName
 	}
-	return newIdentity(cfg.Chain, cfg.Key, cfg.Trust, cfg.Checker, cfg.Now, cfg.Rand,
+	return newIdentity(cfg.Chain, cfg.Key, trustOf(cfg.Roots, cfg.Intermediates, cfg.Trust), cfg.Checker, cfg.Now, cfg.Rand,
 		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 }
 
@@ -155,12 +161,15 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Conn, error) {
 }
 
 // Client performs the handshake over an existing connection. On error the
-// caller still owns conn.
+// caller still owns conn. It is Handshake without a context.
 func Client(conn net.Conn, cfg ClientConfig) (*Conn, error) {
-	return handshake(context.Background(), conn, cfg)
+	return Handshake(context.Background(), conn, cfg)
 }
 
-func handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error) {
+// Handshake performs the client handshake over an existing connection,
+// giving up when ctx ends (its deadline also bounds the handshake). On error
+// the caller still owns conn.
+func Handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error) {
 	id, err := cfg.identity()
 	if err != nil {
 		return nil, err

@@ -233,7 +233,7 @@ func (s *Server) deliverDirect(to string, id int64, rec outRecord) bool {
 		return delivered
 	}
 	confirm := !delivered && c.peer.isOnline(to)
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WakeTimeout)
+	ctx, cancel := context.WithTimeout(s.base, c.cfg.WakeTimeout)
 	defer cancel()
 	remote, err := c.b.Wake(ctx, to, confirm)
 	if err != nil && confirm {

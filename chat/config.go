@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -12,15 +11,6 @@ import (
 
 	"github.com/securechat/scca/ca"
 )
-
-// PeerChecker answers "is this peer's certificate good right now?" from
-// the inventory, a CRL or OCSP. A nil error means good; any error means
-// refuse, including "the source is unavailable" (fail closed). It is
-// called on every handshake, so a revocation takes effect for the next
-// handshake at once.
-type PeerChecker interface {
-	Check(ctx context.Context, cert *x509.Certificate) error
-}
 
 // Defaults for zero config fields (docs/PROTOCOL.md §9).
 const (
@@ -99,6 +89,15 @@ func newIdentity(chain []*x509.Certificate, key crypto.Signer, trust ca.Trust, c
 		id.logger = slog.New(slog.DiscardHandler)
 	}
 	return id, nil
+}
+
+// trustOf is what a config trusts: its Roots and Intermediates, or the
+// deprecated Trust when Roots is nil.
+func trustOf(roots, intermediates *x509.CertPool, legacy ca.Trust) ca.Trust {
+	if roots == nil {
+		return legacy
+	}
+	return ca.Trust{Roots: roots, Intermediates: intermediates}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

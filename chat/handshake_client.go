@@ -121,7 +121,7 @@ func (h *clientHandshake) sendClientHello() error {
 	} else {
 		body = marshal(ch)
 	}
-	h.th.add(body)
+	h.th.Add(body)
 	return writeFrame(h.conn, body)
 }
 
@@ -154,7 +154,7 @@ func (h *clientHandshake) readServerHello() error {
 		h.suite = suiteByName(sh.Suite)
 	}
 	// A resumption runs under the ticket's suite only (§13.2).
-	if sh.Version != ProtocolVersion || h.suite == nil || (h.resumed && h.offered.Suite != h.suite.name) {
+	if sh.Version != ProtocolVersion || h.suite == nil || (h.resumed && h.offered.Suite != h.suite.Name) {
 		return fmt.Errorf("%w: server chose %q / %q", ErrHandshake, truncate(sh.Version, 32), truncate(sh.Suite, 64))
 	}
 	if sh.MaxFrame < minMaxFrame {
@@ -171,8 +171,8 @@ func (h *clientHandshake) readServerHello() error {
 	if err := checkTimestamp(sh.Timestamp, h.id.now(), h.id.window); err != nil {
 		return err
 	}
-	h.th.add(body)
-	h.thSH = h.th.sum()
+	h.th.Add(body)
+	h.thSH = h.th.Sum()
 	shared, err := x25519(h.priv, share)
 	if err != nil {
 		return err
@@ -218,7 +218,7 @@ func (h *clientHandshake) readServerFinish() error {
 	if err != nil {
 		return err
 	}
-	h.th.add(body)
+	h.th.Add(body)
 	return nil
 }
 
@@ -226,7 +226,7 @@ func (h *clientHandshake) readServerFinish() error {
 // certificate's key and adds our Finished MAC (§4.4); a resumed handshake
 // sends the MAC alone (§13.4).
 func (h *clientHandshake) sendClientFinish() (*session, error) {
-	thSF := h.th.sum()
+	thSF := h.th.Sum()
 	mac := b64.EncodeToString(finishedMAC(h.hs, "c finished", thSF))
 	var body []byte
 	if h.resumed {
@@ -238,11 +238,11 @@ func (h *clientHandshake) sendClientFinish() (*session, error) {
 		}
 		body = marshal(finish{Type: typeClientFinish, Signature: b64.EncodeToString(sig), Finished: mac})
 	}
-	h.th.add(body)
+	h.th.Add(body)
 	if err := writeFrame(h.conn, body); err != nil {
 		return nil, err
 	}
-	h.thCF = h.th.sum()
+	h.thCF = h.th.Sum()
 	return newSession(h.conn, h.br, h.hs, h.thCF, true, h.id, sessionParams{suite: h.suite, binary: h.binary, peerMax: h.peerM})
 }
 

@@ -89,7 +89,7 @@ func (h *serverHandshake) readClientHello() error {
 		return err
 	}
 	h.chBody = body
-	h.th.add(body)
+	h.th.Add(body)
 	ch := &h.ch
 	if ch.Version != ProtocolVersion {
 		return withCode(CodeUnsupportedVersion, fmt.Errorf("%w: client speaks %q", ErrHandshake, truncate(ch.Version, 32)))
@@ -118,7 +118,7 @@ func (h *serverHandshake) readClientHello() error {
 	}
 	// The random is remembered only after the hello parsed, so garbage
 	// cannot fill the cache; it expires when its timestamp leaves the window.
-	if !h.srv.replay.add(random, time.Unix(ch.Timestamp, 0).Add(h.srv.id.window), now) {
+	if !h.srv.replay.Add(random, time.Unix(ch.Timestamp, 0).Add(h.srv.id.window), now) {
 		return fmt.Errorf("%w: client_random was already used", ErrReplay)
 	}
 	return nil
@@ -238,7 +238,7 @@ func (h *serverHandshake) buildServerFlight() ([]byte, error) {
 	h.promised = h.ch.TicketRequest && h.srv.tickets != nil
 	sh := serverHelloExt{serverHello: serverHello{
 		Type: typeServerHello, Version: ProtocolVersion, Status: "ok",
-		Suite:        h.suite.name,
+		Suite:        h.suite.Name,
 		ServerRandom: b64.EncodeToString(random),
 		Timestamp:    id.now().Unix(),
 		KeyShare:     b64.EncodeToString(priv.PublicKey().Bytes()),
@@ -248,8 +248,8 @@ func (h *serverHandshake) buildServerFlight() ([]byte, error) {
 		sh.ServerCertificate = id.certField
 	}
 	shBody := marshal(sh)
-	h.th.add(shBody)
-	thSH := h.th.sum()
+	h.th.Add(shBody)
+	thSH := h.th.Sum()
 	var sf []byte
 	if resumed {
 		h.hs = resumedHandshakeSecret(h.rs, shared)
@@ -263,7 +263,7 @@ func (h *serverHandshake) buildServerFlight() ([]byte, error) {
 		sf = marshal(finish{Type: typeServerFinish, Signature: b64.EncodeToString(sig),
 			Finished: b64.EncodeToString(finishedMAC(h.hs, "s finished", thSH))})
 	}
-	h.th.add(sf)
+	h.th.Add(sf)
 	return appendFrame(appendFrame(nil, shBody), sf), nil
 }
 
@@ -280,7 +280,7 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 	if err := decodeFrame(body, typeClientFinish, &cf); err != nil {
 		return nil, err
 	}
-	thSF := h.th.sum()
+	thSF := h.th.Sum()
 	if h.rs != nil {
 		err = checkResumedFinish(cf, h.hs, "c finished", thSF)
 	} else {
@@ -289,8 +289,8 @@ func (h *serverHandshake) readClientFinish() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.th.add(body)
-	h.thCF = h.th.sum()
+	h.th.Add(body)
+	h.thCF = h.th.Sum()
 	return newSession(h.conn, h.br, h.hs, h.thCF, false, h.srv.id, sessionParams{suite: h.suite, binary: h.binary, peerMax: h.peerMx})
 }
 

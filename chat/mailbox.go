@@ -91,7 +91,7 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 	if mb == nil {
 		return rejected(res, ReasonNoStore, "this server keeps no message store, so it takes no direct messages")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	if dir := s.directory(); dir != nil {
 		// Only someone who could connect may have messages kept: a CN
@@ -253,7 +253,7 @@ func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
 }
 
 func (s *Server) pending(cn string, after int64) ([]inventory.QueuedMessage, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	return s.cfg.Mailbox.Pending(ctx, cn, after, replayBatch)
 }
@@ -320,7 +320,7 @@ func (s *Server) flushConfirm(m *member) {
 	if upto == 0 || s.cfg.Mailbox == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, upto); err != nil {
 		s.id.logger.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)

@@ -14,12 +14,6 @@ import (
 
 // Protocol constants (docs/PROTOCOL.md §1).
 const (
-	ProtocolVersion = "securechat/1"
-	// SuiteX25519AES256GCMSHA256: X25519 key agreement, AES-256-GCM records,
-	// HKDF-SHA256 and SHA-256 transcript; signatures per certificate key.
-	SuiteX25519AES256GCMSHA256 = "SC1_X25519_AES256GCM_SHA256"
-
-	randomLen   = 32 // client_random, server_random: 256 bits each
 	keyShareLen = 32 // X25519 public key
 	maxChainLen = 4  // leaf plus up to three CA certificates
 	maxSuites   = 16
@@ -122,38 +116,38 @@ type recordFrame struct {
 
 func (m *clientHello) fieldList() []field {
 	return []field{
-		{name: "type", dst: &m.Type, req: true},
-		{name: "version", dst: &m.Version, req: true},
-		{name: "suites", dst: &m.Suites, req: true},
-		{name: "client_id", dst: &m.ClientID},
-		{name: "certificate", dst: &m.Certificate, req: true},
-		{name: "client_random", dst: &m.ClientRandom, req: true},
-		{name: "timestamp", dst: &m.Timestamp, req: true},
-		{name: "key_share", dst: &m.KeyShare, req: true},
-		{name: "max_frame", dst: &m.MaxFrame, req: true},
+		{Name: "type", Dst: &m.Type, Req: true},
+		{Name: "version", Dst: &m.Version, Req: true},
+		{Name: "suites", Dst: &m.Suites, Req: true},
+		{Name: "client_id", Dst: &m.ClientID},
+		{Name: "certificate", Dst: &m.Certificate, Req: true},
+		{Name: "client_random", Dst: &m.ClientRandom, Req: true},
+		{Name: "timestamp", Dst: &m.Timestamp, Req: true},
+		{Name: "key_share", Dst: &m.KeyShare, Req: true},
+		{Name: "max_frame", Dst: &m.MaxFrame, Req: true},
 	}
 }
 
-func (m *clientHello) fields() []field { return m.fieldList() }
+func (m *clientHello) Fields() []field { return m.fieldList() }
 
 // fieldList of server_hello: which members a successful one needs is
 // checked by the client after parsing (serverHello.missing).
 func (m *serverHello) fieldList() []field {
 	return []field{
-		{name: "type", dst: &m.Type, req: true},
-		{name: "version", dst: &m.Version, req: true},
-		{name: "status", dst: &m.Status, req: true},
-		{name: "error", dst: &m.errBody, seen: &m.hasError},
-		{name: "suite", dst: &m.Suite},
-		{name: "server_certificate", dst: &m.ServerCertificate},
-		{name: "server_random", dst: &m.ServerRandom},
-		{name: "timestamp", dst: &m.Timestamp, seen: &m.hasTimestamp},
-		{name: "key_share", dst: &m.KeyShare},
-		{name: "max_frame", dst: &m.MaxFrame, seen: &m.hasMaxFrame},
+		{Name: "type", Dst: &m.Type, Req: true},
+		{Name: "version", Dst: &m.Version, Req: true},
+		{Name: "status", Dst: &m.Status, Req: true},
+		{Name: "error", Dst: &m.errBody, Seen: &m.hasError},
+		{Name: "suite", Dst: &m.Suite},
+		{Name: "server_certificate", Dst: &m.ServerCertificate},
+		{Name: "server_random", Dst: &m.ServerRandom},
+		{Name: "timestamp", Dst: &m.Timestamp, Seen: &m.hasTimestamp},
+		{Name: "key_share", Dst: &m.KeyShare},
+		{Name: "max_frame", Dst: &m.MaxFrame, Seen: &m.hasMaxFrame},
 	}
 }
 
-func (m *serverHello) fields() []field { return m.fieldList() }
+func (m *serverHello) Fields() []field { return m.fieldList() }
 
 // missing names the first member a successful server_hello lacks (§4.2);
 // a resumed one has no certificate.
@@ -175,27 +169,27 @@ func (m *serverHello) missing(resumed bool) string {
 	return ""
 }
 
-func (m *finish) fields() []field {
+func (m *finish) Fields() []field {
 	return []field{
-		{name: "type", dst: &m.Type, req: true},
-		{name: "signature", dst: &m.Signature, seen: &m.hasSignature},
-		{name: "finished", dst: &m.Finished, req: true},
+		{Name: "type", Dst: &m.Type, Req: true},
+		{Name: "signature", Dst: &m.Signature, Seen: &m.hasSignature},
+		{Name: "finished", Dst: &m.Finished, Req: true},
 	}
 }
 
-func (m *wireError) fields() []field {
+func (m *wireError) Fields() []field {
 	return []field{
-		{name: "type", dst: &m.Type},
-		{name: "code", dst: &m.Code, req: true},
-		{name: "reason", dst: &m.Reason},
+		{Name: "type", Dst: &m.Type},
+		{Name: "code", Dst: &m.Code, Req: true},
+		{Name: "reason", Dst: &m.Reason},
 	}
 }
 
-func (m *recordFrame) fields() []field {
+func (m *recordFrame) Fields() []field {
 	return []field{
-		{name: "type", dst: &m.Type, req: true},
-		{name: "seq", dst: &m.Seq, req: true},
-		{name: "ciphertext", dst: &m.Ciphertext, req: true},
+		{Name: "type", Dst: &m.Type, Req: true},
+		{Name: "seq", Dst: &m.Seq, Req: true},
+		{Name: "ciphertext", Dst: &m.Ciphertext, Req: true},
 	}
 }
 
@@ -208,7 +202,7 @@ func frameType(body []byte) (string, error) {
 		return "", fmt.Errorf("%w: frame is not UTF-8", ErrProtocol)
 	}
 	var t typeOnly
-	if err := decodeObject(body, t.fields()); err != nil {
+	if err := decodeObject(body, t.Fields()); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	if t.Type == "" {
@@ -230,7 +224,7 @@ func decodeFrame(body []byte, want string, v wireObject) error {
 	if typ != want {
 		return fmt.Errorf("%w: got %q, want %q", ErrProtocol, truncate(typ, 32), want)
 	}
-	if err := decodeObject(body, v.fields()); err != nil {
+	if err := decodeObject(body, v.Fields()); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrProtocol, want, err)
 	}
 	return nil
@@ -240,7 +234,7 @@ func decodeFrame(body []byte, want string, v wireObject) error {
 // reason, a string.
 func decodeRemoteError(body []byte) error {
 	var e wireError
-	if err := decodeObject(body, e.fields()); err != nil || e.Code == "" {
+	if err := decodeObject(body, e.Fields()); err != nil || e.Code == "" {
 		return fmt.Errorf("%w: malformed error frame", ErrProtocol)
 	}
 	return remoteError(e)

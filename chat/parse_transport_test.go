@@ -398,12 +398,12 @@ func TestRecordLimitIsProtocolError(t *testing.T) {
 	keys := newTrafficKeys(suiteAES256GCM, bytes.Repeat([]byte{7}, 32))
 	out, _ := newHalfConn(dirClientToServer, keys)
 	in, _ := newHalfConn(dirClientToServer, keys)
-	out.seq, in.seq = suiteAES256GCM.maxRecords-1, suiteAES256GCM.maxRecords-1
+	out.seq, in.seq = suiteAES256GCM.MaxRecords-1, suiteAES256GCM.MaxRecords-1
 	if _, err := in.open(mustParse(t, out.seal(typeMessage, []byte("last")))); err != nil {
-		t.Fatalf("record %d: %v", suiteAES256GCM.maxRecords-1, err)
+		t.Fatalf("record %d: %v", suiteAES256GCM.MaxRecords-1, err)
 	}
 	_, err := in.open(mustParse(t, out.seal(typeMessage, []byte("one too many"))))
 	if !errors.Is(err, ErrProtocol) || codeOf(err) != CodeProtocol {
-		t.Fatalf("record %d: %v (code %s), want protocol_error", suiteAES256GCM.maxRecords, err, codeOf(err))
+		t.Fatalf("record %d: %v (code %s), want protocol_error", suiteAES256GCM.MaxRecords, err, codeOf(err))
 	}
 }

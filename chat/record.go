@@ -47,9 +47,9 @@ func newHalfConn(dir byte, keys trafficKeys) (*halfConn, error) {
 }
 
 func (h *halfConn) setKeys(keys trafficKeys) error {
-	aead, err := keys.suite.newAEAD(keys.key)
+	aead, err := keys.Suite.NewAEAD(keys.Key)
 	if err != nil {
-		return fmt.Errorf("%s: %w", keys.suite.name, err)
+		return fmt.Errorf("%s: %w", keys.Suite.Name, err)
 	}
 	h.keys, h.aead, h.seq = keys, aead, 0
 	return nil
@@ -60,8 +60,8 @@ func (h *halfConn) setKeys(keys trafficKeys) error {
 // direction has its own key and the sequence number strictly increases and
 // resets only with a new key, so a (key, nonce) pair is never used twice.
 func (h *halfConn) nonce(seq uint64) []byte {
-	n := h.nonceBuf[:len(h.keys.iv)]
-	copy(n, h.keys.iv)
+	n := h.nonceBuf[:len(h.keys.IV)]
+	copy(n, h.keys.IV)
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
@@ -136,8 +136,8 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 	if rf.Seq != h.seq {
 		return nil, fmt.Errorf("%w: %s record has sequence %d, expected %d", ErrRecord, rf.Type, rf.Seq, h.seq)
 	}
-	if h.seq >= h.keys.suite.maxRecords {
-		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrProtocol, h.keys.suite.maxRecords)
+	if h.seq >= h.keys.Suite.MaxRecords {
+		return nil, fmt.Errorf("%w: peer exceeded %d records without a key update", ErrProtocol, h.keys.Suite.MaxRecords)
 	}
 	nonce := h.nonce(rf.Seq)
 	pt, err := h.aead.Open(rf.Ciphertext[:0], nonce, rf.Ciphertext, additionalData(h.adBuf, h.dir, rf.Type, rf.Seq))
@@ -149,4 +149,4 @@ func (h *halfConn) open(rf record) ([]byte, error) {
 }
 
 // update moves to the next traffic key after a key_update (§6.4).
-func (h *halfConn) update() error { return h.setKeys(h.keys.next()) }
+func (h *halfConn) update() error { return h.setKeys(h.keys.Next()) }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 )
 
@@ -96,7 +95,7 @@ func parseRecordJSON(body []byte) (record, error) {
 		return record{}, fmt.Errorf("%w: unexpected message type %q", ErrProtocol, truncate(typ, 32))
 	}
 	var rf recordFrame
-	if err := decodeObject(body, rf.fields()); err != nil {
+	if err := decodeObject(body, rf.Fields()); err != nil {
 		return record{}, fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
 	}
 	ct, err := decodeB64("ciphertext", rf.Ciphertext, -1)
@@ -169,27 +168,4 @@ func parseRecordCanonicalInto(b []byte, ctBuf *[]byte) (r record, ok bool) {
 	}
 	r.Ciphertext = ct[:m]
 	return r, true
-}
-
-// parseDigits parses decimal digits as a uint64 without allocating;
-// ok is false on overflow.
-func parseDigits(b []byte) (uint64, bool) {
-	var v uint64
-	for _, c := range b {
-		d := uint64(c - '0')
-		if v > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
-
-// growTo returns a slice of length n, reusing b's storage when it is large
-// enough.
-func growTo(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
-	}
-	return make([]byte, n)
 }

@@ -133,7 +133,7 @@ func (h *clientHandshake) readNewTicket(s *session) error {
 	h.cfg.Tickets.Put(h.cfg.ServerName, &SessionTicket{
 		Ticket: ticket, Secret: resumptionSecret(h.hs, h.thCF),
 		Expires:    h.id.now().Add(time.Duration(nt.LifetimeS) * time.Second),
-		ServerCert: h.peer[0], ClientCert: h.id.chain[0].Raw, Suite: h.suite.name,
+		ServerCert: h.peer[0], ClientCert: h.id.chain[0].Raw, Suite: h.suite.Name,
 	})
 	return nil
 }

@@ -39,25 +39,25 @@ type serverHelloExt struct {
 	NewTicket bool `json:"new_ticket,omitempty"`
 }
 
-func (m *clientHelloExt) fields() []field {
+func (m *clientHelloExt) Fields() []field {
 	return append(m.clientHello.fieldList(),
-		field{name: "binary_records", dst: &m.BinaryRecords},
-		field{name: "ticket_request", dst: &m.TicketRequest},
-		field{name: "ticket", dst: &m.Ticket},
-		field{name: "binder", dst: &m.Binder})
+		field{Name: "binary_records", Dst: &m.BinaryRecords},
+		field{Name: "ticket_request", Dst: &m.TicketRequest},
+		field{Name: "ticket", Dst: &m.Ticket},
+		field{Name: "binder", Dst: &m.Binder})
 }
 
-func (m *serverHelloExt) fields() []field {
+func (m *serverHelloExt) Fields() []field {
 	return append(m.serverHello.fieldList(),
-		field{name: "binary_records", dst: &m.BinaryRecords},
-		field{name: "resumed", dst: &m.Resumed},
-		field{name: "new_ticket", dst: &m.NewTicket})
+		field{Name: "binary_records", Dst: &m.BinaryRecords},
+		field{Name: "resumed", Dst: &m.Resumed},
+		field{Name: "new_ticket", Dst: &m.NewTicket})
 }
 
-func (m *newTicketBody) fields() []field {
+func (m *newTicketBody) Fields() []field {
 	return []field{
-		{name: "ticket", dst: &m.Ticket, req: true},
-		{name: "lifetime_s", dst: &m.LifetimeS, req: true},
+		{Name: "ticket", Dst: &m.Ticket, Req: true},
+		{Name: "lifetime_s", Dst: &m.LifetimeS, Req: true},
 	}
 }
 

@@ -238,7 +238,7 @@ func TestResumeForwardSecrecyFreshKeys(t *testing.T) {
 		if !c.Resumed() {
 			t.Fatal("did not resume")
 		}
-		for _, k := range [][]byte{c.sess.out.keys.key, c.sess.in.keys.key} {
+		for _, k := range [][]byte{c.sess.out.keys.Key, c.sess.in.keys.Key} {
 			if seen[string(k)] {
 				t.Fatal("two resumed sessions share a traffic key")
 			}
@@ -247,7 +247,7 @@ func TestResumeForwardSecrecyFreshKeys(t *testing.T) {
 		// The traffic keys depend on the fresh X25519 exchange: the
 		// resumption secret alone does not give them.
 		hsNoDH := resumedHandshakeSecret(secrets[len(secrets)-1], make([]byte, 32))
-		if bytes.Equal(newTrafficKeys(suiteAES256GCM, expandLabel(hsNoDH, "c ap traffic", c.sess.out.keys.secret, 32)).key, c.sess.out.keys.key) {
+		if bytes.Equal(newTrafficKeys(suiteAES256GCM, expandLabel(hsNoDH, "c ap traffic", c.sess.out.keys.Secret, 32)).Key, c.sess.out.keys.Key) {
 			t.Fatal("traffic key derivable without the ephemeral exchange")
 		}
 	}

@@ -98,13 +98,13 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	cf, sf := splitFrames(cRec.written), splitFrames(sRec.written)
 	body := func(f []byte) string { return string(f[frameHeaderLen:]) }
 	th := newTranscript()
-	th.add(cf[0][4:])
-	th.add(sf[0][4:])
-	thSH := th.sum()
-	th.add(sf[1][4:])
-	thSF := th.sum()
-	th.add(cf[1][4:])
-	thCF := th.sum()
+	th.Add(cf[0][4:])
+	th.Add(sf[0][4:])
+	thSH := th.Sum()
+	th.Add(sf[1][4:])
+	thSF := th.Sum()
+	th.Add(cf[1][4:])
+	thCF := th.Sum()
 	cPriv, _ := newKeyShare(&counterReader{next: 32})
 	sPriv, _ := newKeyShare(&counterReader{next: 0x80 + 32})
 	shared, err := cPriv.ECDH(sPriv.PublicKey())
@@ -128,7 +128,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		NewTicketFrame: body(sf[2]),
 		THServerHello:  x(thSH), THServerFinish: x(thSF), THClientFinish: x(thCF),
 		SharedSecret: x(shared), HSecret: x(hs),
-		CKey: x(c2s.key), CIV: x(c2s.iv), SKey: x(s2c.key), SIV: x(s2c.iv),
+		CKey: x(c2s.Key), CIV: x(c2s.IV), SKey: x(s2c.Key), SIV: x(s2c.IV),
 		NextSecret: x(resumptionSecret(hs, thCF)), MessageFrame: body(cf[2]),
 	}
 }

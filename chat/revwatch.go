@@ -62,7 +62,7 @@ func (s *Server) watchRevocations(stop <-chan struct{}) {
 }
 
 func (s *Server) pollRevocations(feed RevocationFeed, started *bool, last *int64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	if !*started {
 		head, err := feed.LastAuditID(ctx)

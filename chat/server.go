@@ -22,10 +22,16 @@ var ErrServerClosed = errors.New("chat: server closed")
 // ServerConfig configures a Server. Zero durations and limits take the
 // package defaults; Now and Rand nil mean the real clock and crypto/rand.
 type ServerConfig struct {
-	Chain   []*x509.Certificate // server certificate first, then intermediates
-	Key     crypto.Signer       // private key of Chain[0]
-	Trust   ca.Trust            // CA(s) client certificates must chain to
-	Checker PeerChecker         // inventory / revocation check; required
+	Chain []*x509.Certificate // server certificate first, then intermediates
+	Key   crypto.Signer       // private key of Chain[0]
+	// Roots are the CA(s) client certificates must chain to, through
+	// Intermediates (optional) and the certificates the client sends.
+	Roots         *x509.CertPool
+	Intermediates *x509.CertPool
+	// Trust is the former spelling of Roots and Intermediates (callers move
+	// to those), used when Roots is nil.
+	Trust   ca.Trust
+	Checker PeerChecker // inventory / revocation check; required
 
 	MaxFrame         int           // largest frame body after the handshake (DefaultMaxFrame)
 	HandshakeTimeout time.Duration // whole handshake deadline
@@ -95,6 +101,12 @@ type ServerConfig struct {
 	// (docs/CLUSTER.md); the zero value: the server works alone.
 	Cluster ClusterConfig
 
+	// BaseContext is the parent of the server's base context, under which
+	// every storage, checker and broker call runs; nil: context.Background.
+	// Shutdown cancels the base context when its own context expires, so a
+	// forced shutdown does not wait for a hung store.
+	BaseContext context.Context
+
 	Now  func() time.Time
 	Rand io.Reader
 }
@@ -124,11 +136,16 @@ type Server struct {
 	stopWatch chan struct{}
 	cl        *clusterState // nil when alone
 	revWake   chan struct{} // read the revocation feed now
+
+	// base is the context of every storage, checker and broker call;
+	// cancelBase ends it when Shutdown gives up waiting, or has finished.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	id, err := newIdentity(cfg.Chain, cfg.Key, cfg.Trust, cfg.Checker, cfg.Now, cfg.Rand,
+	id, err := newIdentity(cfg.Chain, cfg.Key, trustOf(cfg.Roots, cfg.Intermediates, cfg.Trust), cfg.Checker, cfg.Now, cfg.Rand,
 		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -171,6 +188,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		hs:        newHandshakeLimits(),
 		hub:       newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1),
 	}
+	parent := cfg.BaseContext
+	if parent == nil {
+		parent = context.Background()
+	}
+	srv.base, srv.cancelBase = context.WithCancel(parent)
 	if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
 		srv.checks = newCheckCache(id.checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
 		srv.id.checker = srv.checks
@@ -310,8 +332,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.cancelBase()
 		return nil
 	case <-ctx.Done():
+		// Storage and checker calls still running end now rather than
+		// at their own timeouts.
+		s.cancelBase()
 		s.mu.Lock()
 		for sc := range s.conns {
 			sc.conn.Close()

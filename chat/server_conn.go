@@ -23,7 +23,7 @@ func (sc *serverConn) serve() {
 	deadline := start.Add(s.cfg.HandshakeTimeout)
 	_ = sc.conn.SetDeadline(deadline)
 	_ = sc.conn.SetReadDeadline(start.Add(s.cfg.FirstFrameTimeout))
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(s.base, deadline)
 	h := &serverHandshake{srv: s, conn: sc.conn, br: bufio.NewReader(sc.conn), onHello: func() {
 		_ = sc.conn.SetReadDeadline(deadline)
 		s.firstFrame(sc)

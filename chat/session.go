@@ -193,7 +193,7 @@ type ackBody struct {
 	ID uint64 `json:"id"`
 }
 
-func (a *ackBody) fields() []field { return []field{{name: "id", dst: &a.ID, req: true}} }
+func (a *ackBody) Fields() []field { return []field{{Name: "id", Dst: &a.ID, Req: true}} }
 
 // appendAck appends the ack plaintext {"id":n}, byte for byte what
 // encoding/json writes for ackBody.
@@ -217,20 +217,6 @@ func parseAck(pt []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: malformed ack", ErrProtocol)
 	}
 	return a.ID, nil
-}
-
-// canonicalDigits parses a JSON non-negative integer in canonical form (no
-// sign, no leading zero, no fraction or exponent).
-func canonicalDigits(b []byte) (uint64, bool) {
-	if len(b) == 0 || (len(b) > 1 && b[0] == '0') {
-		return 0, false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	return parseDigits(b)
 }
 
 func checkText(pt []byte) error {

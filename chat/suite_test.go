@@ -25,22 +25,22 @@ import (
 func TestSuiteRegistry(t *testing.T) {
 	names, codes := map[string]bool{}, map[byte]bool{}
 	for _, s := range suites {
-		aead, err := s.newAEAD(make([]byte, s.keyLen))
+		aead, err := s.NewAEAD(make([]byte, s.KeyLen))
 		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
+			t.Fatalf("%s: %v", s.Name, err)
 		}
-		if aead.NonceSize() != s.nonceLen || s.nonceLen < 8 || aead.Overhead() != 16 {
-			t.Errorf("%s: nonce %d (declared %d), tag %d", s.name, aead.NonceSize(), s.nonceLen, aead.Overhead())
+		if aead.NonceSize() != s.NonceLen || s.NonceLen < 8 || aead.Overhead() != 16 {
+			t.Errorf("%s: nonce %d (declared %d), tag %d", s.Name, aead.NonceSize(), s.NonceLen, aead.Overhead())
 		}
-		if _, err := s.newAEAD(make([]byte, s.keyLen-1)); err == nil {
-			t.Errorf("%s: accepts a short key", s.name)
+		if _, err := s.NewAEAD(make([]byte, s.KeyLen-1)); err == nil {
+			t.Errorf("%s: accepts a short key", s.Name)
 		}
-		if names[s.name] || codes[s.ticketCode] || s.ticketCode == 0 {
-			t.Errorf("%s: duplicate name or ticket code %#x", s.name, s.ticketCode)
+		if names[s.Name] || codes[s.TicketCode] || s.TicketCode == 0 {
+			t.Errorf("%s: duplicate name or ticket code %#x", s.Name, s.TicketCode)
 		}
-		names[s.name], codes[s.ticketCode] = true, true
-		if DefaultKeyUpdateAfter*2 > s.maxRecords || suiteByName(s.name) != s || suiteByTicketCode(s.ticketCode) != s {
-			t.Errorf("%s: registry lookups or limits inconsistent", s.name)
+		names[s.Name], codes[s.TicketCode] = true, true
+		if DefaultKeyUpdateAfter*2 > s.MaxRecords || suiteByName(s.Name) != s || suiteByTicketCode(s.TicketCode) != s {
+			t.Errorf("%s: registry lookups or limits inconsistent", s.Name)
 		}
 	}
 	if suiteByName(SuiteX25519AES256GCMSHA256) != suiteAES256GCM || suites[0] != suiteAES256GCM {
@@ -92,7 +92,7 @@ func TestRecordBoundsFromRegistry(t *testing.T) {
 				for _, typ := range allRecordTypes {
 					h.seq = math.MaxUint64
 					if got := len(h.seal(typ, make([]byte, n))) - frameHeaderLen; got > max {
-						t.Errorf("%s binary=%v max %d: %q record of %d bytes is %d > max", st.name, isBinary, max, typ, n, got)
+						t.Errorf("%s binary=%v max %d: %q record of %d bytes is %d > max", st.Name, isBinary, max, typ, n, got)
 					}
 				}
 				step := 3 // base64 grows in 3-byte blocks
@@ -101,7 +101,7 @@ func TestRecordBoundsFromRegistry(t *testing.T) {
 				}
 				h.seq = math.MaxUint64
 				if got := len(h.seal(longest, make([]byte, n+step))) - frameHeaderLen; got <= max {
-					t.Errorf("%s binary=%v max %d: bound %d is not tight (%d more bytes fit)", st.name, isBinary, max, n, step)
+					t.Errorf("%s binary=%v max %d: bound %d is not tight (%d more bytes fit)", st.Name, isBinary, max, n, step)
 				}
 			}
 		}
@@ -128,8 +128,8 @@ func TestSuiteNegotiation(t *testing.T) {
 			cfg := w.clientConfig()
 			cfg.Suites, cfg.JSONRecords = tc.offer, jsonRecords
 			c := dialT(t, addr, cfg)
-			if c.sess.out.keys.suite != tc.want || c.sess.in.keys.suite != tc.want || c.sess.binary == jsonRecords {
-				t.Fatalf("offer %v json=%v: suite %s binary %v", tc.offer, jsonRecords, c.sess.out.keys.suite.name, c.sess.binary)
+			if c.sess.out.keys.Suite != tc.want || c.sess.in.keys.Suite != tc.want || c.sess.binary == jsonRecords {
+				t.Fatalf("offer %v json=%v: suite %s binary %v", tc.offer, jsonRecords, c.sess.out.keys.Suite.Name, c.sess.binary)
 			}
 			// Enough records to cross key updates client to server.
 			c.sess.rekeyAfter = 2
@@ -158,7 +158,7 @@ func TestServerSkipsUnknownSuites(t *testing.T) {
 		t.Fatalf("chose %v", s)
 	}
 	if s := chooseSuite([]string{"SC2_FUTURE", ""}); s != nil {
-		t.Fatalf("chose %v from unknown suites", s.name)
+		t.Fatalf("chose %v from unknown suites", s.Name)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestTicketResumesOnlyWithItsSuite(t *testing.T) {
 	}
 	cfg.Tickets = cache
 	cfg.Suites = []string{SuiteX25519AES256GCMSHA256, SuiteX25519ChaCha20Poly1305SHA256}
-	if c := dialT(t, addr, cfg); c.Resumed() || c.sess.out.keys.suite != suiteAES256GCM {
+	if c := dialT(t, addr, cfg); c.Resumed() || c.sess.out.keys.Suite != suiteAES256GCM {
 		t.Fatal("ChaCha20-Poly1305 ticket resumed an AES-256-GCM session")
 	}
 	// The full handshake above left an AES ticket: a ChaCha-only client
@@ -186,7 +186,7 @@ func TestTicketResumesOnlyWithItsSuite(t *testing.T) {
 	if c := dialT(t, addr, cfg); c.Resumed() {
 		t.Fatal("AES-256-GCM ticket offered by a ChaCha20-Poly1305-only client")
 	}
-	if c := dialT(t, addr, cfg); !c.Resumed() || c.sess.out.keys.suite != suiteChaCha20Poly1305 {
+	if c := dialT(t, addr, cfg); !c.Resumed() || c.sess.out.keys.Suite != suiteChaCha20Poly1305 {
 		t.Fatal("ChaCha20-Poly1305 ticket did not resume a ChaCha20-Poly1305 handshake")
 	}
 	// Server side, directly: the sealed state carries the suite.
@@ -199,7 +199,7 @@ func TestTicketResumesOnlyWithItsSuite(t *testing.T) {
 		}
 		got, err := tk.open(sealed, vectorTime)
 		if err != nil || got.suite != st {
-			t.Fatalf("%s: reopened %v, %v", st.name, got, err)
+			t.Fatalf("%s: reopened %v, %v", st.Name, got, err)
 		}
 	}
 }

@@ -101,7 +101,7 @@ type ticketState struct {
 
 func (t *ticketState) marshal() []byte {
 	b := make([]byte, 0, ticketPlainLen)
-	b = append(b, t.suite.ticketCode)
+	b = append(b, t.suite.TicketCode)
 	b = append(b, t.id[:]...)
 	b = append(b, t.secret...)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.issued.Unix()))

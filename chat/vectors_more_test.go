@@ -50,7 +50,7 @@ func TestMoreVectors(t *testing.T) {
 	thCF, _ := hex.DecodeString(base.THClientFinish)
 	ap0 := expandLabel(hs, "c ap traffic", thCF, 32)
 	keys0 := newTrafficKeys(suiteAES256GCM, ap0)
-	if hex.EncodeToString(keys0.key) != base.CKey {
+	if hex.EncodeToString(keys0.Key) != base.CKey {
 		t.Fatal("c_ap_traffic_0 does not give the client key of vectors.json")
 	}
 	if *update {
@@ -109,7 +109,7 @@ func writeMoreVectors(t *testing.T, ap0 []byte) {
 	}
 	text := "Hello after a key update"
 	msg := out.seal(typeMessage, []byte(text))
-	keys1 := keys0.next()
+	keys1 := keys0.Next()
 	key := vectorECDSAKey(t)
 	th, _ := hex.DecodeString(readVectors(t).THServerFinish)
 	sig, err := sign(rand.Reader, key, clientSignatureContext, th)
@@ -121,7 +121,7 @@ func writeMoreVectors(t *testing.T, ap0 []byte) {
 	v := moreVectors{
 		Note:        "docs/PROTOCOL.md §10.1; continues vectors.json",
 		CAPTraffic0: x(ap0), CAPTraffic1: x(expandLabel(ap0, "traffic upd", nil, 32)),
-		CKey1: x(keys1.key), CIV1: x(keys1.iv),
+		CKey1: x(keys1.Key), CIV1: x(keys1.IV),
 		KeyUpdate: string(ku[frameHeaderLen:]), Plaintext1: text, MessageFrame1: string(msg[frameHeaderLen:]),
 		ECDSAPrivate: x(bytes.Repeat([]byte{4}, 32)), ECDSAPublic: x(pub),
 		ECDSAContext: clientSignatureContext, ECDSATH: x(th), ECDSAContentSH: x(content[:]),
@@ -142,10 +142,10 @@ func checkKeyUpdateVector(t *testing.T, v moreVectors, ap0 []byte) {
 	}
 	ap1 := expandLabel(ap0, "traffic upd", nil, 32)
 	keys1 := newTrafficKeys(suiteAES256GCM, ap1)
-	if v.CAPTraffic1 != hex.EncodeToString(ap1) || v.CKey1 != hex.EncodeToString(keys1.key) || v.CIV1 != hex.EncodeToString(keys1.iv) {
+	if v.CAPTraffic1 != hex.EncodeToString(ap1) || v.CKey1 != hex.EncodeToString(keys1.Key) || v.CIV1 != hex.EncodeToString(keys1.IV) {
 		t.Fatal("next() secret, key or iv differ from the vector")
 	}
-	if !bytes.Equal(newTrafficKeys(suiteAES256GCM, ap0).next().key, keys1.key) {
+	if !bytes.Equal(newTrafficKeys(suiteAES256GCM, ap0).Next().Key, keys1.Key) {
 		t.Fatal("trafficKeys.next disagrees with next(secret)")
 	}
 	open := func(keyHex, ivHex, frame, typ string, seq byte) []byte {

@@ -136,13 +136,13 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 	cf, sf := splitFrames(cRec.written), splitFrames(sRec.written)
 	body := func(f []byte) string { return string(f[frameHeaderLen:]) }
 	th := newTranscript()
-	th.add(cf[0][4:])
-	th.add(sf[0][4:])
-	thSH := th.sum()
-	th.add(sf[1][4:])
-	thSF := th.sum()
-	th.add(cf[1][4:])
-	thCF := th.sum()
+	th.Add(cf[0][4:])
+	th.Add(sf[0][4:])
+	thSH := th.Sum()
+	th.Add(sf[1][4:])
+	thSF := th.Sum()
+	th.Add(cf[1][4:])
+	thCF := th.Sum()
 	cPriv, _ := newKeyShare(&counterReader{next: 32})
 	sPriv, _ := newKeyShare(&counterReader{next: 0x80 + 32})
 	shared, err := cPriv.ECDH(sPriv.PublicKey())
@@ -150,7 +150,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 		t.Fatal(err)
 	}
 	hs := handshakeSecret(shared)
-	st := c.sess.out.keys.suite
+	st := c.sess.out.keys.Suite
 	c2s := newTrafficKeys(st, expandLabel(hs, "c ap traffic", thCF, 32))
 	s2c := newTrafficKeys(st, expandLabel(hs, "s ap traffic", thCF, 32))
 	x := hex.EncodeToString
@@ -164,14 +164,14 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 		ClientHello: body(cf[0]), ServerHello: body(sf[0]), ServerFinish: body(sf[1]), ClientFinish: body(cf[1]),
 		THServerHello: x(thSH), THServerFinish: x(thSF), THClientFinish: x(thCF),
 		SharedSecret: x(shared), HSecret: x(hs),
-		CKey: x(c2s.key), CIV: x(c2s.iv), SKey: x(s2c.key), SIV: x(s2c.iv),
+		CKey: x(c2s.Key), CIV: x(c2s.IV), SKey: x(s2c.Key), SIV: x(s2c.IV),
 		Plaintext: text, MessageFrame: body(cf[2]), AckFrame: body(sf[2]),
 	}
 	if mod == nil {
 		return v
 	}
 	v.Note = "securechat/1 test vectors of other suites and record bodies: see docs/PROTOCOL.md §10.2; frame bodies without the 4-byte length (binary ones in hex)"
-	v.Suite, v.RecordBody = st.name, "json"
+	v.Suite, v.RecordBody = st.Name, "json"
 	if c.sess.binary {
 		v.RecordBody = "binary"
 		v.MessageFrameHex, v.AckFrameHex = x(cf[2][frameHeaderLen:]), x(sf[2][frameHeaderLen:])

@@ -1,9 +1,18 @@
-package chat
+package channel
 
 import (
 	"context"
 	"crypto/x509"
 )
+
+// PeerChecker answers "is this peer's certificate good right now?" from
+// the inventory, a CRL or OCSP. A nil error means good; any error means
+// refuse, including "the source is unavailable" (fail closed). It is
+// called on every handshake, so a revocation takes effect for the next
+// handshake at once.
+type PeerChecker interface {
+	Check(ctx context.Context, cert *x509.Certificate) error
+}
 
 // PeerChainChecker is an optional ability of a PeerChecker: checking every
 // certificate of the verified chain below the trust anchor, so that a
@@ -14,9 +23,9 @@ type PeerChainChecker interface {
 	CheckChain(ctx context.Context, chain []*x509.Certificate) error
 }
 
-// checkPeerChain checks the chain that ca.Trust.VerifyLeaf built (leaf
+// CheckPeerChain checks the verified chain (leaf
 // first, trust anchor last) with checker, whole when it can.
-func checkPeerChain(ctx context.Context, checker PeerChecker, verified []*x509.Certificate) error {
+func CheckPeerChain(ctx context.Context, checker PeerChecker, verified []*x509.Certificate) error {
 	if cc, ok := checker.(PeerChainChecker); ok {
 		return cc.CheckChain(ctx, verified)
 	}

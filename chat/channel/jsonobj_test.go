@@ -1,4 +1,4 @@
-package chat
+package channel
 
 import (
 	"bytes"
@@ -23,9 +23,9 @@ type probe struct {
 	hE bool
 }
 
-func (p *probe) fields() []field {
-	return []field{{name: "s", dst: &p.S, req: true}, {name: "i", dst: &p.I}, {name: "n", dst: &p.N},
-		{name: "u", dst: &p.U}, {name: "b", dst: &p.B}, {name: "l", dst: &p.L}, {name: "e", dst: &p.E, seen: &p.hE}}
+func (p *probe) Fields() []Field {
+	return []Field{{Name: "s", Dst: &p.S, Req: true}, {Name: "i", Dst: &p.I}, {Name: "n", Dst: &p.N},
+		{Name: "u", Dst: &p.U}, {Name: "b", Dst: &p.B}, {Name: "l", Dst: &p.L}, {Name: "e", Dst: &p.E, Seen: &p.hE}}
 }
 
 func TestDecodeObjectRules(t *testing.T) {
@@ -43,8 +43,8 @@ func TestDecodeObjectRules(t *testing.T) {
 		{"escaped value", `{"s":"a\u0062\n"}`, nil, func(p *probe) bool { return p.S == "ab\n" }},
 		{"upper-case name is unknown", `{"s":"x","I":5}`, nil, func(p *probe) bool { return p.I == 0 }},
 		{"upper-case name is no duplicate", `{"s":"x","S":"y"}`, nil, func(p *probe) bool { return p.S == "x" }},
-		{"upper-case name does not fill a required field", `{"S":"x"}`, errJSONMissing, nil},
-		{"missing required", `{"i":1}`, errJSONMissing, nil},
+		{"upper-case name does not fill a required field", `{"S":"x"}`, ErrJSONMissing, nil},
+		{"missing required", `{"i":1}`, ErrJSONMissing, nil},
 		{"duplicate", `{"s":"x","s":"y"}`, errAny, nil},
 		{"duplicate after unescaping", `{"s":"x","\u0073":"y"}`, errAny, nil},
 		{"nested duplicate", `{"s":"x","z":{"a":1,"\u0061":2}}`, errAny, nil},
@@ -64,7 +64,7 @@ func TestDecodeObjectRules(t *testing.T) {
 		{"signed overflow", `{"s":"x","i":9223372036854775808}`, errJSONInteger, nil},
 		{"signed minimum", `{"s":"x","i":-9223372036854775808}`, nil, func(p *probe) bool { return p.I == -1<<63 }},
 		{"leading zero", `{"s":"x","i":01}`, errAny, nil},
-		{"missing code in nested object", `{"s":"x","e":{"reason":"r"}}`, errJSONMissing, nil},
+		{"missing code in nested object", `{"s":"x","e":{"reason":"r"}}`, ErrJSONMissing, nil},
 		{"lone surrogate", `{"s":"\ud800"}`, errAny, nil},
 		{"invalid UTF-8", "{\"s\":\"\xff\"}", errAny, nil},
 		{"trailing object", `{"s":"x"}{}`, errJSONTrailing, nil},
@@ -78,7 +78,7 @@ func TestDecodeObjectRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var p probe
-			err := decodeObject([]byte(tt.body), p.fields())
+			err := DecodeObject([]byte(tt.body), p.Fields())
 			switch {
 			case tt.err == nil && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -111,8 +111,8 @@ func FuzzDecodeObject(f *testing.F) {
 			return // frameType and decodePlain refuse it first
 		}
 		var p probe
-		err := decodeObject(body, p.fields())
-		ok, sure := referenceAccepts(body, p.fields())
+		err := DecodeObject(body, p.Fields())
+		ok, sure := referenceAccepts(body, p.Fields())
 		if err == nil && !ok {
 			t.Fatalf("decodeObject accepted %q, reference refuses", body)
 		}
@@ -126,21 +126,21 @@ func FuzzDecodeObject(f *testing.F) {
 		if json.Unmarshal(body, &m) != nil {
 			t.Fatalf("reference cannot read %q", body)
 		}
-		for _, fl := range p.fields() {
-			raw, has := m[fl.name]
+		for _, fl := range p.Fields() {
+			raw, has := m[fl.Name]
 			if !has {
 				continue
 			}
-			want := reflect.New(reflect.TypeOf(fl.dst).Elem())
+			want := reflect.New(reflect.TypeOf(fl.Dst).Elem())
 			if json.Unmarshal(raw, want.Interface()) != nil {
-				t.Fatalf("%s: reference cannot read %s", fl.name, raw)
+				t.Fatalf("%s: reference cannot read %s", fl.Name, raw)
 			}
-			got := reflect.ValueOf(fl.dst).Elem().Interface()
-			if fl.name == "e" { // compare the members, not the decoder's bookkeeping
+			got := reflect.ValueOf(fl.Dst).Elem().Interface()
+			if fl.Name == "e" { // compare the members, not the decoder's bookkeeping
 				got = wireError{Type: p.E.Type, Code: p.E.Code, Reason: p.E.Reason}
 			}
 			if !reflect.DeepEqual(got, want.Elem().Interface()) {
-				t.Fatalf("%s: decoded %#v, reference %#v", fl.name, got, want.Elem().Interface())
+				t.Fatalf("%s: decoded %#v, reference %#v", fl.Name, got, want.Elem().Interface())
 			}
 		}
 	})
@@ -149,7 +149,7 @@ func FuzzDecodeObject(f *testing.F) {
 // referenceAccepts applies the rules of §2 with encoding/json. sure is
 // false when the body has \u escapes of surrogates, which encoding/json
 // replaces instead of refusing.
-func referenceAccepts(body []byte, fs []field) (ok, sure bool) {
+func referenceAccepts(body []byte, fs []Field) (ok, sure bool) {
 	sure = !bytes.Contains(bytes.ToLower(body), []byte(`\ud`))
 	if !json.Valid(body) || !distinctNames(body) {
 		return false, sure
@@ -159,14 +159,14 @@ func referenceAccepts(body []byte, fs []field) (ok, sure bool) {
 		return false, sure // not an object
 	}
 	for _, f := range fs {
-		raw, has := m[f.name]
+		raw, has := m[f.Name]
 		if !has {
-			if f.req {
+			if f.Req {
 				return false, sure
 			}
 			continue
 		}
-		if !rawHasType(raw, f.dst) {
+		if !rawHasType(raw, f.Dst) {
 			return false, sure
 		}
 	}
@@ -196,9 +196,9 @@ func rawHasType(raw json.RawMessage, dst any) bool {
 			return false
 		}
 		var e wireError
-		for _, fl := range e.fields() {
-			r, has := m[fl.name]
-			if (!has && fl.req) || (has && r[0] != '"') {
+		for _, fl := range e.Fields() {
+			r, has := m[fl.Name]
+			if (!has && fl.Req) || (has && r[0] != '"') {
 				return false
 			}
 		}
@@ -261,4 +261,16 @@ func distinctNames(body []byte) bool {
 			stack[n-1].wantKey = true // a member's value is complete
 		}
 	}
+}
+
+// wireError is a nested object for the probe, shaped like the error
+// object of §8.
+type wireError struct {
+	Type   string `json:"type,omitempty"`
+	Code   string `json:"code"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (m *wireError) Fields() []Field {
+	return []Field{{Name: "type", Dst: &m.Type}, {Name: "code", Dst: &m.Code, Req: true}, {Name: "reason", Dst: &m.Reason}}
 }

@@ -1,4 +1,4 @@
-package chat
+package channel
 
 import (
 	"encoding/binary"
@@ -12,7 +12,7 @@ import (
 // first so a receiver can refuse an oversized frame before reading or
 // allocating it.
 const (
-	frameHeaderLen = 4
+	FrameHeaderLen = 4
 	// MaxHandshakeFrame bounds every frame before the handshake completes,
 	// so an unauthenticated peer can pin at most this much memory.
 	MaxHandshakeFrame = 32 << 10
@@ -21,21 +21,21 @@ const (
 	DefaultMaxFrame = 256 << 10
 	// minMaxFrame is the smallest limit a peer may announce: below it not
 	// even a short message and its ack would fit.
-	minMaxFrame = 1 << 10
+	MinMaxFrame = 1 << 10
 )
 
 var errFrameTooLarge = fmt.Errorf("%w: frame exceeds size limit", ErrProtocol)
 
-// readFrame reads one frame body of at most max bytes. A short read is a
+// ReadFrame reads one frame body of at most max bytes. A short read is a
 // truncated frame: io.ErrUnexpectedEOF wrapped in ErrProtocol. A clean EOF
 // before the header is returned as io.EOF.
-func readFrame(r io.Reader, hdr *[frameHeaderLen]byte, max int) ([]byte, error) {
-	return readFrameInto(r, hdr, max, nil)
+func ReadFrame(r io.Reader, hdr *[FrameHeaderLen]byte, max int) ([]byte, error) {
+	return ReadFrameInto(r, hdr, max, nil)
 }
 
-// readFrameInto is readFrame reading the body into buf's storage when it is
+// ReadFrameInto is readFrame reading the body into buf's storage when it is
 // large enough (the record layer reuses one buffer per session).
-func readFrameInto(r io.Reader, hdr *[frameHeaderLen]byte, max int, buf []byte) ([]byte, error) {
+func ReadFrameInto(r io.Reader, hdr *[FrameHeaderLen]byte, max int, buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: truncated frame header", ErrProtocol)
@@ -49,7 +49,7 @@ func readFrameInto(r io.Reader, hdr *[frameHeaderLen]byte, max int, buf []byte) 
 	if uint64(n) > uint64(max) {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", errFrameTooLarge, n, max)
 	}
-	body := growTo(buf, int(n))
+	body := GrowTo(buf, int(n))
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: truncated frame (%w)", ErrProtocol, io.ErrUnexpectedEOF)
@@ -59,14 +59,23 @@ func readFrameInto(r io.Reader, hdr *[frameHeaderLen]byte, max int, buf []byte) 
 	return body, nil
 }
 
-// appendFrame appends the wire form of body (header and body) to dst.
-func appendFrame(dst, body []byte) []byte {
+// AppendFrame appends the wire form of body (header and body) to dst.
+func AppendFrame(dst, body []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)))
 	return append(dst, body...)
 }
 
-// writeFrame writes body as one frame with a single Write call.
-func writeFrame(w io.Writer, body []byte) error {
-	_, err := w.Write(appendFrame(make([]byte, 0, frameHeaderLen+len(body)), body))
+// WriteFrame writes body as one frame with a single Write call.
+func WriteFrame(w io.Writer, body []byte) error {
+	_, err := w.Write(AppendFrame(make([]byte, 0, FrameHeaderLen+len(body)), body))
 	return err
+}
+
+// GrowTo returns a slice of length n, reusing b's storage when it is large
+// enough.
+func GrowTo(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
 }

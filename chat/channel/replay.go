@@ -1,35 +1,35 @@
-package chat
+package channel
 
 import (
 	"sync"
 	"time"
 )
 
-// replayCache remembers client_randoms until their hello's timestamp leaves
+// ReplayCache remembers client_randoms until their hello's timestamp leaves
 // the window, so a replayed client_hello is refused before the server signs
 // anything (docs/PROTOCOL.md §7). It is defence in depth: a replay could not
 // complete anyway, since the server's fresh random changes the transcript
 // the client must sign. When full, the oldest entries are dropped rather
 // than refusing new clients.
-type replayCache struct {
+type ReplayCache struct {
 	mu    sync.Mutex
-	seen  map[[randomLen]byte]time.Time
+	seen  map[[RandomLen]byte]time.Time
 	order []replayEntry
 	max   int
 }
 
 type replayEntry struct {
-	random  [randomLen]byte
+	random  [RandomLen]byte
 	expires time.Time
 }
 
-func newReplayCache(max int) *replayCache {
-	return &replayCache{seen: make(map[[randomLen]byte]time.Time), max: max}
+func NewReplayCache(max int) *ReplayCache {
+	return &ReplayCache{seen: make(map[[RandomLen]byte]time.Time), max: max}
 }
 
-// add records random until expires and reports whether it was new.
-func (c *replayCache) add(random []byte, expires, now time.Time) bool {
-	var k [randomLen]byte
+// Add records random until expires and reports whether it was new.
+func (c *ReplayCache) Add(random []byte, expires, now time.Time) bool {
+	var k [RandomLen]byte
 	copy(k[:], random)
 	c.mu.Lock()
 	defer c.mu.Unlock()

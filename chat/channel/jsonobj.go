@@ -1,10 +1,11 @@
-package chat
+package channel
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -24,21 +25,21 @@ var (
 	errJSONTrailing  = errors.New("trailing data after JSON object")
 	errJSONType      = errors.New("wrong JSON type")
 	errJSONInteger   = errors.New("not an integer")
-	errJSONMissing   = errors.New("missing member")
+	ErrJSONMissing   = errors.New("missing member")
 )
 
-// field binds the member name to dst, one of *string, *int64, *int,
-// *uint64, *bool, *[]string or *wireError (a nested object). A required
-// field that is absent is an error; seen, if set, records presence.
-type field struct {
-	name string
-	dst  any
-	req  bool
-	seen *bool
+// Field binds the member name to dst, one of *string, *int64, *int,
+// *uint64, *bool, *[]string or a wireObject (a nested object). A required
+// Field that is absent is an error; seen, if set, records presence.
+type Field struct {
+	Name string
+	Dst  any
+	Req  bool
+	Seen *bool
 }
 
-// wireObject is a message whose members decodeObject can fill in.
-type wireObject interface{ fields() []field }
+// WireObject is a message whose members decodeObject can fill in.
+type WireObject interface{ Fields() []Field }
 
 // objDecoder is a pooled jsontext decoder reading straight from the body
 // (a bytes.Buffer is parsed in place, without a copy).
@@ -50,10 +51,10 @@ type objDecoder struct {
 
 var decoderPool = sync.Pool{New: func() any { return new(objDecoder) }}
 
-// decodeObject parses b as exactly one JSON object and stores the members
+// DecodeObject parses b as exactly one JSON object and stores the members
 // named in fs; other members are checked (valid JSON, distinct names) and
 // ignored.
-func decodeObject(b []byte, fs []field) error {
+func DecodeObject(b []byte, fs []Field) error {
 	d := decoderPool.Get().(*objDecoder)
 	defer d.release()
 	d.buf = *bytes.NewBuffer(b)
@@ -84,7 +85,7 @@ func (d *objDecoder) release() {
 }
 
 // object reads one object, from its '{' through its '}'.
-func (d *objDecoder) object(fs []field) error {
+func (d *objDecoder) object(fs []Field) error {
 	if _, err := d.dec.ReadToken(); err != nil {
 		return err
 	}
@@ -102,8 +103,8 @@ func (d *objDecoder) object(fs []field) error {
 			continue
 		}
 		present |= 1 << i
-		if fs[i].seen != nil {
-			*fs[i].seen = true
+		if fs[i].Seen != nil {
+			*fs[i].Seen = true
 		}
 		if err := d.value(fs[i]); err != nil {
 			return err
@@ -113,8 +114,8 @@ func (d *objDecoder) object(fs []field) error {
 		return err
 	}
 	for i, f := range fs {
-		if f.req && present&(1<<i) == 0 {
-			return fmt.Errorf("%w %q", errJSONMissing, f.name)
+		if f.Req && present&(1<<i) == 0 {
+			return fmt.Errorf("%w %q", ErrJSONMissing, f.Name)
 		}
 	}
 	return nil
@@ -122,7 +123,7 @@ func (d *objDecoder) object(fs []field) error {
 
 // lookup returns the index of the field whose name equals the member name
 // byte for byte after unescaping, or -1.
-func (d *objDecoder) lookup(quoted jsontext.Value, fs []field) int {
+func (d *objDecoder) lookup(quoted jsontext.Value, fs []Field) int {
 	name := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(name, '\\') >= 0 {
 		var err error
@@ -132,7 +133,7 @@ func (d *objDecoder) lookup(quoted jsontext.Value, fs []field) int {
 		name = d.tmp
 	}
 	for i := range fs {
-		if string(name) == fs[i].name {
+		if string(name) == fs[i].Name {
 			return i
 		}
 	}
@@ -140,10 +141,10 @@ func (d *objDecoder) lookup(quoted jsontext.Value, fs []field) int {
 }
 
 // value reads the member value for f, refusing any other JSON type.
-func (d *objDecoder) value(f field) error {
+func (d *objDecoder) value(f Field) error {
 	k := d.dec.PeekKind()
 	var want string
-	switch dst := f.dst.(type) {
+	switch dst := f.Dst.(type) {
 	case *string:
 		if k != '"' {
 			want = "a string"
@@ -157,7 +158,7 @@ func (d *objDecoder) value(f field) error {
 			want = "an integer"
 			break
 		}
-		return d.integer(f.name, dst)
+		return d.integer(f.Name, dst)
 	case *bool:
 		if k != 't' && k != 'f' {
 			want = "a boolean"
@@ -171,21 +172,21 @@ func (d *objDecoder) value(f field) error {
 			want = "an array of strings"
 			break
 		}
-		return d.strings(f.name, dst)
-	case *wireError:
+		return d.strings(f.Name, dst)
+	case WireObject:
 		if k != '{' {
 			want = "an object"
 			break
 		}
-		return d.object(dst.fields())
+		return d.object(dst.Fields())
 	default:
-		panic(fmt.Sprintf("chat: field %q has unsupported type %T", f.name, f.dst))
+		panic(fmt.Sprintf("chat: field %q has unsupported type %T", f.Name, f.Dst))
 	}
 	if k == jsontext.KindInvalid {
 		_, err := d.dec.ReadValue() // the syntax error
 		return err
 	}
-	return fmt.Errorf("%w: %q must be %s, not %s", errJSONType, f.name, want, kindName(k))
+	return fmt.Errorf("%w: %q must be %s, not %s", errJSONType, f.Name, want, kindName(k))
 }
 
 func (d *objDecoder) str() (string, error) {
@@ -266,7 +267,7 @@ func parseJSONInteger(v []byte) (neg bool, mag uint64, ok bool) {
 	if neg && string(v) == "0" {
 		return false, 0, false
 	}
-	mag, ok = canonicalDigits(v)
+	mag, ok = CanonicalDigits(v)
 	return neg, mag, ok
 }
 
@@ -295,12 +296,40 @@ func kindName(k jsontext.Kind) string {
 	return "invalid"
 }
 
-// typeOnly is the view of any frame that frameType needs.
-type typeOnly struct{ Type string }
+// TypeOnly is the view of any frame that frameType needs.
+type TypeOnly struct{ Type string }
 
-func (t *typeOnly) fields() []field { return []field{{name: "type", dst: &t.Type}} }
+func (t *TypeOnly) Fields() []Field { return []Field{{Name: "type", Dst: &t.Type}} }
 
-// emptyObject is a plaintext without members (§12.1 rooms).
-type emptyObject struct{}
+// EmptyObject is a plaintext without members (§12.1 rooms).
+type EmptyObject struct{}
 
-func (emptyObject) fields() []field { return nil }
+func (EmptyObject) Fields() []Field { return nil }
+
+// CanonicalDigits parses a JSON non-negative integer in canonical form (no
+// sign, no leading zero, no fraction or exponent).
+func CanonicalDigits(b []byte) (uint64, bool) {
+	if len(b) == 0 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	return ParseDigits(b)
+}
+
+// ParseDigits parses decimal digits as a uint64 without allocating;
+// ok is false on overflow.
+func ParseDigits(b []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if v > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}

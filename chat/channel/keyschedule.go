@@ -1,4 +1,4 @@
-package chat
+package channel
 
 import (
 	"crypto"
@@ -19,33 +19,33 @@ import (
 // Signature contexts (docs/PROTOCOL.md §5.3). They differ by role so a
 // server signature can never be replayed as a client signature.
 const (
-	serverSignatureContext = "SecureChat 1 server signature"
-	clientSignatureContext = "SecureChat 1 client signature"
+	ServerSignatureContext = "SecureChat 1 server signature"
+	ClientSignatureContext = "SecureChat 1 client signature"
 	labelPrefix            = "sc1 "
 	// hkdfSalt domain-separates our handshake secret from any other use of
 	// the same X25519 output.
 	hkdfSalt = ProtocolVersion
 )
 
-// transcript is the running SHA-256 over the exact wire bytes (length
+// Transcript is the running SHA-256 over the exact wire bytes (length
 // header and body) of every handshake frame, in order (§5.1). Nothing is
 // re-serialized: what was sent is what is hashed.
-type transcript struct{ h hash.Hash }
+type Transcript struct{ h hash.Hash }
 
-func newTranscript() *transcript { return &transcript{h: sha256.New()} }
+func NewTranscript() *Transcript { return &Transcript{h: sha256.New()} }
 
-func (t *transcript) add(body []byte) {
-	var hdr [frameHeaderLen]byte
+func (t *Transcript) Add(body []byte) {
+	var hdr [FrameHeaderLen]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
 	t.h.Write(hdr[:])
 	t.h.Write(body)
 }
 
-func (t *transcript) sum() []byte { return t.h.Sum(nil) }
+func (t *Transcript) Sum() []byte { return t.h.Sum(nil) }
 
-// expandLabel is HKDF-Expand-Label from RFC 8446 §7.1 with our own prefix
+// ExpandLabel is HKDF-Expand-Label from RFC 8446 §7.1 with our own prefix
 // "sc1 " instead of "tls13 ", so no key here equals a TLS key.
-func expandLabel(secret []byte, label string, context []byte, length int) []byte {
+func ExpandLabel(secret []byte, label string, context []byte, length int) []byte {
 	full := labelPrefix + label
 	info := make([]byte, 0, 4+len(full)+len(context))
 	info = binary.BigEndian.AppendUint16(info, uint16(length))
@@ -60,8 +60,8 @@ func expandLabel(secret []byte, label string, context []byte, length int) []byte
 	return out
 }
 
-// handshakeSecret = HKDF-Extract(salt "securechat/1", X25519 shared secret).
-func handshakeSecret(shared []byte) []byte {
+// HandshakeSecret = HKDF-Extract(salt "securechat/1", X25519 shared secret).
+func HandshakeSecret(shared []byte) []byte {
 	prk, err := hkdf.Extract(sha256.New, shared, []byte(hkdfSalt))
 	if err != nil {
 		panic("chat: hkdf extract: " + err.Error())
@@ -69,42 +69,42 @@ func handshakeSecret(shared []byte) []byte {
 	return prk
 }
 
-// finishedMAC = HMAC-SHA256(ExpandLabel(hs, label, th, 32), th) (§5.4).
-func finishedMAC(hs []byte, label string, th []byte) []byte {
-	m := hmac.New(sha256.New, expandLabel(hs, label, th, sha256.Size))
+// FinishedMAC = HMAC-SHA256(ExpandLabel(hs, label, th, 32), th) (§5.4).
+func FinishedMAC(hs []byte, label string, th []byte) []byte {
+	m := hmac.New(sha256.New, ExpandLabel(hs, label, th, sha256.Size))
 	m.Write(th)
 	return m.Sum(nil)
 }
 
-// trafficKeys is one direction's AEAD key and IV, derived from its
+// TrafficKeys is one direction's AEAD key and IV, derived from its
 // traffic secret (§5.2) with the lengths the negotiated suite's AEAD takes.
-type trafficKeys struct {
-	suite  *suite
-	secret []byte
-	key    []byte // suite.keyLen bytes (32 for both suites: AES-256, ChaCha20)
-	iv     []byte // suite.nonceLen bytes: XORed with the sequence number per record
+type TrafficKeys struct {
+	Suite  *Suite
+	Secret []byte
+	Key    []byte // suite.KeyLen bytes (32 for both suites: AES-256, ChaCha20)
+	IV     []byte // suite.NonceLen bytes: XORed with the sequence number per record
 }
 
-func newTrafficKeys(s *suite, secret []byte) trafficKeys {
-	return trafficKeys{
-		suite:  s,
-		secret: secret,
-		key:    expandLabel(secret, "key", nil, s.keyLen),
-		iv:     expandLabel(secret, "iv", nil, s.nonceLen),
+func NewTrafficKeys(s *Suite, secret []byte) TrafficKeys {
+	return TrafficKeys{
+		Suite:  s,
+		Secret: secret,
+		Key:    ExpandLabel(secret, "key", nil, s.KeyLen),
+		IV:     ExpandLabel(secret, "iv", nil, s.NonceLen),
 	}
 }
 
-// next is the key update (§6.4): a one-way step, so a later key reveals
+// Next is the key update (§6.4): a one-way step, so a later key reveals
 // nothing about earlier records. The suite stays the session's.
-func (k trafficKeys) next() trafficKeys {
-	return newTrafficKeys(k.suite, expandLabel(k.secret, "traffic upd", nil, 32))
+func (k TrafficKeys) Next() TrafficKeys {
+	return NewTrafficKeys(k.Suite, ExpandLabel(k.Secret, "traffic upd", nil, 32))
 }
 
-// signedContent is what a CertificateVerify-style signature covers
+// SignedContent is what a CertificateVerify-style signature covers
 // (RFC 8446 §4.4.3): 64 spaces, the role's context, a zero byte, the
-// transcript hash. The spaces and context keep it from colliding with any
+// Transcript hash. The spaces and context keep it from colliding with any
 // other signed format.
-func signedContent(context string, th []byte) []byte {
+func SignedContent(context string, th []byte) []byte {
 	m := make([]byte, 0, 64+len(context)+1+len(th))
 	for range 64 {
 		m = append(m, 0x20)
@@ -114,11 +114,11 @@ func signedContent(context string, th []byte) []byte {
 	return append(m, th...)
 }
 
-// sign signs the content with the certificate's key, using the scheme that
+// Sign signs the content with the certificate's key, using the scheme that
 // the key type fixes (§5.3): ECDSA with the curve's hash, Ed25519 pure,
 // RSA-PSS with SHA-256 and a 32-byte salt.
-func sign(rand io.Reader, key crypto.Signer, context string, th []byte) ([]byte, error) {
-	msg := signedContent(context, th)
+func Sign(rand io.Reader, key crypto.Signer, context string, th []byte) ([]byte, error) {
+	msg := SignedContent(context, th)
 	switch pub := key.Public().(type) {
 	case *ecdsa.PublicKey:
 		h := curveHash(pub.Curve)
@@ -132,9 +132,9 @@ func sign(rand io.Reader, key crypto.Signer, context string, th []byte) ([]byte,
 	}
 }
 
-// verify checks sig over the content against pub.
-func verify(pub crypto.PublicKey, context string, th, sig []byte) bool {
-	msg := signedContent(context, th)
+// Verify checks sig over the content against pub.
+func Verify(pub crypto.PublicKey, context string, th, sig []byte) bool {
+	msg := SignedContent(context, th)
 	switch pub := pub.(type) {
 	case *ecdsa.PublicKey:
 		return ecdsa.VerifyASN1(pub, digest(curveHash(pub.Curve), msg), sig)
@@ -172,23 +172,23 @@ func digest(h crypto.Hash, msg []byte) []byte {
 
 // Resumption key schedule (docs/PROTOCOL.md §13.3).
 
-// binderLen is the size of a binder (HMAC-SHA256) and of a resumption
+// BinderLen is the size of a binder (HMAC-SHA256) and of a resumption
 // secret.
-const binderLen = sha256.Size
+const BinderLen = sha256.Size
 
-// resumptionSecret is what a ticket carries: derived from the session's
+// ResumptionSecret is what a ticket carries: derived from the session's
 // handshake secret and full transcript with its own label, so it is
 // independent of both traffic secrets (knowing it reveals no record key of
 // the session it came from).
-func resumptionSecret(hs, thCF []byte) []byte {
-	return expandLabel(hs, "resumption", thCF, binderLen)
+func ResumptionSecret(hs, thCF []byte) []byte {
+	return ExpandLabel(hs, "resumption", thCF, BinderLen)
 }
 
-// resumedHandshakeSecret = HKDF-Extract(salt = resumption secret, IKM =
+// ResumedHandshakeSecret = HKDF-Extract(salt = resumption secret, IKM =
 // fresh X25519 shared secret). The fresh ephemeral exchange is what keeps
 // forward secrecy: a resumption secret (or the ticket key that seals it)
 // learned later does not give the traffic keys without an ephemeral key.
-func resumedHandshakeSecret(rs, shared []byte) []byte {
+func ResumedHandshakeSecret(rs, shared []byte) []byte {
 	prk, err := hkdf.Extract(sha256.New, shared, rs)
 	if err != nil {
 		panic("chat: hkdf extract: " + err.Error())
@@ -196,12 +196,12 @@ func resumedHandshakeSecret(rs, shared []byte) []byte {
 	return prk
 }
 
-// binder = HMAC-SHA256(ExpandLabel(RS, "res binder", "", 32), truncated
+// Binder = HMAC-SHA256(ExpandLabel(RS, "res binder", "", 32), truncated
 // client_hello), as RFC 8446 §4.2.11.2 PSK binders: it proves the client
 // holds the resumption secret behind the ticket, so a ticket alone (seen
 // or stolen) cannot be used, and cannot even burn its single use.
-func binder(rs, truncatedHello []byte) []byte {
-	m := hmac.New(sha256.New, expandLabel(rs, "res binder", nil, binderLen))
+func Binder(rs, truncatedHello []byte) []byte {
+	m := hmac.New(sha256.New, ExpandLabel(rs, "res binder", nil, BinderLen))
 	m.Write(truncatedHello)
 	return m.Sum(nil)
 }

@@ -1,4 +1,4 @@
-package chat
+package channel
 
 import (
 	"errors"
@@ -34,9 +34,6 @@ var (
 	// ErrNoServerName: Dial and DialWebSocket need ClientConfig.ServerName,
 	// the name the server certificate must match.
 	ErrNoServerName = errors.New("chat: ServerName is required")
-	// ErrMessageRejected: the server answered a send or request with a
-	// refusal (rejected status or reply error); the text carries its reason.
-	ErrMessageRejected = errors.New("rejected by server")
 )
 
 // Error codes carried in error frames and rejected server_hellos
@@ -53,10 +50,6 @@ const (
 	CodeTimeout             = "timeout"
 	CodeInternal            = "internal_error"
 	CodeStoreUnavailable    = "store_unavailable"
-	// Close reasons of a live session (§12.5): a close record's plaintext
-	// starts with one of these codes, then ": " and the detail.
-	CodeCertificateRevoked = "certificate_revoked"
-	CodeSlowConsumer       = "slow_consumer"
 )
 
 // codedError pairs an error with the code sent to the peer, so the
@@ -69,10 +62,10 @@ type codedError struct {
 func (e *codedError) Error() string { return e.err.Error() }
 func (e *codedError) Unwrap() error { return e.err }
 
-func withCode(code string, err error) error { return &codedError{code: code, err: err} }
+func WithCode(code string, err error) error { return &codedError{code: code, err: err} }
 
-// codeOf returns the wire error code for err.
-func codeOf(err error) string {
+// CodeOf returns the wire error code for err.
+func CodeOf(err error) string {
 	var ce *codedError
 	if errors.As(err, &ce) {
 		return ce.code
@@ -133,8 +126,8 @@ var publicReasons = map[string]string{
 	CodeStoreUnavailable:    "certificate status could not be checked; try again later",
 }
 
-// publicReason is the reason sent with code before the peer authenticated.
-func publicReason(code string) string {
+// PublicReason is the reason sent with code before the peer authenticated.
+func PublicReason(code string) string {
 	if r, ok := publicReasons[code]; ok {
 		return r
 	}
