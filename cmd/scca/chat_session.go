@@ -66,7 +66,12 @@ func (s *chatSession) receive(ctx context.Context) {
 // status 0 means every line was acknowledged and the server did not end
 // the session with an error.
 func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
-	rctx, cancel := context.WithCancel(ctx)
+	// The receiver outlives an interrupt: Close below still confirms what
+	// was printed (confirmations go in batches) and says close; only then
+	// is the receiver stopped. Cancelled with ctx, an interrupted Receive
+	// would end the session first and every printed message would come
+	// again next time.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	s := &chatSession{e: e, conn: conn, out: e.stdout, recvDone: make(chan struct{})}
 	tty, interactive := e.stdin.(*os.File)
