@@ -139,7 +139,13 @@ func (a recoverer) removeStray(path string, opts RecoverOptions, rep *Recovery) 
 	age := opts.Now().Sub(fi.ModTime())
 	if strings.Contains(filepath.Base(path), journalPrefix) {
 		// A journal being written is locked from its creation (see
-		// beginJournal); an unlocked one belongs to a dead process.
+		// beginJournal); an unlocked one belongs to a dead process. But
+		// "creation" and "locked" are two system calls: a young one is
+		// left alone, or a concurrent issuance would lose its journal in
+		// that instant (and fail).
+		if opts.StaleAfter > 0 && age < opts.StaleAfter {
+			return
+		}
 		lk := flock.New(path, flock.SetFlag(os.O_RDONLY))
 		if ok, err := lk.TryLock(); err != nil || !ok {
 			lk.Close()
