@@ -19,6 +19,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/failrate"
 )
 
 // Store is the inventory as the API server uses it; certstore.Store
@@ -57,7 +58,7 @@ const maxBody = 64 << 10
 type Server struct {
 	cfg     ServerConfig
 	mux     *http.ServeMux
-	limiter *failureLimiter
+	limiter *failrate.Limiter
 	certs   *serverCert
 }
 
@@ -76,7 +77,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limiter: newFailureLimiter(cfg.RateLimit, cfg.Now)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limiter: failrate.New(cfg.RateLimit.Burst, cfg.RateLimit.Every, cfg.Now)}
 	s.certs = newServerCert(cfg)
 	s.mux.HandleFunc("POST /v1/sign", s.sign)
 	s.mux.HandleFunc("POST /v1/renew", s.renew)
@@ -143,7 +144,7 @@ type ErrorResponse struct {
 const errUnauthorized = "invalid or already used token"
 
 func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
-	if s.limiter.blocked(r) {
+	if s.limiter.Blocked(r.RemoteAddr) {
 		s.fail(w, "sign", http.StatusTooManyRequests, "too many failed attempts; try again later")
 		return
 	}
@@ -339,7 +340,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, endpoint string,
 // unauthorized answers every token failure alike and counts it against the
 // source; the reason goes to the log only, never into the answer.
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
-	s.limiter.fail(r)
+	s.limiter.Fail(r.RemoteAddr)
 	s.cfg.Logger.Warn("enrollment refused", "remote", r.RemoteAddr, "reason", err.Error())
 	s.fail(w, "sign", http.StatusUnauthorized, errUnauthorized)
 }

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/securechat/scca/internal/failrate"
 )
 
 // Enrolment relay. The page cannot reach the online CA's API itself: that
@@ -59,7 +61,7 @@ type signRelay struct {
 	target  string
 	client  *http.Client
 	log     *slog.Logger
-	limiter *failureLimiter
+	limiter *failrate.Limiter
 }
 
 // NewSignRelay returns the handler for POST /v1/sign that forwards the
@@ -86,12 +88,12 @@ func NewSignRelay(o RelayOptions) (http.Handler, error) {
 		target:  strings.TrimSuffix(u.String(), "/") + "/v1/sign",
 		client:  &http.Client{Transport: tr, Timeout: relayTimeout},
 		log:     log,
-		limiter: newFailureLimiter(o.FailureBurst, o.FailureEvery, o.Now),
+		limiter: failrate.New(o.FailureBurst, o.FailureEvery, o.Now),
 	}, nil
 }
 
 func (s *signRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.limiter.blocked(r.RemoteAddr) {
+	if s.limiter.Blocked(r.RemoteAddr) {
 		writeJSONError(w, http.StatusTooManyRequests, "too many failed attempts; try again later")
 		return
 	}
@@ -126,7 +128,7 @@ func (s *signRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		s.limiter.fail(r.RemoteAddr)
+		s.limiter.Fail(r.RemoteAddr)
 	}
 	s.log.Info("enrolment relayed", "status", resp.StatusCode, "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
