@@ -277,21 +277,28 @@ func TestOCSPResponderMultipleIssuers(t *testing.T) {
 	leaf := inter.leaf(t, f.dir, "leaf")
 	f.st.add(inter.cert, "ca")
 	f.st.add(leaf.cert, "server")
-	f.st.revoke(t, inter.cert, 2, time.Now())
 	h, err := NewOCSPResponder(
-		ResponderConfig{Issuer: inter.cert, Signer: inter.key, Store: f.st},
-		ResponderConfig{Issuer: f.root.cert, Signer: f.root.key, Store: f.st},
+		ResponderConfig{Issuer: inter.cert, Signer: inter.key, Store: f.st, CacheTTL: -1},
+		ResponderConfig{Issuer: f.root.cert, Signer: f.root.key, Store: f.st, CacheTTL: -1},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(NewHTTPHandler(ServerConfig{OCSP: h}))
 	defer srv.Close()
-	if err := (&OCSPChecker{URL: srv.URL + "/ocsp", Issuer: inter.cert}).Check(context.Background(), leaf.cert); err != nil {
+	ctx := context.Background()
+	if err := (&OCSPChecker{URL: srv.URL + "/ocsp", Issuer: inter.cert}).Check(ctx, leaf.cert); err != nil {
 		t.Errorf("leaf of intermediate: %v", err)
 	}
+	// The intermediate is revoked while the responder runs: the root's
+	// responder says so, and the revoked CA answers nothing more about its
+	// certificates (issue 8), rather than "good".
+	f.st.revoke(t, inter.cert, 2, time.Now())
 	var re *RevokedError
-	if err := (&OCSPChecker{URL: srv.URL + "/ocsp", Issuer: f.root.cert}).Check(context.Background(), inter.cert); !errors.As(err, &re) || re.Reason != 2 {
+	if err := (&OCSPChecker{URL: srv.URL + "/ocsp", Issuer: f.root.cert}).Check(ctx, inter.cert); !errors.As(err, &re) || re.Reason != 2 {
 		t.Errorf("intermediate: %v", err)
+	}
+	if err := (&OCSPChecker{URL: srv.URL + "/ocsp", Issuer: inter.cert}).Check(ctx, leaf.cert); !errors.Is(err, ErrUnknown) {
+		t.Errorf("leaf of a revoked intermediate = %v, want the responder's refusal (ErrUnknown)", err)
 	}
 }

@@ -360,6 +360,17 @@ func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRe
 	thisUpdate := now.UTC().Truncate(time.Second)
 	ctx, cancel := context.WithTimeout(ctx, is.lookupTimeout)
 	defer cancel()
+	// A revoked issuing CA answers nothing more (issue 8), also when it is
+	// revoked while this process runs: its own row is read beside the
+	// certificates' rows, on every answer that is not from the cache.
+	switch revoked, err := is.issuerRevoked(ctx); {
+	case err != nil:
+		r.logger.Error("ocsp: inventory lookup of the issuer failed", "issuer", is.keyID, "err", err)
+		return &tryLaterAnswer
+	case revoked:
+		r.logger.Warn("ocsp: the issuing CA is revoked; not answering for it", "issuer", is.keyID)
+		return &unauthorizedAnswer
+	}
 	answers := make([]singleAnswer, 0, len(preq.certs))
 	for _, q := range preq.certs {
 		a := singleAnswer{id: q.raw, status: statusUnknown, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(is.validity)}
@@ -402,13 +413,37 @@ func (r *ocspResponder) sign(ctx context.Context, is *ocspIssuer, preq *parsedRe
 // connection): the responder answers tryLater in time, and the lookup's
 // goroutine ends whenever the store returns.
 func (is *ocspIssuer) lookup(ctx context.Context, serial string) (inventory.Record, error) {
+	return is.lookupIn(ctx, is.keyID, serial)
+}
+
+// issuerRevoked reports whether the inventory records the issuer itself
+// as revoked (by its own issuer). A self-signed root has no such row that
+// could say so (it cannot be revoked), nor has an issuer the inventory
+// does not know.
+func (is *ocspIssuer) issuerRevoked(ctx context.Context) (bool, error) {
+	c := is.cfg.Issuer
+	if len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId) {
+		return false, nil
+	}
+	rec, err := is.lookupIn(ctx, hex.EncodeToString(c.AuthorityKeyId), c.SerialNumber.Text(16))
+	switch {
+	case errors.Is(err, inventory.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return rec.Status == inventory.StatusRevoked, nil
+}
+
+// lookupIn is lookup of a row of any issuer.
+func (is *ocspIssuer) lookupIn(ctx context.Context, keyID, serial string) (inventory.Record, error) {
 	type result struct {
 		rec inventory.Record
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		rec, err := is.cfg.Store.Get(ctx, is.keyID, serial)
+		rec, err := is.cfg.Store.Get(ctx, keyID, serial)
 		done <- result{rec, err}
 	}()
 	select {
