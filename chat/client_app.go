@@ -33,8 +33,9 @@ func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // Receive returns the next message or presence event the server pushed,
 // waiting for one until ctx ends. A direct message is confirmed to the
 // server (delivered, §12.3) once Receive has returned it, so the server
-// deletes it from the queue; confirmations go in small batches, at the
-// latest after confirmBatch messages or confirmEvery, and on Close, so a
+// deletes it from the queue; confirmations go in small batches while a
+// backlog is read, at the latest after confirmBatch messages or
+// confirmEvery, and whenever Receive is about to wait or Close is called, so a
 // client killed mid-stream gets at most a batch again from its next
 // session. One not yet received stays queued for the next session.
 // Cancelling ctx while Receive is reading from the connection ends the
@@ -44,6 +45,12 @@ func (c *Conn) Receive(ctx context.Context) (Event, error) {
 	for {
 		if ev, ok := c.popEvent(); ok {
 			return ev, c.taken(ev)
+		}
+		// Caught up: confirm what was taken before waiting, so a batch is
+		// only ever held back while a backlog is being read (and a ctx
+		// that ends this wait, which ends the session, loses nothing).
+		if err := c.flushConfirm(); err != nil {
+			return Event{}, err
 		}
 		select {
 		case <-c.evReady:

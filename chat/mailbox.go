@@ -299,38 +299,48 @@ func (a *ackState) note(id int64) {
 // applyConfirms passes confirmations to the store as they are noted, until
 // quit; the session's end calls flushConfirm once more for the last one.
 func (s *Server) applyConfirms(m *member, quit <-chan struct{}) {
+	var retry <-chan time.Time // set while the store refused the last one
 	for {
 		select {
 		case <-quit:
 			return
 		case <-m.ack.kick:
-			s.flushConfirm(m)
+		case <-retry:
+		}
+		retry = nil
+		if !s.flushConfirm(m) {
+			// Not left for the next confirmation, which may never come
+			// (the last batch of a session): the messages would stay
+			// queued and be delivered again.
+			retry = time.After(storeRetry)
 		}
 	}
 }
 
-// flushConfirm passes the highest pending confirmation to the store. If the
-// store cannot take it now, it stays pending for the next confirmation or
-// the session's end; until then the messages stay queued and a new session
-// would receive them again.
-func (s *Server) flushConfirm(m *member) {
+// flushConfirm passes the highest pending confirmation to the store and
+// reports whether nothing is left pending. If the store cannot take it now,
+// it stays pending (applyConfirms retries, and the session's end tries once
+// more); until then the messages stay queued and a new session would
+// receive them again.
+func (s *Server) flushConfirm(m *member) bool {
 	m.ack.mu.Lock()
 	upto := m.ack.pending
 	m.ack.mu.Unlock()
 	if upto == 0 || s.cfg.Mailbox == nil {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, upto); err != nil {
 		s.id.logger.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)
-		return
+		return false
 	}
 	m.ack.mu.Lock()
 	if m.ack.pending == upto {
 		m.ack.pending = 0
 	}
 	m.ack.mu.Unlock()
+	return true
 }
 
 // directory is the configured Directory, else the Mailbox if it is one.
