@@ -11,74 +11,24 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/securechat/scca/internal/judge"
 )
 
 // External judges: OpenSSL for chain and purpose validation, zlint for
 // RFC 5280 / RFC 3279 / RFC 5480 / RFC 8813 / RFC 5891 / community lints.
 // Without them the tests skip, except in CI, where they must run.
 
-const zlintModule = "github.com/zmap/zlint/v3/cmd/zlint@v3.7.3"
-
-var zlintBuild struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if zlintBuild.dir != "" {
-		os.RemoveAll(zlintBuild.dir)
-	}
+	judge.Cleanup()
 	os.Exit(code)
 }
 
-func requireTool(t *testing.T, err error, what string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s unavailable in CI: %v", what, err)
-	}
-	t.Skipf("%s unavailable: %v", what, err)
-}
+func requireTool(t *testing.T, err error, what string) { t.Helper(); judge.RequireTool(t, err, what) }
 
-// zlintBinary builds zlint once per test run (from the module proxy, pinned
-// version) into a temporary directory and returns its path.
-func zlintBinary(t *testing.T) string {
-	t.Helper()
-	zlintBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "scca-zlint-")
-		if err != nil {
-			zlintBuild.err = err
-			return
-		}
-		zlintBuild.dir = dir
-		cmd := exec.Command("go", "install", zlintModule)
-		// Outside any module, with our module's -mod flags cleared, so the
-		// tool's own go.mod decides its dependencies.
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			zlintBuild.err = &toolError{err, out}
-			return
-		}
-		zlintBuild.bin = filepath.Join(dir, "zlint")
-	})
-	requireTool(t, zlintBuild.err, "zlint")
-	return zlintBuild.bin
-}
-
-type toolError struct {
-	err error
-	out []byte
-}
-
-func (e *toolError) Error() string { return e.err.Error() + ": " + string(e.out) }
+func zlintBinary(t *testing.T) string { t.Helper(); return judge.Zlint(t) }
 
 func openssl(t *testing.T, args ...string) (string, error) {
 	t.Helper()

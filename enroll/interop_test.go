@@ -7,72 +7,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/judge"
 )
 
 // External judges, as in package ca: OpenSSL verifies chain and purpose,
 // zlint (built once from the module proxy, pinned) lints. Without them the
 // test skips, except under CI=true, where it fails.
 
-const zlintModule = "github.com/zmap/zlint/v3/cmd/zlint@v3.7.3"
-
-var zlintBuild struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if zlintBuild.dir != "" {
-		os.RemoveAll(zlintBuild.dir)
-	}
+	judge.Cleanup()
 	os.Exit(code)
 }
 
-func requireTool(t *testing.T, err error, what string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s unavailable in CI: %v", what, err)
-	}
-	t.Skipf("%s unavailable: %v", what, err)
-}
+func requireTool(t *testing.T, err error, what string) { t.Helper(); judge.RequireTool(t, err, what) }
 
-func zlint(t *testing.T) string {
-	t.Helper()
-	zlintBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "scca-enroll-zlint-")
-		if err != nil {
-			zlintBuild.err = err
-			return
-		}
-		zlintBuild.dir = dir
-		cmd := exec.Command("go", "install", zlintModule)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			zlintBuild.err = &toolError{err, out}
-			return
-		}
-		zlintBuild.bin = filepath.Join(dir, "zlint")
-	})
-	requireTool(t, zlintBuild.err, "zlint")
-	return zlintBuild.bin
-}
-
-type toolError struct {
-	err error
-	out []byte
-}
-
-func (e *toolError) Error() string { return e.err.Error() + ": " + string(e.out) }
+func zlint(t *testing.T) string { t.Helper(); return judge.Zlint(t) }
 
 // TestIssuedCertificatesPassOpenSSLAndZlint enrolls and renews through the
 // API under a CA with an intermediate and has OpenSSL and zlint judge the
