@@ -156,7 +156,9 @@ func TestHandshakeFlood(t *testing.T) {
 		dial func(context.Context, ClientConfig) (*testConn, error)
 	}{
 		{"tcp", func(ctx context.Context, c ClientConfig) (*testConn, error) { return dialConn(ctx, tcpAddr, c) }},
-		{"websocket", func(ctx context.Context, c ClientConfig) (*testConn, error) { return connOf(DialWebSocket(ctx, url, &c)) }},
+		{"websocket", func(ctx context.Context, c ClientConfig) (*testConn, error) {
+			return connOf(DialWebSocket(ctx, url, &c))
+		}},
 	} {
 		var lat []time.Duration
 		for range 50 {
