@@ -74,8 +74,7 @@ type (
 	emptyObject = channel.EmptyObject
 )
 
-func withCode(code string, err error) error { return channel.WithCode(code, err) }
-func codeOf(err error) string               { return channel.CodeOf(err) }
+func codeOf(err error) string { return channel.CodeOf(err) }
 
 func decodePlain(typ string, pt []byte, v wireObject) error { return channel.DecodePlain(typ, pt, v) }
 

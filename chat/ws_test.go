@@ -140,17 +140,3 @@ func TestWebSocketCrossOrigin(t *testing.T) {
 		t.Fatal("origin allowed on a server not configured for it")
 	}
 }
-
-func assertGoodClientWS(t *testing.T, w *world, url string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := DialWebSocket(ctx, url, w.clientConfig())
-	if err != nil {
-		t.Fatalf("good websocket client: %v", err)
-	}
-	defer c.Close()
-	if err := c.Send(ctx, "still here"); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -156,12 +156,6 @@ func (f *fakeInventory) revoke(c *x509.Certificate) {
 	f.entries[c.SerialNumber.Text(16)] = e
 }
 
-func (f *fakeInventory) setUnavailable(v bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unavailable = v
-}
-
 func (f *fakeInventory) Check(_ context.Context, c *x509.Certificate) error {
 	f.calls.Add(1)
 	f.mu.Lock()
