@@ -275,7 +275,7 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang bound
 	defer cancel()
 	c, err := Dial(ctx, addr, w.clientConfig())
 	if err != nil {
