@@ -73,7 +73,7 @@ func TestReceiverCrashReplaysAtMostABatch(t *testing.T) {
 
 func waitPendingAtMost(t *testing.T, sw *storeWorld, cn string, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); sw.pendingCount(t, cn) > n; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); sw.pendingCount(t, cn) > n; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s still has more than %d queued", cn, n)
 		}

@@ -227,7 +227,7 @@ func waitLive(t testing.TB, srv *Server, cn string) {
 		}
 		return len(srv.hub.byCN[cn]) > 0
 	}
-	for deadline := time.Now().Add(5 * time.Second); !live(); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); !live(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the sessions of %s never switched to live delivery", cn)
 		}

@@ -259,7 +259,7 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -275,7 +275,7 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang bound
 	defer cancel()
 	c, err := Dial(ctx, addr, w.clientConfig())
 	if err != nil {

@@ -90,7 +90,7 @@ func (sw *storeWorld) pendingCount(t testing.TB, recipient string) int64 {
 // (confirmations reach the store asynchronously).
 func (sw *storeWorld) waitPending(t testing.TB, recipient string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n := sw.pendingCount(t, recipient)
 		if n == want {
@@ -189,10 +189,10 @@ func (f *feedProbe) RevocationsSince(ctx context.Context, after int64, limit int
 	return evs, err
 }
 
-// waitCount waits up to 3 s for counter to exceed from.
+// waitCount waits (up to 30 s, a hang detector) for counter to exceed from.
 func waitCount(t testing.TB, what string, counter *atomic.Int64, from int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for counter.Load() <= from {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
