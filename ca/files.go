@@ -47,13 +47,41 @@ func (s *fileSet) stageAt(tmp, path string, data []byte, perm fs.FileMode) error
 	return nil
 }
 
-// unstage removes the most recently staged file (a certificate whose serial
-// the inventory refused, about to be re-signed).
-func (s *fileSet) unstage() {
-	if n := len(s.staged); n > 0 {
-		os.Remove(s.staged[n-1].tmp)
-		s.staged = s.staged[:n-1]
+// unstageFrom removes the staged files from index i on (a certificate
+// whose serial the inventory refused, and its chain, about to be re-signed).
+func (s *fileSet) unstageFrom(i int) {
+	for _, f := range s.staged[i:] {
+		os.Remove(f.tmp)
 	}
+	s.staged = s.staged[:i]
+}
+
+// syncDirs fsyncs each distinct directory of the staged files and of
+// extra once, making their names durable: several files staged side by side
+// (and the journal beside them) cost one directory fsync, not one each.
+func (s *fileSet) syncDirs(extra ...string) error {
+	dirs := extra
+	for _, f := range s.staged {
+		dirs = append(dirs, filepath.Dir(f.path))
+	}
+	return syncEachDir(dirs)
+}
+
+// syncEachDir fsyncs every distinct directory of dirs once.
+func syncEachDir(dirs []string) error {
+	synced := map[string]bool{}
+	for _, dir := range dirs {
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		if !synced[dir] {
+			synced[dir] = true
+			if err := atomicfile.SyncDir(dir); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // discard removes every staged temporary file.
@@ -72,10 +100,11 @@ func (s *fileSet) discard() {
 //
 // fsyncs: the files' data was fsynced when staged (one each, needed: the
 // content must be durable before the inventory row that vouches for it is
-// committed). Here every file is linked first and then each distinct
-// directory is fsynced once, so a key and certificate side by side cost
-// one directory fsync, not two; commit returns only after it, so the names
-// are durable when the caller reports success.
+// committed; their temporary names were made durable by syncDirs). Here
+// every file is linked first and then each distinct directory is fsynced
+// once, so a key, certificate and chain side by side cost one directory
+// fsync, not three; commit returns only after it, so the names are durable
+// when the caller reports success.
 func (s *fileSet) commit() error {
 	for i, f := range s.staged {
 		if err := atomicfile.Link(f.tmp, f.path); err != nil {
@@ -94,23 +123,21 @@ func (s *fileSet) commit() error {
 		}
 		s.committed = append(s.committed, f.path)
 	}
-	synced := map[string]bool{}
-	for _, f := range s.staged {
-		if dir := filepath.Dir(f.path); !synced[dir] {
-			synced[dir] = true
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return err
-			}
-		}
+	dirs := make([]string, len(s.staged))
+	for i, f := range s.staged {
+		dirs[i] = filepath.Dir(f.path)
 	}
 	s.staged = nil
-	return nil
+	return syncEachDir(dirs)
 }
 
 // checkAbsent fails with ErrFileExists if any path exists, before any work
 // is done. (Commit repeats the check atomically, which catches races.)
 func checkAbsent(paths ...string) error {
 	for _, p := range paths {
+		if p == "" {
+			continue
+		}
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%w: %s", ErrFileExists, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {

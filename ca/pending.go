@@ -24,18 +24,26 @@ import (
 // leaves a journal in the CA directory, so that the next command, or
 // `scca doctor`, can finish or undo it (see Recover). The sequence is:
 //
-//  1. write the journal (its temporary file names and targets) and lock it;
-//  2. stage the key and certificate under those temporary names;
-//  3. append the certificate's serial to the journal;
-//  4. insert the inventory row;
-//  5. link the staged files into place, remove the temporary names;
-//  6. remove the journal and release its lock.
+//  1. sign the certificate (no I/O yet: its serial is known from here on);
+//  2. write the journal (the serial, the temporary file names and targets),
+//     locked from its creation;
+//  3. stage the key, certificate and chain under those temporary names;
+//  4. fsync the directory once, making the journal's and the staged files'
+//     names durable together (each file's data was fsynced when written);
+//  5. insert the inventory row (a durable commit);
+//  6. link the staged files into place, remove the temporary names, fsync
+//     the directory once more;
+//  7. remove the journal and release its lock.
 //
-// A crash before 4 leaves no row, so recovery removes the staged files; a
-// crash after 4 leaves a row, so recovery links the staged files (they are
-// removed only after step 5). Which side of 4 a crash fell on is asked of
-// the inventory, never guessed. The lock (flock, released by the kernel
-// when its process dies) tells a live issuance from a dead one.
+// A crash before 5 leaves no row, so recovery removes the staged files; a
+// crash after 5 leaves a row, so recovery links the staged files (they are
+// removed only after step 6). Which side of 5 a crash fell on is asked of
+// the inventory, never guessed: everything recovery needs (the serial, the
+// files and their names) is durable before the row can exist. The lock
+// (flock, released by the kernel when its process dies) tells a live
+// issuance from a dead one. A serial the inventory refused as a duplicate
+// is replaced by a fresh one appended to the journal (fsynced) before the
+// next insert.
 const (
 	journalPrefix = ".scca-pending-"
 	journalSuffix = ".json"
@@ -43,14 +51,16 @@ const (
 
 // Journal file roles.
 const (
-	roleKey  = "key"
-	roleCert = "cert"
+	roleKey   = "key"
+	roleCert  = "cert"
+	roleChain = "chain"
 )
 
 // journalHeader is the first line of a journal.
 type journalHeader struct {
 	Op          string        `json:"op"`
 	IssuerKeyID string        `json:"issuer_key_id"`
+	Serial      string        `json:"serial,omitempty"` // the first certificate's
 	Files       []journalFile `json:"files"`
 }
 
@@ -60,7 +70,8 @@ type journalFile struct {
 	Path string `json:"path"`
 }
 
-// journalSerial is each following line: a serial about to be inserted.
+// journalSerial is each following line: a serial about to be inserted
+// after the header's was refused as a duplicate.
 type journalSerial struct {
 	Serial string `json:"serial"`
 }
@@ -72,14 +83,17 @@ type journal struct {
 	hdr  journalHeader
 }
 
-// beginJournal writes and locks the journal for an issuance writing files
-// to targets (role -> path). The journal appears under its final name
-// already locked: it is written to a temporary name, locked, then renamed.
-func (a *Authority) beginJournal(targets []journalFile) (*journal, error) {
+// beginJournal writes and locks the journal for an issuance of the
+// certificate with serial, writing files to targets (role -> path). The
+// journal appears under its final name already locked: it is written to a
+// temporary name, locked, fsynced, then renamed. Its name is made durable
+// by the caller's directory fsync after staging (pendingIssue.prepare),
+// which covers the staged files' names too.
+func (a *Authority) beginJournal(targets []journalFile, serial string) (*journal, error) {
 	// The op id only names files; it is not secret, but must not collide
 	// between processes, hence crypto/rand rather than the injectable a.rand.
 	op := strings.ToLower(rand.Text()[:16])
-	hdr := journalHeader{Op: op, IssuerKeyID: a.issuerKeyID()}
+	hdr := journalHeader{Op: op, IssuerKeyID: a.issuerKeyID(), Serial: serial}
 	for _, t := range targets {
 		abs, err := filepath.Abs(t.Path)
 		if err != nil {
@@ -106,7 +120,7 @@ func (a *Authority) beginJournal(targets []journalFile) (*journal, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	if err := atomicfile.Commit(tmp, path, false); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		lk.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("write issuance journal: %w", err)
@@ -190,6 +204,9 @@ func readJournal(path string) (journalHeader, []string, error) {
 		return hdr, nil, fmt.Errorf("unreadable journal header")
 	}
 	var serials []string
+	if hdr.Serial != "" {
+		serials = append(serials, hdr.Serial)
+	}
 	for sc.Scan() {
 		var s journalSerial
 		if json.Unmarshal(sc.Bytes(), &s) == nil && s.Serial != "" {
@@ -199,20 +216,42 @@ func readJournal(path string) (journalHeader, []string, error) {
 	return hdr, serials, sc.Err()
 }
 
-// pendingIssue is one journaled issuance and its staged files.
+// pendingIssue is one journaled issuance and its staged files. The journal
+// is written with the first signed certificate (prepare), so that it
+// carries that certificate's serial without a second fsync.
 type pendingIssue struct {
-	a     *Authority
-	j     *journal
-	files fileSet
-	keep  bool // outcome unknown: leave journal and files for Recover
+	a       *Authority
+	targets []journalFile
+	key     []byte // the private key PEM to stage; nil for SignCSR
+	j       *journal
+	files   fileSet
+	certAt  int  // index in files of the staged certificate (and chain after it)
+	keep    bool // outcome unknown: leave journal and files for Recover
 }
 
-func (a *Authority) beginIssue(targets ...journalFile) (*pendingIssue, error) {
-	j, err := a.beginJournal(targets)
-	if err != nil {
-		return nil, err
+// newPending prepares an issuance writing targets; key, when not nil, is
+// staged as roleKey. With chain set a roleChain target is added at
+// ChainPath of the roleCert target.
+func (a *Authority) newPending(key []byte, chain bool, targets ...journalFile) *pendingIssue {
+	if chain {
+		for _, t := range targets {
+			if t.Role == roleCert {
+				targets = append(targets, journalFile{Role: roleChain, Path: ChainPath(t.Path)})
+				break
+			}
+		}
 	}
-	return &pendingIssue{a: a, j: j}, nil
+	return &pendingIssue{a: a, targets: targets, key: key}
+}
+
+// path returns the target of role, "" when there is none.
+func (p *pendingIssue) path(role string) string {
+	for _, t := range p.targets {
+		if t.Role == role {
+			return t.Path
+		}
+	}
+	return ""
 }
 
 // stage writes the file with role under its journaled temporary name.
@@ -221,13 +260,41 @@ func (p *pendingIssue) stage(role string, data []byte, perm fs.FileMode) error {
 	return p.files.stageAt(tmp, path, data, perm)
 }
 
-// stageCert stages a signed certificate and notes its serial, in that
-// order, before its row is inserted.
-func (p *pendingIssue) stageCert(cert *x509.Certificate) error {
+// prepare stages a signed certificate before its row is inserted. The
+// first one creates the journal with its serial and stages the key; a
+// later one (its predecessor's serial was a duplicate) replaces the staged
+// certificate and chain and appends its serial to the journal. Then the
+// names of everything staged are made durable with one fsync per
+// directory, so that recovery finds them whatever happens after the insert.
+func (p *pendingIssue) prepare(cert *x509.Certificate) error {
+	serial := serialHex(cert)
+	if p.j == nil {
+		j, err := p.a.beginJournal(p.targets, serial)
+		if err != nil {
+			return err
+		}
+		p.j = j
+		if p.key != nil {
+			if err := p.stage(roleKey, p.key, keyFileMode); err != nil {
+				return err
+			}
+		}
+		p.certAt = len(p.files.staged)
+	} else {
+		p.files.unstageFrom(p.certAt)
+		if err := p.j.noteSerial(serial); err != nil {
+			return err
+		}
+	}
 	if err := p.stage(roleCert, certPEM(cert.Raw), certFileMode); err != nil {
 		return err
 	}
-	return p.j.noteSerial(serialHex(cert))
+	if p.path(roleChain) != "" {
+		if err := p.stage(roleChain, p.a.ChainPEM(cert), certFileMode); err != nil {
+			return err
+		}
+	}
+	return p.files.syncDirs(filepath.Dir(p.j.path))
 }
 
 // commit links the staged files once cert's row is recorded. If a target
@@ -256,6 +323,9 @@ func (p *pendingIssue) commit(ctx context.Context, cert *x509.Certificate) error
 // close settles the journal: removed with any staged files, or, when the
 // outcome is unknown, left with them for Recover.
 func (p *pendingIssue) close() {
+	if p.j == nil {
+		return // nothing was written
+	}
 	if p.keep {
 		p.j.release()
 		return
