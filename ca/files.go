@@ -37,14 +37,34 @@ func (s *fileSet) stage(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// stageAt is stage under a temporary name chosen by the caller (recorded in
-// an issuance journal beforehand).
-func (s *fileSet) stageAt(tmp, path string, data []byte, perm fs.FileMode) error {
-	if err := atomicfile.StageAt(tmp, path, data, perm); err != nil {
+// writeAt writes a file under a temporary name chosen by the caller
+// (recorded in an issuance journal beforehand), without the fsync:
+// syncStaged makes it durable.
+func (s *fileSet) writeAt(tmp, path string, data []byte, perm fs.FileMode) error {
+	if err := atomicfile.WriteAt(tmp, path, data, perm); err != nil {
 		return err
 	}
 	s.staged = append(s.staged, stagedFile{tmp: tmp, path: path})
 	return nil
+}
+
+// syncStaged makes the files staged from index i on and the files in extra
+// durable, data and names: their data is fsynced concurrently
+// (atomicfile.SyncFiles: one fsync each, overlapping), then each distinct
+// directory once (syncDirs).
+func (s *fileSet) syncStaged(i int, extra ...string) error {
+	files := extra
+	dirs := make([]string, 0, len(extra))
+	for _, f := range extra {
+		dirs = append(dirs, filepath.Dir(f))
+	}
+	for _, f := range s.staged[i:] {
+		files = append(files, f.tmp)
+	}
+	if err := atomicfile.SyncFiles(files...); err != nil {
+		return err
+	}
+	return s.syncDirs(dirs...)
 }
 
 // unstageFrom removes the staged files from index i on (a certificate

@@ -86,9 +86,9 @@ type journal struct {
 // beginJournal writes and locks the journal for an issuance of the
 // certificate with serial, writing files to targets (role -> path). The
 // journal appears under its final name already locked: it is written to a
-// temporary name, locked, fsynced, then renamed. Its name is made durable
-// by the caller's directory fsync after staging (pendingIssue.prepare),
-// which covers the staged files' names too.
+// temporary name, locked, then renamed. Its data and name are made durable
+// by the caller with the files it stages (pendingIssue.prepare), before the
+// row is inserted.
 func (a *Authority) beginJournal(targets []journalFile, serial string) (*journal, error) {
 	// The op id only names files; it is not secret, but must not collide
 	// between processes, hence crypto/rand rather than the injectable a.rand.
@@ -128,7 +128,8 @@ func (a *Authority) beginJournal(targets []journalFile, serial string) (*journal
 	return &journal{path: path, lock: lk, hdr: hdr}, nil
 }
 
-// fillJournal writes and fsyncs an existing, locked journal file.
+// fillJournal writes an existing, locked journal file; the caller fsyncs
+// it (pendingIssue.prepare, with the files it stages).
 func fillJournal(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -136,9 +137,6 @@ func fillJournal(path string, data []byte) error {
 	}
 	defer f.Close()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write issuance journal: %w", err)
-	}
-	if err := f.Sync(); err != nil {
 		return fmt.Errorf("write issuance journal: %w", err)
 	}
 	return nil
@@ -254,26 +252,30 @@ func (p *pendingIssue) path(role string) string {
 	return ""
 }
 
-// stage writes the file with role under its journaled temporary name.
+// stage writes the file with role under its journaled temporary name;
+// prepare makes it durable.
 func (p *pendingIssue) stage(role string, data []byte, perm fs.FileMode) error {
 	tmp, path := p.j.tmp(role)
-	return p.files.stageAt(tmp, path, data, perm)
+	return p.files.writeAt(tmp, path, data, perm)
 }
 
 // prepare stages a signed certificate before its row is inserted. The
 // first one creates the journal with its serial and stages the key; a
 // later one (its predecessor's serial was a duplicate) replaces the staged
-// certificate and chain and appends its serial to the journal. Then the
-// names of everything staged are made durable with one fsync per
-// directory, so that recovery finds them whatever happens after the insert.
+// certificate and chain and appends its serial to the journal. Then
+// everything written is made durable, the files' data with concurrent
+// fsyncs and their names with one fsync per directory, so that recovery
+// finds them whatever happens after the insert.
 func (p *pendingIssue) prepare(cert *x509.Certificate) error {
 	serial := serialHex(cert)
+	var journal []string // the journal, when written here
 	if p.j == nil {
 		j, err := p.a.beginJournal(p.targets, serial)
 		if err != nil {
 			return err
 		}
 		p.j = j
+		journal = append(journal, j.path)
 		if p.key != nil {
 			if err := p.stage(roleKey, p.key, keyFileMode); err != nil {
 				return err
@@ -294,7 +296,10 @@ func (p *pendingIssue) prepare(cert *x509.Certificate) error {
 			return err
 		}
 	}
-	return p.files.syncDirs(filepath.Dir(p.j.path))
+	if journal == nil {
+		return p.files.syncStaged(p.certAt)
+	}
+	return p.files.syncStaged(0, journal...)
 }
 
 // commit links the staged files once cert's row is recorded. If a target

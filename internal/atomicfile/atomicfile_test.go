@@ -78,3 +78,46 @@ func assertNoTemps(t *testing.T, dir string) {
 		t.Fatalf("temporary files left behind: %v", matches)
 	}
 }
+
+func TestWriteAtThenSyncFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.pem"), filepath.Join(dir, "b.pem")
+	ta, tb := TempName(a, "op"), TempName(b, "op")
+	if err := WriteAt(ta, a, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAt(tb, b, []byte("cert"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for tmp, want := range map[string]os.FileMode{ta: 0o600, tb: 0o644} {
+		if fi, err := os.Stat(tmp); err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v, mode %v, want %o", tmp, err, fi, want)
+		}
+	}
+	if err := SyncFiles(ta, tb); err != nil {
+		t.Fatalf("SyncFiles: %v", err)
+	}
+	if got, _ := os.ReadFile(tb); string(got) != "cert" {
+		t.Fatalf("content %q", got)
+	}
+	// The caller-chosen name is exclusive: a second writer fails and leaves
+	// the first one's data alone.
+	if err := WriteAt(ta, a, []byte("other"), 0o600); err == nil {
+		t.Fatal("WriteAt over an existing temporary file succeeded")
+	}
+	if got, _ := os.ReadFile(ta); string(got) != "key" {
+		t.Fatalf("first writer's data changed to %q", got)
+	}
+}
+
+func TestSyncFilesReportsAMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := SyncFiles(ok, filepath.Join(dir, "gone"), ok)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SyncFiles with a missing file = %v, want ErrNotExist", err)
+	}
+}
