@@ -108,7 +108,7 @@ func TestRecoverAfterCrashAtEveryStep(t *testing.T) {
 	}{
 		{"journal written", 0, 1},
 		{"key staged", 0, 1},
-		{"certificate staged and serial noted", 0, 1},
+		{"certificate staged (serial in the journal since step 0)", 0, 1},
 		{"row committed", 1, 0},
 		{"key linked", 1, 0},
 	}
