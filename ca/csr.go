@@ -44,6 +44,7 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 	}
 	p := a.newPending(nil, req.Chain, journalFile{Role: roleCert, Path: certPath})
 	defer p.close()
+	ctx = p.context(ctx)
 	cert, replaced, err := a.signAndRecord(ctx, s, csr.PublicKey, p)
 	if err != nil {
 		return nil, err

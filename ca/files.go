@@ -80,28 +80,14 @@ func (s *fileSet) unstageFrom(i int) {
 // extra once, making their names durable: several files staged side by side
 // (and the journal beside them) cost one directory fsync, not one each.
 func (s *fileSet) syncDirs(extra ...string) error {
-	dirs := extra
+	var ds atomicfile.DirSyncs
+	for _, dir := range extra {
+		ds.Add(dir)
+	}
 	for _, f := range s.staged {
-		dirs = append(dirs, filepath.Dir(f.path))
+		ds.Add(filepath.Dir(f.path))
 	}
-	return syncEachDir(dirs)
-}
-
-// syncEachDir fsyncs every distinct directory of dirs once.
-func syncEachDir(dirs []string) error {
-	synced := map[string]bool{}
-	for _, dir := range dirs {
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-		if !synced[dir] {
-			synced[dir] = true
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return ds.Sync()
 }
 
 // discard removes every staged temporary file.
@@ -124,8 +110,9 @@ func (s *fileSet) discard() {
 // every file is linked first and then each distinct directory is fsynced
 // once, so a key, certificate and chain side by side cost one directory
 // fsync, not three; commit returns only after it, so the names are durable
-// when the caller reports success.
-func (s *fileSet) commit() error {
+// when the caller reports success. The directories join ds, when not nil,
+// and are synced with whatever else it holds (the audit anchor).
+func (s *fileSet) commit(ds *atomicfile.DirSyncs) error {
 	for i, f := range s.staged {
 		if err := atomicfile.Link(f.tmp, f.path); err != nil {
 			for _, p := range s.committed {
@@ -143,12 +130,14 @@ func (s *fileSet) commit() error {
 		}
 		s.committed = append(s.committed, f.path)
 	}
-	dirs := make([]string, len(s.staged))
-	for i, f := range s.staged {
-		dirs[i] = filepath.Dir(f.path)
+	if ds == nil {
+		ds = &atomicfile.DirSyncs{}
+	}
+	for _, f := range s.staged {
+		ds.Add(filepath.Dir(f.path))
 	}
 	s.staged = nil
-	return syncEachDir(dirs)
+	return ds.Sync()
 }
 
 // checkAbsent fails with ErrFileExists if any path exists, before any work

@@ -321,6 +321,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	}
 	p := a.newPending(keyPEM, req.Chain, journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
 	defer p.close()
+	ctx = p.context(ctx)
 	cert, replaced, err := a.signAndRecord(ctx, s, key.Public(), p)
 	if err != nil {
 		return nil, err

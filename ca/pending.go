@@ -225,6 +225,10 @@ type pendingIssue struct {
 	files   fileSet
 	certAt  int  // index in files of the staged certificate (and chain after it)
 	keep    bool // outcome unknown: leave journal and files for Recover
+	// dirs collects the directory fsyncs after the insert: the audit
+	// anchor's (deferred by the store, see context) and the linked files'.
+	// One fsync covers both when they share the CA directory.
+	dirs *atomicfile.DirSyncs
 }
 
 // newPending prepares an issuance writing targets; key, when not nil, is
@@ -239,7 +243,14 @@ func (a *Authority) newPending(key []byte, chain bool, targets ...journalFile) *
 			}
 		}
 	}
-	return &pendingIssue{a: a, targets: targets, key: key}
+	return &pendingIssue{a: a, targets: targets, key: key, dirs: &atomicfile.DirSyncs{}}
+}
+
+// context returns ctx for the inventory calls of this issuance: writers of
+// files in the CA directory (the audit anchor) leave their directory fsync
+// to commit or close.
+func (p *pendingIssue) context(ctx context.Context) context.Context {
+	return atomicfile.WithDirSyncs(ctx, p.dirs)
 }
 
 // path returns the target of role, "" when there is none.
@@ -306,7 +317,7 @@ func (p *pendingIssue) prepare(cert *x509.Certificate) error {
 // was taken meanwhile (a concurrent issuance for the same name), the
 // certificate was never handed out and is revoked at once.
 func (p *pendingIssue) commit(ctx context.Context, cert *x509.Certificate) error {
-	err := p.files.commit()
+	err := p.files.commit(p.dirs)
 	if err == nil {
 		return nil
 	}
@@ -328,6 +339,7 @@ func (p *pendingIssue) commit(ctx context.Context, cert *x509.Certificate) error
 // close settles the journal: removed with any staged files, or, when the
 // outcome is unknown, left with them for Recover.
 func (p *pendingIssue) close() {
+	_ = p.dirs.Sync() // an anchor written on a failure path (a revocation)
 	if p.j == nil {
 		return // nothing was written
 	}

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -119,5 +120,42 @@ func TestSyncFilesReportsAMissingFile(t *testing.T) {
 	err := SyncFiles(ok, filepath.Join(dir, "gone"), ok)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("SyncFiles with a missing file = %v, want ErrNotExist", err)
+	}
+}
+
+func TestWriteContextDefersTheDirectorySync(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "anchor.json")
+	var ds DirSyncs
+	ctx := WithDirSyncs(context.Background(), &ds)
+	for _, data := range []string{"one", "two"} {
+		if err := WriteContext(ctx, p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != data {
+			t.Fatalf("content %q, want %q", got, data)
+		}
+	}
+	if len(ds.dirs) != 2 || ds.dirs[0] != dir {
+		t.Fatalf("deferred directories %v, want %s twice", ds.dirs, dir)
+	}
+	if err := ds.Sync(); err != nil || len(ds.dirs) != 0 {
+		t.Fatalf("Sync = %v, left %v", err, ds.dirs)
+	}
+	assertNoTemps(t, dir)
+	// Without DirSyncs in the context it is Write: nothing is deferred.
+	if err := WriteContext(context.Background(), p, []byte("three"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.dirs) != 0 {
+		t.Fatalf("a write outside the context deferred %v", ds.dirs)
+	}
+}
+
+func TestDirSyncsReportsAMissingDirectory(t *testing.T) {
+	var ds DirSyncs
+	ds.Add(filepath.Join(t.TempDir(), "gone"))
+	if err := ds.Sync(); err == nil {
+		t.Fatal("Sync of a missing directory succeeded")
 	}
 }
