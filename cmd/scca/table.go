@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 	"io"
 	"os"
 	"strconv"
@@ -81,40 +84,44 @@ func renderFitted(w io.Writer, cols []column, rows [][]string, st tableStyle) er
 		}
 		return out
 	}
-	out := make([][]string, 0, len(cells)+1)
+	// tablewriter lays the fitted cells out: no borders or rules, columns
+	// left-aligned and colGap apart, no formatting or wrapping of its own
+	// (the cells are already escaped and shortened to the widths).
+	pad := make([]tw.Padding, len(keep))
+	for i := range pad {
+		pad[i] = tw.Padding{Right: strings.Repeat(" ", colGap), Overwrite: true}
+	}
+	if len(pad) > 0 {
+		pad[len(pad)-1] = tw.Padding{Overwrite: true}
+	}
+	cell := tw.CellConfig{
+		Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone, AutoFormat: tw.Off},
+		Padding:    tw.CellPadding{Global: tw.Padding{Overwrite: true}, PerColumn: pad},
+		Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+	}
+	var buf strings.Builder
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Lines: tw.LinesNone, Separators: tw.SeparatorsNone},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{Header: cell, Row: cell}),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
 	if !st.noHeaders {
-		out = append(out, fit(header))
+		t.Header(fit(header))
 	}
 	for _, row := range cells {
-		out = append(out, fit(row))
-	}
-	return layout(w, out)
-}
-
-// layout writes the fitted cells without borders or rules: columns
-// left-aligned, each as wide as its widest cell and colGap apart, trailing
-// spaces trimmed. (It replaced a table library whose package initializer
-// every scca process paid at start, for this much.)
-func layout(w io.Writer, rows [][]string) error {
-	var width []int
-	for _, row := range rows {
-		for i, c := range row {
-			if i == len(width) {
-				width = append(width, 0)
-			}
-			width[i] = max(width[i], runewidth.StringWidth(c))
+		if err := t.Append(fit(row)); err != nil {
+			return err
 		}
 	}
-	var line strings.Builder
-	for _, row := range rows {
-		line.Reset()
-		for i, c := range row {
-			line.WriteString(c)
-			if i < len(row)-1 {
-				line.WriteString(strings.Repeat(" ", width[i]-runewidth.StringWidth(c)+colGap))
-			}
-		}
-		if _, err := io.WriteString(w, strings.TrimRight(line.String(), " ")+"\n"); err != nil {
+	if err := t.Render(); err != nil {
+		return err
+	}
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
 			return err
 		}
 	}
