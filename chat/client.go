@@ -398,8 +398,9 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closed = true
-	// Confirm what Receive returned and a batch still holds.
-	if c.flushConfirm() != nil {
+	// Closing says the message Receive returned last was handled too:
+	// confirm it with what a batch still holds.
+	if c.handled() != nil || c.flushConfirm() != nil {
 		return nil
 	}
 	c.conf.mu.Lock()

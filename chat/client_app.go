@@ -34,8 +34,10 @@ func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // Receive returns the next message or presence event the server pushed,
 // waiting for one until ctx ends. A direct message is confirmed to the
-// server (delivered, §12.3) once Receive has returned it, so the server
-// deletes it from the queue; confirmations go in small batches while a
+// server (delivered, §12.3) once the caller has handled it — asked for the
+// next event, called Confirm or Close — so the server deletes it from the
+// queue, and a client killed while still printing or storing the message
+// Receive returned last gets it again rather than losing it; confirmations go in small batches while a
 // backlog is read, at the latest after confirmBatch messages or
 // confirmEvery, and whenever Receive is about to wait or Close is called, so a
 // client killed mid-stream gets at most a batch again from its next
@@ -44,9 +46,14 @@ func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // session. Once the session ended, queued events are still returned, then
 // the session's error.
 func (c *Conn) Receive(ctx context.Context) (Event, error) {
+	// Asking for the next event says the one returned last was handled.
+	if err := c.handled(); err != nil {
+		return Event{}, err
+	}
 	for {
 		if ev, ok := c.popEvent(); ok {
-			return ev, c.taken(ev)
+			c.returned(ev)
+			return ev, nil
 		}
 		// Caught up: confirm what was taken before waiting, so a batch is
 		// only ever held back while a backlog is being read (and a ctx
@@ -114,22 +121,38 @@ const (
 )
 
 // confirmState tracks direct messages returned but not yet confirmed.
+// The message Receive returned last is "out" (the caller may still be
+// printing or storing it) and is not confirmed until the caller asks for
+// the next event or closes the connection: a client killed while handling
+// it gets it again instead of losing it.
 type confirmState struct {
 	mu      sync.Mutex
-	taken   int64       // highest direct message id Receive returned
-	pending int         // returned since the last confirmation
+	out     int64       // id of the direct message returned last, not yet handled (0: none)
+	taken   int64       // highest direct message id the caller has handled
+	pending int         // handled since the last confirmation
 	timer   *time.Timer // flushes the batch confirmEvery after its first message
 	closed  bool        // Close has sent the last confirmation
 }
 
-// taken notes that Receive returns ev and confirms the batch when it is
-// full; otherwise a timer confirms it within confirmEvery.
-func (c *Conn) taken(ev Event) error {
+// returned notes that Receive hands ev to the caller.
+func (c *Conn) returned(ev Event) {
 	if ev.Kind != EventMessage || ev.Room != "" {
-		return nil
+		return
 	}
 	c.conf.mu.Lock()
-	c.conf.taken = ev.ID
+	c.conf.out = ev.ID
+	c.conf.mu.Unlock()
+}
+
+// handled counts the message returned last as handled and confirms the
+// batch when it is full; otherwise a timer confirms it within confirmEvery.
+func (c *Conn) handled() error {
+	c.conf.mu.Lock()
+	if c.conf.out == 0 {
+		c.conf.mu.Unlock()
+		return nil
+	}
+	c.conf.taken, c.conf.out = c.conf.out, 0
 	c.conf.pending++
 	full := c.conf.pending >= confirmBatch
 	if !full && c.conf.pending == 1 {
@@ -140,6 +163,18 @@ func (c *Conn) taken(ev Event) error {
 	c.conf.mu.Unlock()
 	if !full {
 		return nil
+	}
+	return c.flushConfirm()
+}
+
+// Confirm tells the server now that every direct message Receive has
+// returned, the last one included, was handled, so it leaves the durable
+// queue. Receive and Close confirm on their own (the last message once
+// the caller asks for the next event or closes); Confirm is for a caller
+// that has stored a message and wants it off the server at once.
+func (c *Conn) Confirm() error {
+	if err := c.handled(); err != nil {
+		return err
 	}
 	return c.flushConfirm()
 }

@@ -76,6 +76,9 @@ func TestCrossTransportRoomsAndDirectMessages(t *testing.T) {
 			t.Fatalf("carol (ws) got %+v, want %q", ev, want)
 		}
 	}
+	if err := carol.Confirm(); err != nil { // handled: off the queue at once
+		t.Fatal(err)
+	}
 	sw.waitPending(t, "carol", 0)
 
 	// Leaving, and a WebSocket session ending, are seen over TCP.

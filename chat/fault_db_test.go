@@ -60,6 +60,9 @@ func TestDatabaseOutage(t *testing.T) {
 	if ev := receiveMessage(t, bob); ev.Text != "live" || ev.From != "alice" {
 		t.Fatalf("bob got %+v", ev)
 	}
+	if err := bob.Confirm(); err != nil { // handled
+		t.Fatal(err)
+	}
 	queued := sendRaw(t, alice, sendReq{To: "carol", Text: "for later", ClientMsgID: "m2"})
 	if queued.Status != StatusQueued || queued.ID == 0 {
 		t.Fatalf("dm to offline carol: %+v, want queued", queued)
@@ -194,6 +197,9 @@ func assertRecovered(t *testing.T, sw *storeWorld, addr string, alice, bob *Conn
 	carol := sw.dial(t, addr, "carol")
 	if ev := receiveMessage(t, carol); ev.ID != queuedID || ev.From != "alice" || ev.Text != "for later" {
 		t.Fatalf("carol got %+v, want queued message %d", ev, queuedID)
+	}
+	if err := carol.Confirm(); err != nil {
+		t.Fatal(err)
 	}
 	sw.waitPending(t, "carol", 0)
 	carol.Close()

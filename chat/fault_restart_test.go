@@ -53,6 +53,9 @@ func testRestartWithQueued(t *testing.T, sw *storeWorld) {
 	if ev := receiveMessage(t, bob); ev.ID != ids[0] {
 		t.Fatalf("bob got %+v, want message %d", ev, ids[0])
 	}
+	if err := bob.Confirm(); err != nil { // handled
+		t.Fatal(err)
+	}
 	// Pushed live to bob, who does not take it before the restart. (Until
 	// bob's replay has finished, the message would be queued for the
 	// replay to read instead: wait for the switch to live delivery.)
@@ -80,6 +83,9 @@ func testRestartWithQueued(t *testing.T, sw *storeWorld) {
 		if ev.ID != ids[i+1] || ev.Text != want || ev.From != "alice" {
 			t.Fatalf("after restart bob got %+v, want %d %q from alice", ev, ids[i+1], want)
 		}
+	}
+	if err := bob2.Confirm(); err != nil {
+		t.Fatal(err)
 	}
 	sw.waitPending(t, "bob", 0)
 	bob2.Close()
@@ -206,6 +212,9 @@ func testClientKilled(t *testing.T, sw *storeWorld) {
 		if ev := receiveMessage(t, bob); ev.Text != want {
 			t.Fatalf("bob got %+v, want %q", ev, want)
 		}
+	}
+	if err := bob.Confirm(); err != nil {
+		t.Fatal(err)
 	}
 	sw.waitPending(t, "bob", 0)
 }

@@ -42,6 +42,9 @@ func TestDirectMessageQuotas(t *testing.T) {
 	if ev := receiveMessage(t, bob); ev.From != "alice" {
 		t.Fatalf("bob got %+v, want alice's message", ev)
 	}
+	if err := bob.Confirm(); err != nil {
+		t.Fatal(err)
+	}
 	sw.waitPending(t, "bob", 0)
 	send(alice, "dave", "a3", "hi", StatusQueued, "")
 

@@ -137,6 +137,9 @@ func TestDirectMessagesAcrossServers(t *testing.T) {
 						t.Fatalf("replay %d on chat-c: %+v", i, ev)
 					}
 				}
+				if err := bob2.Confirm(); err != nil { // handled
+					t.Fatal(err)
+				}
 				waitFor(t, "confirmations applied", func() bool {
 					n, err := w.admin.PendingCount(bg, "bob")
 					return err == nil && n == 0
