@@ -23,8 +23,9 @@ func (discardRecorder) Insert(context.Context, inventory.Record) error { return 
 
 // BenchmarkIssueInventory measures in-process issuance as an operator gets
 // it: a fresh ECDSA P-256 key, a signed certificate, and the row (with its
-// audit entry) committed to a real inventory — SQLite, and MariaDB/MySQL when
-// SCCA_TEST_MYSQL_DSN is set — from one issuer and from 8 concurrent issuers.
+// audit entry) committed to a real inventory — SQLite, MariaDB/MySQL
+// (SCCA_TEST_MYSQL_DSN) and PostgreSQL (SCCA_TEST_POSTGRES_DSN) — from one
+// issuer and from 8 concurrent issuers.
 // The "ceiling" sub-benchmark runs first with an in-memory recorder that
 // keeps nothing (key generation and signing only); the store sub-benchmarks
 // then report their rate as a fraction of the ceiling measured in the same
@@ -34,9 +35,12 @@ func BenchmarkIssueInventory(b *testing.B) {
 		"ceiling": func(b *testing.B) ca.Recorder { return discardRecorder{} },
 		"sqlite":  func(b *testing.B) ca.Recorder { return openBenchStore(b, testdb.SQLite(b)) },
 		"mysql":   func(b *testing.B) ca.Recorder { return openBenchStore(b, testdb.MySQL(b, "scca_bench")) },
+		"postgres": func(b *testing.B) ca.Recorder {
+			return openBenchStore(b, testdb.Postgres(b, "scca_bench"))
+		},
 	}
 	ceiling := map[string]float64{} // certs/s of the ceiling, per mode
-	for _, name := range []string{"ceiling", "sqlite", "mysql"} {
+	for _, name := range []string{"ceiling", "sqlite", "mysql", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			a, err := ca.Init(ctx, ca.InitRequest{Dir: b.TempDir(), Store: stores[name](b)})
