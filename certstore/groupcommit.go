@@ -128,6 +128,9 @@ func (s *Store) runCommitter() {
 		if batch == nil {
 			return
 		}
+		if s.commit.taken != nil {
+			s.commit.taken(len(batch))
+		}
 		s.commitBatch(batch)
 	}
 }
@@ -149,9 +152,6 @@ func (c *committer) take() []*pendingInsert {
 	if len(batch) == 0 {
 		c.running--
 		return nil
-	}
-	if c.taken != nil {
-		c.taken(len(batch))
 	}
 	return batch
 }
