@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -291,4 +292,46 @@ func testBatchCancelInFlight(t *testing.T, fresh freshStore) {
 			wantAudit(t, s, map[bool]int{false: 1, true: 0}[fail])
 		})
 	}
+}
+
+// A batch whose COMMIT the database itself refuses (a deferred constraint
+// trigger, checked only at commit, on PostgreSQL, the one store that has
+// them) fails every caller, and nothing of it is applied.
+func TestGroupCommitRefusedAtCommitPostgres(t *testing.T) {
+	clk := newClock()
+	s := openAt(t, postgresBackend().newURL(t), clk.Now)
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN IF NEW.cn = 'boom.example.com' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER refuse_boom AFTER INSERT ON certificates
+		 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_boom()`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := holdBatches(s)
+	blockers := occupy(t, s, g, clk, 0)
+	boom := testRecord(11, clk.Now())
+	boom.CN = "boom.example.com"
+	recs := []Record{testRecord(10, clk.Now()), boom, clientRecord(12, "frank", clk.Now())}
+	results := insertAll(t, s, recs, nil)
+	close(g.open)
+	for range s.d.committers {
+		if err := <-blockers; err != nil {
+			t.Fatalf("blocker: %v", err)
+		}
+	}
+	for i, r := range results {
+		if err := <-r; err == nil || !strings.Contains(err.Error(), "refused at commit") {
+			t.Errorf("insert %d: err = %v, want the refused commit", i, err)
+		}
+		wantRecorded(t, s, recs[i], false)
+	}
+	wantAudit(t, s, s.d.committers)
+	mustInsert(t, s, recs[2]) // the identity was left free
 }
