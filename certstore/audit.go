@@ -57,6 +57,7 @@ const (
 	selectAuditHead = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
 	updateAuditHead = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
 	insertAudit     = "INSERT INTO audit_log (" + auditColumns + ", seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	auditArgs       = 10 // arguments of insertAudit
 	selectAudit     = "SELECT " + auditColumns + " FROM audit_log ORDER BY id"
 )
 
@@ -83,36 +84,54 @@ func auditHash(e AuditEntry) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// appendAudit adds e to the chain inside tx and returns it as written. When
-// the store has an audit seal, the entry is signed with the audit key; the
-// caller moves the anchor forward (advanceAnchor) once the transaction has
-// committed. Locking the single audit_head
-// row (FOR UPDATE on MySQL; SQLite's BEGIN IMMEDIATE already excludes other
-// writers) makes concurrent appenders, in any process, take turns, and the
-// head is read after the lock is granted, so it is never stale.
+// appendAudit adds e to the chain inside tx and returns it as written; see
+// appendAudits.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (AuditEntry, error) {
+	written, err := s.appendAudits(ctx, tx, []AuditEntry{e})
+	if err != nil {
+		return e, err
+	}
+	return written[0], nil
+}
+
+// appendAudits adds entries, in order, to the chain inside tx and returns
+// them as written, in three statements however many there are. When the
+// store has an audit seal, each entry is signed with the audit key; the
+// caller moves the anchor forward (advanceAnchor) once the transaction has
+// committed. Locking the single audit_head row (FOR UPDATE on MySQL and
+// PostgreSQL; SQLite's BEGIN IMMEDIATE already excludes other writers)
+// makes concurrent appenders, in any process, take turns, and the head is
+// read after the lock is granted, so it is never stale; the lock is held
+// until the commit.
+func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEntry) ([]AuditEntry, error) {
 	if s.seal != nil && s.seal.Key == nil {
-		return e, errors.New("append audit entry: the audit log is sealed but the audit key is not loaded (check " + AuditKeyFile + " and its permissions)")
+		return nil, errors.New("append audit entry: the audit log is sealed but the audit key is not loaded (check " + AuditKeyFile + " and its permissions)")
 	}
 	var lastID int64
 	var lastHash string
 	if err := tx.QueryRowContext(ctx, selectAuditHead+s.d.forUpdate).Scan(&lastID, &lastHash); err != nil {
-		return e, fmt.Errorf("lock audit log: %w", err)
+		return nil, fmt.Errorf("lock audit log: %w", err)
 	}
-	e.ID, e.PrevHash, e.At = lastID+1, lastHash, s.clock()
-	e.Hash = auditHash(e)
-	var seal any // NULL: no audit key configured
-	if s.seal != nil {
-		seal = s.seal.sign(e.Hash)
+	out := make([]AuditEntry, len(entries))
+	args := make([]any, 0, len(entries)*auditArgs)
+	for i, e := range entries {
+		e.ID, e.PrevHash, e.At = lastID+1, lastHash, s.clock()
+		e.Hash = auditHash(e)
+		var seal any // NULL: no audit key configured
+		if s.seal != nil {
+			seal = s.seal.sign(e.Hash)
+		}
+		args = append(args, e.ID, timeArg(e.At), e.Actor, e.Action,
+			e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash, seal)
+		out[i], lastID, lastHash = e, e.ID, e.Hash
 	}
-	if _, err := tx.ExecContext(ctx, insertAudit, e.ID, timeArg(e.At), e.Actor, e.Action,
-		e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash, seal); err != nil {
-		return e, fmt.Errorf("append audit entry: %w", err)
+	if _, err := tx.ExecContext(ctx, multiRow(insertAudit, len(entries)), args...); err != nil {
+		return nil, fmt.Errorf("append audit entry: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, updateAuditHead, e.ID, e.Hash); err != nil {
-		return e, fmt.Errorf("append audit entry: %w", err)
+	if _, err := tx.ExecContext(ctx, updateAuditHead, lastID, lastHash); err != nil {
+		return nil, fmt.Errorf("append audit entry: %w", err)
 	}
-	return e, nil
+	return out, nil
 }
 
 // advanceAnchor records a committed entry in the anchor file outside the

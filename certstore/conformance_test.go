@@ -302,6 +302,7 @@ func runConformance(t *testing.T, b backend) {
 	t.Run("sealed audit holds against a database writer", func(t *testing.T) { testAuditSeal(t, fresh) })
 	t.Run("one active client certificate per identity", func(t *testing.T) { testIdentity(t, fresh) })
 
+	runGroupCommitConformance(t, fresh)
 	runMessageConformance(t, fresh)
 
 	if b.name == DriverMySQL {

@@ -31,6 +31,10 @@ type dialect struct {
 	// tableExists counts the tables named by its one argument.
 	tableExists string
 
+	// committers is how many batches of inserts may be in flight at once
+	// (see groupcommit.go).
+	committers int
+
 	// forUpdate is appended to SELECTs that lock the rows they read. SQLite
 	// has no row locks; its BEGIN IMMEDIATE already holds the write lock.
 	forUpdate string

@@ -46,6 +46,7 @@ var mysqlDialect = dialect{
 	example:         "mysql://USER@HOST:PORT/DB",
 	goose:           goose.DialectMySQL,
 	migrationLock:   func() (lock.SessionLocker, error) { return mysqlMigrationLock{}, nil },
+	committers:      2,
 	tableExists:     tableExistsMySQL,
 	forUpdate:       " FOR UPDATE",
 	scanByID:        " FORCE INDEX (PRIMARY)",

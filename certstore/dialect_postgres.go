@@ -36,6 +36,7 @@ var postgresDialect = dialect{
 	// goose's session locker takes a pg_advisory_lock on the connection
 	// that runs the migrations.
 	migrationLock:   func() (lock.SessionLocker, error) { return lock.NewPostgresSessionLocker() },
+	committers:      2,
 	tableExists:     tableExistsPostgres,
 	forUpdate:       " FOR UPDATE",
 	upsertCRLNumber: upsertCRLNumberPostgres,

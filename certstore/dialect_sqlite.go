@@ -31,6 +31,7 @@ var sqliteDialect = dialect{
 	name:            DriverSQLite,
 	example:         "sqlite:PATH",
 	goose:           goose.DialectSQLite3,
+	committers:      1,
 	tableExists:     tableExistsSQLite,
 	scanByID:        " NOT INDEXED",
 	upsertCRLNumber: upsertCRLNumberSQLite,

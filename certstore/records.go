@@ -37,7 +37,8 @@ const (
 const defaultActor = "scca"
 
 // Insert records a newly issued certificate and appends an "issue" entry to
-// the audit log in the same transaction. A second certificate with the same
+// the audit log in the same transaction (shared with the certificates
+// other goroutines insert meanwhile: see groupcommit.go). A second certificate with the same
 // issuer and serial, or the same DER, fails with ErrDuplicate and writes
 // nothing. An active client certificate whose CN (or a look-alike of it, see
 // IdentitySkeleton) another unexpired active client certificate holds fails
@@ -65,17 +66,10 @@ func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, 
 	if err != nil {
 		return nil, err
 	}
-	var replaced *Record
-	var written AuditEntry
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		replaced, written, err = s.insertTx(ctx, tx, rec, skeleton, issueDetails(rec), replace)
-		return err
-	})
+	replaced, err := s.insertQueued(ctx, rec, skeleton, replace)
 	if err != nil {
 		return nil, fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
-	s.advanceAnchor(ctx, written)
 	return replaced, nil
 }
 
@@ -83,26 +77,36 @@ func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, 
 // record and appends its "issue" audit entry with details, inside tx. It
 // returns the superseded holder, if any, and the last audit entry written.
 func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, rec Record, skeleton any, details string, replace bool) (*Record, AuditEntry, error) {
-	sans, err := json.Marshal(rec.SANs)
+	row, err := certificateRow(rec, skeleton)
 	if err != nil {
-		return nil, AuditEntry{}, fmt.Errorf("encode SANs: %w", err)
+		return nil, AuditEntry{}, err
 	}
 	replaced, _, err := s.claimIdentity(ctx, tx, rec, skeleton, replace)
 	if err != nil {
 		return nil, AuditEntry{}, err
 	}
-	_, err = tx.ExecContext(ctx, insertCertificate,
-		rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
-		timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
-		nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
-		rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy, skeleton)
-	if err != nil {
+	if _, err = tx.ExecContext(ctx, insertCertificate, row...); err != nil {
 		return nil, AuditEntry{}, identityConflict(translate(err), rec.CN)
 	}
 	written, err := s.appendAudit(ctx, tx, AuditEntry{
 		Actor: rec.IssuedBy, Action: ActionIssue, IssuerKeyID: rec.IssuerKeyID, Serial: rec.Serial, Details: details,
 	})
 	return replaced, written, err
+}
+
+// certificateArgs is how many arguments insertCertificate takes.
+const certificateArgs = 16
+
+// certificateRow is the arguments of insertCertificate for a prepared rec.
+func certificateRow(rec Record, skeleton any) ([]any, error) {
+	sans, err := json.Marshal(rec.SANs)
+	if err != nil {
+		return nil, fmt.Errorf("encode SANs: %w", err)
+	}
+	return []any{rec.IssuerKeyID, rec.Serial, rec.Type, rec.CN, string(sans),
+		timeArg(rec.NotBefore), timeArg(rec.NotAfter), rec.Status,
+		nullTimeArg(rec.RevokedAt), nullInt(rec.Reason), nullString(rec.RevokedBy),
+		rec.Fingerprint, rec.DER, timeArg(rec.IssuedAt), rec.IssuedBy, skeleton}, nil
 }
 
 // prepare validates rec and fills in defaults, in database precision.

@@ -41,6 +41,8 @@ type Store struct {
 	now  func() time.Time
 	seal *AuditSeal
 
+	commit committer // batches Insert and Supersede (groupcommit.go)
+
 	immutable bool // read-only SQLite opened immutable
 }
 
