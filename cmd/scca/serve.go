@@ -111,6 +111,6 @@ func (e *env) dropRevokedIssuer(ctx context.Context, st ca.RecordGetter, cas *ca
 		return responders, err
 	}
 	logger.Error("not answering OCSP for a revoked CA", "err", err)
-	e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
+	e.statusf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
 	return slices.DeleteFunc(responders, func(r revocation.ResponderConfig) bool { return r.Issuer.Equal(cas.Issuer()) }), nil
 }
