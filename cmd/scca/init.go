@@ -71,11 +71,11 @@ is reported on stderr. An existing CA is never overwritten.`,
 			if err != nil {
 				return err
 			}
-			e.statusf("Created root CA %q (serial %x, valid until %s)\n", a.Root.Subject.CommonName,
-				a.Root.SerialNumber, a.Root.NotAfter.UTC().Format("2006-01-02"))
+			e.statusf("Created root CA %q (serial %s, valid until %s)\n", a.Root.Subject.CommonName,
+				certSerial(a.Root), a.Root.NotAfter.UTC().Format("2006-01-02"))
 			if a.Intermediate != nil {
-				e.statusf("Created intermediate CA %q (serial %x); leaf certificates will be issued by it\n",
-					a.Intermediate.Subject.CommonName, a.Intermediate.SerialNumber)
+				e.statusf("Created intermediate CA %q (serial %s); leaf certificates will be issued by it\n",
+					a.Intermediate.Subject.CommonName, certSerial(a.Intermediate))
 			}
 			e.statusf("CA files are in %s; inventory: %s\n", e.certsDir(), st.Location().Redacted)
 			return e.firstCRLs(cmd.Context(), st, a, pass)

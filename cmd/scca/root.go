@@ -152,9 +152,13 @@ func (e *env) loadConfig(cmd *cobra.Command) error {
 	return nil
 }
 
-// nearestKey suggests the configuration key closest to a mistyped one, or
-// says that a flag is not a configuration setting.
+// nearestKey says that a flag is not a configuration setting, or suggests
+// the configuration key closest to a mistyped one. An exact flag name wins
+// over a near configuration key: `cn: alice` is --cn, not a typo of crl.
 func nearestKey(root *cobra.Command, k string) string {
+	if isFlag(root, k) {
+		return " (not a configuration setting: give it as a flag)"
+	}
 	best, bestDist := "", 3 // two edits at most
 	for c := range configKeys {
 		if d := levenshtein.ComputeDistance(k, c); d < bestDist || (d == bestDist && c < best) {
@@ -163,9 +167,6 @@ func nearestKey(root *cobra.Command, k string) string {
 	}
 	if best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	if isFlag(root, k) {
-		return " (not a configuration setting: give it as a flag)"
 	}
 	return ""
 }
