@@ -76,6 +76,10 @@ is reported on stderr. An existing CA is never overwritten.`,
 			if a.Intermediate != nil {
 				e.statusf("Created intermediate CA %q (serial %s); leaf certificates will be issued by it\n",
 					a.Intermediate.Subject.CommonName, certSerial(a.Intermediate))
+				if !a.Intermediate.NotAfter.Before(a.Root.NotAfter) {
+					e.statusf("warning: the intermediate's %d days run past the root's expiry; it ends with the root on %s\n",
+						int(ca.DefaultIntermediateValidity.Hours()/24), a.Root.NotAfter.UTC().Format("2006-01-02"))
+				}
 			}
 			e.statusf("CA files are in %s; inventory: %s\n", e.certsDir(), st.Location().Redacted)
 			return e.firstCRLs(cmd.Context(), st, a, pass)
