@@ -225,10 +225,10 @@ func (d *demo) dial(ctx context.Context, dir, id string) (*chat.Conn, error) {
 	})
 }
 
-// identityIn loads <dir>/<id>_cert.pem and <id>_key.pem.
 // errNoIdentity: --id names a CN with no certificate in the certs dir.
 var errNoIdentity = errors.New("no certificate")
 
+// identityIn loads <dir>/<id>_cert.pem and <id>_key.pem.
 func identityIn(dir, id string) ([]*x509.Certificate, crypto.Signer, error) {
 	// The same CN-to-file mapping as scca issue (ca.FileStem), so --id
 	// team/alice finds what issue --cn team/alice wrote.

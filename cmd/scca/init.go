@@ -107,7 +107,7 @@ func (e *env) firstCRLs(ctx context.Context, st revocation.CRLStore, a *ca.Autho
 		err = e.publishCRLs(ctx, st, targets)
 	}
 	if err != nil {
-		return fmt.Errorf("the CA was created but its first CRL was not published: %w", err)
+		return fmt.Errorf("the CA was created but its first CRL was not published (run `scca crl` once this is fixed): %w", err)
 	}
 	return nil
 }

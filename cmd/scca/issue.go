@@ -99,7 +99,7 @@ func (e *env) issueRequest(profile string) (ca.IssueRequest, error) {
 // validity cut short by the CA's own expiry.
 func (e *env) reportIssued(is *ca.Issued) {
 	if r := is.Replaced; r != nil {
-		e.statusf("  replaced:    %s (%q), revoked as superseded\n", r.Serial, r.CN)
+		e.statusf("  replaced:    %s (%q), revoked as superseded\n", displaySerial(r.Serial), r.CN)
 	}
 	if is.Clamped {
 		fmt.Fprintf(e.stderr, "warning: the requested validity runs past the CA's expiry; the certificate ends with the CA on %s\n",

@@ -95,7 +95,7 @@ func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]s
 		return nil, err
 	}
 	now := time.Now()
-	// The candidates go with the prompt, on stderr; stdout says what was done.
+	// The candidates go with the prompt, on stderr, as does what was done.
 	tw := tableWriter(e.stderr, e.stderr, e.tableStyleFor(e.stderr))
 	var serials []string
 	for _, r := range recs {
