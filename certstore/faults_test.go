@@ -3,6 +3,7 @@ package certstore
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,39 @@ func TestOpenMySQLLoginFaults(t *testing.T) {
 	}
 	if err != nil && (strings.Contains(err.Error(), "wrong-secret") || strings.Contains(err.Error(), "cannot reach")) {
 		t.Errorf("error leaks the password or says unreachable: %v", err)
+	}
+}
+
+// The same for PostgreSQL: an unknown database or role is what the server
+// answered (SQLSTATE 3D000, 28000), not "cannot reach", and the password
+// given stays out of the message.
+func TestOpenPostgresLoginFaults(t *testing.T) {
+	admin, err := url.Parse(testdb.AdminPostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bad := *admin
+	bad.Path = "/scca_no_such_db_e"
+	_, err = Open(ctx, bad.String(), Options{})
+	if !errors.Is(err, ErrNoDatabase) || errors.Is(err, ErrUnreachable) {
+		t.Errorf("unknown database: %v, want ErrNoDatabase only", err)
+	}
+	bad = *admin
+	bad.User = url.UserPassword("scca_nobody_e", "wrong-secret")
+	_, err = Open(ctx, bad.String(), Options{})
+	if !errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrUnreachable) {
+		t.Errorf("unknown role: %v, want ErrAccessDenied only", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "wrong-secret") || strings.Contains(err.Error(), "cannot reach")) {
+		t.Errorf("error leaks the password or says unreachable: %v", err)
+	}
+	// A server that is not there is still "cannot reach".
+	gone := *admin
+	gone.Host = "127.0.0.1:1"
+	_, err = Open(ctx, gone.String(), Options{})
+	if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNoDatabase) {
+		t.Errorf("no server: %v, want ErrUnreachable", err)
 	}
 }
 

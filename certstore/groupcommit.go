@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/securechat/scca/internal/atomicfile"
 	"sync"
 	"sync/atomic"
 )
@@ -62,6 +63,7 @@ type pendingInsert struct {
 	skeleton any
 	details  string
 	replace  bool
+	dirs     *atomicfile.DirSyncs // the caller's deferred directory fsyncs, or nil
 	state    atomic.Int32
 	done     chan insertResult // buffered: the committer never blocks on it
 }
@@ -90,7 +92,7 @@ func (s *Store) insertQueued(ctx context.Context, rec Record, skeleton any, repl
 		return nil, err
 	}
 	it := &pendingInsert{rec: rec, skeleton: skeleton, details: issueDetails(rec), replace: replace,
-		done: make(chan insertResult, 1)}
+		dirs: atomicfile.DirSyncsFrom(ctx), done: make(chan insertResult, 1)}
 	s.enqueue(it)
 	select {
 	case r := <-it.done:
@@ -198,7 +200,7 @@ func (s *Store) tryBatch(ctx context.Context, batch []*pendingInsert) ([]insertR
 		return s.finishBatch(tx, len(batch), err)
 	})
 	if err == nil {
-		s.advanceAnchor(last)
+		s.advanceBatchAnchor(batch, last)
 		return make([]insertResult, len(batch)), -1, nil
 	}
 	if !errors.Is(err, errNeedsItems) {
@@ -223,7 +225,7 @@ func (s *Store) tryBatch(ctx context.Context, batch []*pendingInsert) ([]insertR
 	if err != nil {
 		return nil, bad, err
 	}
-	s.advanceAnchor(last)
+	s.advanceBatchAnchor(batch, last)
 	return results, -1, nil
 }
 
@@ -239,4 +241,24 @@ func (s *Store) finishBatch(tx *sql.Tx, n int, err error) error {
 // leaving the rest of its batch fine to record.
 func ownFault(err error) bool {
 	return errors.Is(err, ErrDuplicate) || errors.Is(err, ErrIdentityTaken)
+}
+
+// advanceBatchAnchor moves the audit anchor to last for the whole batch.
+// When every caller carries deferred directory fsyncs (an issuance that
+// fsyncs its directories once at its end), the anchor's directory is
+// handed to each of them instead of being fsynced here: each caller syncs
+// it before it reports success, and the batch's answer is sent only after
+// this returns. Otherwise the anchor is synced at once.
+func (s *Store) advanceBatchAnchor(batch []*pendingInsert, last AuditEntry) {
+	for _, it := range batch {
+		if it.dirs == nil {
+			s.advanceAnchor(context.Background(), last)
+			return
+		}
+	}
+	var d atomicfile.DirSyncs
+	s.advanceAnchor(atomicfile.WithDirSyncs(context.Background(), &d), last)
+	for _, it := range batch {
+		d.HandTo(it.dirs)
+	}
 }

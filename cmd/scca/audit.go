@@ -49,7 +49,7 @@ entries written before it stay unsealed and are reported as such.`,
 				if !created {
 					return errors.New("the certs dir already has an audit key")
 				}
-				e.printf("Created audit key %s; new audit entries will be sealed with it\n",
+				e.statusf("Created audit key %s; new audit entries will be sealed with it\n",
 					filepath.Join(e.certsDir(), certstore.AuditKeyFile))
 				return nil
 			}
@@ -84,14 +84,14 @@ func (e *env) printAuditReport(r certstore.AuditReport) {
 	e.printf("audit trail OK: %d entries, hash chain intact; %d certificates match the log\n", r.Entries, r.Certificates)
 	switch {
 	case !r.SealChecked:
-		e.printf("warning: no audit key in %s: seals not checked (create one with scca audit --create-key)\n", e.certsDir())
+		e.statusf("warning: no audit key in %s: seals not checked (create one with scca audit --create-key)\n", e.certsDir())
 	case r.Legacy > 0:
 		e.printf("seals: %d entries sealed; the first %d predate the audit key and are unsealed\n", r.Sealed, r.Legacy)
 	default:
 		e.printf("seals: all %d entries sealed by the audit key\n", r.Sealed)
 	}
 	if r.SealChecked && !r.Anchored {
-		e.printf("warning: no audit anchor in %s: a cut-off tail would not be seen from this host\n", e.certsDir())
+		e.statusf("warning: no audit anchor in %s: a cut-off tail would not be seen from this host\n", e.certsDir())
 	}
 }
 

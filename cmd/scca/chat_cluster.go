@@ -87,5 +87,5 @@ func (e *env) hintRevocation() {
 		fmt.Fprintf(e.stderr, "scca: warning: chat servers not told at once (they poll within a second): %v\n", err)
 		return
 	}
-	e.printf("  chat servers told through %s\n", cluster.Redact(e.v.GetString("broker")))
+	e.statusf("  chat servers told through %s\n", cluster.Redact(e.v.GetString("broker")))
 }

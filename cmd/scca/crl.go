@@ -25,7 +25,8 @@ func newCRLCmd(e *env) *cobra.Command {
 at hand: <certs-dir>/crl.pem and crl.der for the issuer of leaf certificates,
 and with an intermediate also root_crl.pem/root_crl.der (signed by the root).
 Each CRL gets a new, ever-growing CRL number. Run it from cron well before
-nextUpdate (see --crl-validity); revocations publish a new CRL by themselves.
+nextUpdate (see --crl-validity); init publishes the first CRL and revocations
+a new one by themselves.
 It also renews the delegated OCSP responder certificate of each CA whose key
 is at hand once less than half of its 4-day life is left, so a daily
 ` + "`scca crl`" + ` keeps ` + "`scca serve`" + ` signing without any CA key.`,
@@ -43,20 +44,8 @@ is at hand once less than half of its 4-day life is left, so a daily
 			if err != nil {
 				return err
 			}
-			// Every issuer is tried: a revoked intermediate gets no CRL, but
-			// the root's CRL that lists it must still go out.
-			var errs []error
-			for _, id := range sortedKeys(targets) {
-				t := targets[id]
-				info, err := revocation.PublishCRL(cmd.Context(), st, t.CRLConfig, t.PEMPath, t.DERPath)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				e.printf("Published CRL #%d of %q: %d revoked, next update %s\n  %s\n  %s\n", info.Number,
-					t.Issuer.Subject.CommonName, info.Entries, info.NextUpdate.UTC().Format(time.RFC3339), t.PEMPath, t.DERPath)
-			}
-			return errors.Join(append(errs, e.renewResponders(cmd.Context(), a, targets))...)
+			err = e.publishCRLs(cmd.Context(), st, targets)
+			return errors.Join(err, e.renewResponders(cmd.Context(), a, targets))
 		},
 	}
 	status := &cobra.Command{
@@ -89,6 +78,24 @@ nextUpdate is within --warn, so monitoring can page before the outage.`,
 	status.Flags().String("warn", "24h", "warn (exit 2) when nextUpdate is closer than this")
 	cmd.AddCommand(status)
 	return cmd
+}
+
+// publishCRLs publishes a fresh CRL for each target and says so on stderr.
+// Every issuer is tried: a revoked intermediate gets no CRL, but the root's
+// CRL that lists it must still go out.
+func (e *env) publishCRLs(ctx context.Context, st revocation.CRLStore, targets map[string]revocation.CRLTarget) error {
+	var errs []error
+	for _, id := range sortedKeys(targets) {
+		t := targets[id]
+		info, err := revocation.PublishCRL(ctx, st, t.CRLConfig, t.PEMPath, t.DERPath)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.statusf("Published CRL #%d of %q: %d revoked, next update %s\n  %s\n  %s\n", info.Number,
+			t.Issuer.Subject.CommonName, info.Entries, info.NextUpdate.UTC().Format(time.RFC3339), t.PEMPath, t.DERPath)
+	}
+	return errors.Join(errs...)
 }
 
 // crlStatus checks the leaf issuer's CRL (which must exist) and, with an

@@ -28,7 +28,7 @@ func newDBCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e.printf("%s: schema at version %d\n", st.Location().Redacted, s.Current)
+			e.statusf("%s: schema at version %d\n", st.Location().Redacted, s.Current)
 			return nil
 		},
 	}, &cobra.Command{

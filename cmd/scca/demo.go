@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -224,12 +225,19 @@ func (d *demo) dial(ctx context.Context, dir, id string) (*chat.Conn, error) {
 	})
 }
 
+// errNoIdentity: --id names a CN with no certificate in the certs dir.
+var errNoIdentity = errors.New("no certificate")
+
 // identityIn loads <dir>/<id>_cert.pem and <id>_key.pem.
 func identityIn(dir, id string) ([]*x509.Certificate, crypto.Signer, error) {
 	// The same CN-to-file mapping as scca issue (ca.FileStem), so --id
 	// team/alice finds what issue --cn team/alice wrote.
 	stem := ca.FileStem(id)
-	cert, err := readCertFile(filepath.Join(dir, stem+"_cert.pem"))
+	certPath := filepath.Join(dir, stem+"_cert.pem")
+	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%w for %q in %s (%s)", errNoIdentity, id, dir, certPath)
+	}
+	cert, err := readCertFile(certPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,15 +44,21 @@ on its way in, so doctor is for cron checks and after a crash.`,
 			if err != nil {
 				return err
 			}
+			// The check's report is data (stdout); what --repair did is
+			// status (stderr), like every command that changes something.
+			w := e.stdout
+			if repair {
+				w = e.stderr
+			}
 			if rep.Empty() {
-				e.printf("%s: no interrupted issuance, no stray temporary file", e.certsDir())
+				fmt.Fprintf(w, "%s: no interrupted issuance, no stray temporary file", e.certsDir())
 				if rep.Busy > 0 {
-					e.printf(" (%d issuance(s) in progress)", rep.Busy)
+					fmt.Fprintf(w, " (%d issuance(s) in progress)", rep.Busy)
 				}
-				e.printf("\n")
+				fmt.Fprintln(w)
 				return nil
 			}
-			writeRecovery(e.stdout, rep, !repair)
+			writeRecovery(w, rep, !repair)
 			if !repair {
 				e.printf("run `scca doctor --repair` to settle them\n")
 			}

@@ -172,8 +172,8 @@ certificate's lifetime (with jitter; failures are retried with backoff);
 }
 
 func printIdentity(e *env, verb string, res *enroll.Result) {
-	e.printf("%s %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
-		verb, res.Cert.Subject.CommonName, res.Cert.SerialNumber.Text(16),
+	e.statusf("%s %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
+		verb, res.Cert.Subject.CommonName, certSerial(res.Cert),
 		res.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), res.Paths.Cert, res.Paths.Key, res.Paths.Chain)
 }
 

@@ -62,7 +62,7 @@ or, on a terminal, a prompt.`,
 			if err := atomicfile.Write(out, der, 0o600); err != nil {
 				return err
 			}
-			e.printf("Wrote %s (certificate, key and %d CA certificate(s))\n", out, len(chain))
+			e.statusf("Wrote %s (certificate, key and %d CA certificate(s))\n", out, len(chain))
 			return nil
 		},
 	}

@@ -35,7 +35,7 @@ var hints = []struct {
 	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
 	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
 	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
-	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
+	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' or psql -c 'CREATE DATABASE securechat', and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
 	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
 	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
 	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
@@ -53,6 +53,7 @@ var hints = []struct {
 	{certstore.ErrIdentityTaken, "one client identity has one holder: with issue/sign add --replace to revoke the old certificate as superseded, or revoke it first (`scca revoke --cn NAME`), or choose another CN"},
 	{errInventoryInUse, "one inventory serves one CA: use that CA's --certs-dir, or give the new CA its own --db (a fresh database)"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
+	{errNoIdentity, "issue it with `scca issue client --cn NAME` (or `scca enroll`), or point --certs-dir at the directory that holds it"},
 	{errNoChatServer, "is `scca chat server` running there? Start it, or point --server at it (HOST:PORT, or ws://HOST:PORT/)"},
 	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/revocation"
 )
 
 func newInitCmd(e *env) *cobra.Command {
@@ -21,8 +22,10 @@ func newInitCmd(e *env) *cobra.Command {
 		Long: `Create a new CA in --certs-dir: root_ca.pem and root_ca_key.pem, plus
 intermediate_ca.pem and intermediate_ca_key.pem with --intermediate (leaf
 certificates are then issued by the intermediate, and the root key can be
-moved offline). The inventory schema is created and the CA certificates are
-recorded. An existing CA is never overwritten.`,
+moved offline). The inventory schema is created, the CA certificates are
+recorded and each CA's first, empty CRL is published (crl.pem, and with
+--intermediate root_crl.pem), so verify --crl works at once. What was made
+is reported on stderr. An existing CA is never overwritten.`,
 		Example: `  scca init
   scca init --cn "Example Root CA" --key-type ecdsa-p384 --validity 20y --intermediate
   SCCA_CA_PASSPHRASE=... scca init --encrypt-key`,
@@ -68,14 +71,18 @@ recorded. An existing CA is never overwritten.`,
 			if err != nil {
 				return err
 			}
-			e.printf("Created root CA %q (serial %x, valid until %s)\n", a.Root.Subject.CommonName,
-				a.Root.SerialNumber, a.Root.NotAfter.UTC().Format("2006-01-02"))
+			e.statusf("Created root CA %q (serial %s, valid until %s)\n", a.Root.Subject.CommonName,
+				certSerial(a.Root), a.Root.NotAfter.UTC().Format("2006-01-02"))
 			if a.Intermediate != nil {
-				e.printf("Created intermediate CA %q (serial %x); leaf certificates will be issued by it\n",
-					a.Intermediate.Subject.CommonName, a.Intermediate.SerialNumber)
+				e.statusf("Created intermediate CA %q (serial %s); leaf certificates will be issued by it\n",
+					a.Intermediate.Subject.CommonName, certSerial(a.Intermediate))
+				if !a.Intermediate.NotAfter.Before(a.Root.NotAfter) {
+					e.statusf("warning: the intermediate's %d days run past the root's expiry; it ends with the root on %s\n",
+						int(ca.DefaultIntermediateValidity.Hours()/24), a.Root.NotAfter.UTC().Format("2006-01-02"))
+				}
 			}
-			e.printf("CA files are in %s; inventory: %s\n", e.certsDir(), st.Location().Redacted)
-			return nil
+			e.statusf("CA files are in %s; inventory: %s\n", e.certsDir(), st.Location().Redacted)
+			return e.firstCRLs(cmd.Context(), st, a, pass)
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +97,19 @@ recorded. An existing CA is never overwritten.`,
 
 func completeKeyTypes(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}, cobra.ShellCompDirectiveNoFileComp
+}
+
+// firstCRLs publishes each new CA's first, empty CRL, so that
+// `scca verify --crl` and relying parties have one from the start.
+func (e *env) firstCRLs(ctx context.Context, st revocation.CRLStore, a *ca.Authority, pass []byte) error {
+	targets, err := e.crlTargetsWith(a, func() ([]byte, error) { return pass, nil })
+	if err == nil {
+		err = e.publishCRLs(ctx, st, targets)
+	}
+	if err != nil {
+		return fmt.Errorf("the CA was created but its first CRL was not published (run `scca crl` once this is fixed): %w", err)
+	}
+	return nil
 }
 
 // errInventoryInUse is returned by init for an inventory that already holds

@@ -44,7 +44,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 			if err != nil {
 				return err
 			}
-			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
+			e.statusf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
 				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, is.ChainPath)
 			e.reportIssued(is)
 			return nil
@@ -95,7 +95,7 @@ func (e *env) issueRequest(profile string) (ca.IssueRequest, error) {
 // validity cut short by the CA's own expiry.
 func (e *env) reportIssued(is *ca.Issued) {
 	if r := is.Replaced; r != nil {
-		e.printf("  replaced:    %s (%q), revoked as superseded\n", r.Serial, r.CN)
+		e.statusf("  replaced:    %s (%q), revoked as superseded\n", displaySerial(r.Serial), r.CN)
 	}
 	if is.Clamped {
 		fmt.Fprintf(e.stderr, "warning: the requested validity runs past the CA's expiry; the certificate ends with the CA on %s\n",
@@ -138,7 +138,7 @@ extended key usages and basic constraints.`,
 			if err != nil {
 				return err
 			}
-			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
+			e.statusf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
 				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, is.ChainPath)
 			e.reportIssued(is)
 			return nil

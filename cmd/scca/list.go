@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -169,6 +170,9 @@ var listColumns = []column{
 
 // displaySerial writes a serial in whole octets, as openssl does ("6e2..."
 // becomes "06e2..."); the inventory keeps it without leading zeros.
+// certSerial is a certificate's serial as displaySerial shows it.
+func certSerial(c *x509.Certificate) string { return displaySerial(c.SerialNumber.Text(16)) }
+
 func displaySerial(s string) string {
 	if len(s)%2 == 1 {
 		return "0" + s

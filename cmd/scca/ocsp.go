@@ -26,8 +26,8 @@ func (e *env) renewResponders(ctx context.Context, a *ca.Authority, targets map[
 	}
 	made, err := a.RenewOCSPResponders(ctx, rootKey)
 	for _, c := range made {
-		e.printf("Renewed OCSP responder certificate %q (serial %x, valid until %s)\n",
-			c.Subject.CommonName, c.SerialNumber, c.NotAfter.UTC().Format(time.RFC3339))
+		e.statusf("Renewed OCSP responder certificate %q (serial %s, valid until %s)\n",
+			c.Subject.CommonName, certSerial(c), c.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return err
 }

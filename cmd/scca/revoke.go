@@ -66,11 +66,11 @@ func newRevokeCmd(e *env) *cobra.Command {
 				if err != nil && !errors.Is(err, revocation.ErrCRLNotPublished) {
 					return err
 				}
-				e.printf("Revoked %s (%s %q), reason %s\n", displaySerial(rec.Serial), rec.Type, rec.CN, certstore.ReasonName(reason))
+				e.statusf("Revoked %s (%s %q), reason %s\n", displaySerial(rec.Serial), rec.Type, rec.CN, certstore.ReasonName(reason))
 				if err != nil {
 					return err
 				}
-				e.printf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
+				e.statusf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
 			}
 			e.hintRevocation()
 			return e.renewResponders(cmd.Context(), a, rv.CRLs)
@@ -95,7 +95,7 @@ func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]s
 		return nil, err
 	}
 	now := time.Now()
-	// The candidates go with the prompt, on stderr; stdout says what was done.
+	// The candidates go with the prompt, on stderr, as does what was done.
 	tw := tableWriter(e.stderr, e.stderr, e.tableStyleFor(e.stderr))
 	var serials []string
 	for _, r := range recs {
@@ -120,7 +120,7 @@ func (e *env) confirmCN(cmd *cobra.Command, st *certstore.Store, cn string) ([]s
 	fmt.Fprintf(e.stderr, "Revoke these %d certificate(s)? [y/N] ", len(serials))
 	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		e.printf("nothing revoked\n")
+		e.statusf("nothing revoked\n")
 		return nil, nil
 	}
 	return serials, nil
@@ -145,6 +145,12 @@ func (e *env) revoker(st *certstore.Store) (*revocation.Revoker, *ca.Authority, 
 // (covering the intermediate) is root_crl.pem/root_crl.der, published only
 // when the root key is online.
 func (e *env) crlTargets(a *ca.Authority) (map[string]revocation.CRLTarget, error) {
+	return e.crlTargetsWith(a, e.passphrase)
+}
+
+// crlTargetsWith is crlTargets with the root key's passphrase from pass
+// (init has it already and must not ask again).
+func (e *env) crlTargetsWith(a *ca.Authority, pass ca.PassphraseFunc) (map[string]revocation.CRLTarget, error) {
 	dir := e.certsDir()
 	validity, err := parseValidity(e.v.GetString("crl-validity"))
 	if err != nil {
@@ -162,7 +168,7 @@ func (e *env) crlTargets(a *ca.Authority) (map[string]revocation.CRLTarget, erro
 	if a.Intermediate == nil {
 		return targets, nil
 	}
-	rootKey, err := ca.LoadRootSigner(dir, e.passphrase)
+	rootKey, err := ca.LoadRootSigner(dir, pass)
 	if errors.Is(err, ca.ErrNoCA) {
 		return targets, nil // root key offline: its CRL is published where the key lives
 	}

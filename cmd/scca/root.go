@@ -42,7 +42,11 @@ variables SCCA_<FLAG> (for example SCCA_DB, SCCA_CERTS_DIR), the config file
 revocation sources, timeouts and limits, log settings) comes from the
 environment or the file; confirmations (--yes, --force) and per-command
 choices (--cn, --status, -o) are flags only. An unknown key in the file is
-an error.`
+an error.
+
+Data (tables, JSON/CSV, show, the verdicts of verify and other checks,
+tokens) goes to stdout; what a command did or is doing (Issued, Revoked,
+Published, Serving, warnings) goes to stderr.`
 
 func newRootCmd(e *env) *cobra.Command {
 	e.v = viper.New()
@@ -148,9 +152,13 @@ func (e *env) loadConfig(cmd *cobra.Command) error {
 	return nil
 }
 
-// nearestKey suggests the configuration key closest to a mistyped one, or
-// says that a flag is not a configuration setting.
+// nearestKey says that a flag is not a configuration setting, or suggests
+// the configuration key closest to a mistyped one. An exact flag name wins
+// over a near configuration key: `cn: alice` is --cn, not a typo of crl.
 func nearestKey(root *cobra.Command, k string) string {
+	if isFlag(root, k) {
+		return " (not a configuration setting: give it as a flag)"
+	}
 	best, bestDist := "", 3 // two edits at most
 	for c := range configKeys {
 		if d := levenshtein.ComputeDistance(k, c); d < bestDist || (d == bestDist && c < best) {
@@ -159,9 +167,6 @@ func nearestKey(root *cobra.Command, k string) string {
 	}
 	if best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	if isFlag(root, k) {
-		return " (not a configuration setting: give it as a flag)"
 	}
 	return ""
 }
@@ -200,7 +205,15 @@ func (e *env) actor() string {
 	return "scca"
 }
 
+// printf writes data to stdout: what a script consumes (tables, JSON/CSV,
+// tokens, the reports of read-only checks such as verify, crl status, audit
+// --verify, db status and doctor without --repair).
 func (e *env) printf(format string, args ...any) { fmt.Fprintf(e.stdout, format, args...) }
+
+// statusf writes a status line to stderr: what a command did or is doing
+// (Issued, Revoked, Published, Created, Serving, warnings), so that stdout
+// stays empty or data-only and `scca ... > out` captures only data.
+func (e *env) statusf(format string, args ...any) { fmt.Fprintf(e.stderr, format, args...) }
 
 // ensureCertsDir creates the certificates directory with owner-only access,
 // since it holds private keys.

@@ -23,7 +23,8 @@ func newServeCmd(e *env) *cobra.Command {
 		Long: `Run the HTTP server relying parties use:
 
   GET /crl          the leaf issuer's current CRL (DER, application/pkix-crl,
-                    cached until its nextUpdate); publish it with ` + "`scca crl`" + `
+                    cached until its nextUpdate); the first is published by
+                    ` + "`scca init`" + `, the next by ` + "`scca crl`" + ` and revocations
   GET /ca.pem       the CA certificates, issuer first
   GET /ca.der       the leaf issuer's certificate in DER (the AIA caIssuers URL)
   GET /root.crl     with an intermediate: the root's CRL (DER), listing revoked
@@ -111,6 +112,6 @@ func (e *env) dropRevokedIssuer(ctx context.Context, st ca.RecordGetter, cas *ca
 		return responders, err
 	}
 	logger.Error("not answering OCSP for a revoked CA", "err", err)
-	e.printf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
+	e.statusf("Warning: %v; OCSP for its certificates is refused, /root.crl lists it\n", err)
 	return slices.DeleteFunc(responders, func(r revocation.ResponderConfig) bool { return r.Issuer.Equal(cas.Issuer()) }), nil
 }

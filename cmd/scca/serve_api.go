@@ -100,7 +100,7 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	e.printf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
+	e.statusf("Serving /crl, /ca.pem, /ca.der and /ocsp on http://%s\n", ln.Addr())
 	go func() {
 		errc <- revocation.Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().plain.ServeHTTP(w, r) }))
 	}()
@@ -113,7 +113,7 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 			return fmt.Errorf("listen: %w", err)
 		}
 		tlsLn := tls.NewListener(apiLn, enroll.ReloadableTLSConfig(func() *enroll.Server { return cur.Load().api }))
-		e.printf("Serving the enrollment API on https://%s (root fingerprint %s)\n", apiLn.Addr(), enroll.Fingerprint(first.api.Root()))
+		e.statusf("Serving the enrollment API on https://%s (root fingerprint %s)\n", apiLn.Addr(), enroll.Fingerprint(first.api.Root()))
 		servers++
 		go func() {
 			errc <- revocation.Serve(ctx, tlsLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().api.ServeHTTP(w, r) }))

@@ -57,8 +57,8 @@ Exits 0 when the certificate is good, 1 with the reason when it is not.`,
 			if err := checker.CheckChain(cmd.Context(), chain); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			e.printf("%s: OK\n  subject:    %s\n  serial:     %x\n  purpose:    %s\n  chain:      %s\n  revocation: good per %s\n",
-				args[0], cert.Subject.CommonName, cert.SerialNumber, extKeyUsageNames([]x509.ExtKeyUsage{purpose})[0],
+			e.printf("%s: OK\n  subject:    %s\n  serial:     %s\n  purpose:    %s\n  chain:      %s\n  revocation: good per %s\n",
+				args[0], cert.Subject.CommonName, certSerial(cert), extKeyUsageNames([]x509.ExtKeyUsage{purpose})[0],
 				chainNames(chain), source)
 			return nil
 		},

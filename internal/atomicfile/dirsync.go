@@ -29,6 +29,26 @@ func WithDirSyncs(ctx context.Context, d *DirSyncs) context.Context {
 	return context.WithValue(ctx, dirSyncsKey{}, d)
 }
 
+// DirSyncsFrom returns the DirSyncs ctx carries, or nil.
+func DirSyncsFrom(ctx context.Context) *DirSyncs {
+	d, _ := ctx.Value(dirSyncsKey{}).(*DirSyncs)
+	return d
+}
+
+// HandTo adds every directory added to d so far to each of others (an
+// operation done once on behalf of several owners: each owner syncs them
+// before it reports success).
+func (d *DirSyncs) HandTo(others ...*DirSyncs) {
+	d.mu.Lock()
+	dirs := append([]string(nil), d.dirs...)
+	d.mu.Unlock()
+	for _, o := range others {
+		for _, dir := range dirs {
+			o.Add(dir)
+		}
+	}
+}
+
 // Add defers the fsync of dir to Sync.
 func (d *DirSyncs) Add(dir string) {
 	if abs, err := filepath.Abs(dir); err == nil {

@@ -35,7 +35,27 @@ const (
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 	lockNotAvailable     = "55P03"
+	// The server answered the login: wrong user or password, unknown
+	// database. Not "cannot reach".
+	invalidAuthorization = "28000" // e.g. role "x" does not exist, no pg_hba.conf entry
+	invalidPassword      = "28P01"
+	invalidCatalogName   = "3D000" // database "x" does not exist
 )
+
+// fault names the login and database refusals.
+func fault(err error) error {
+	pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
+	if !ok {
+		return nil
+	}
+	switch pe.Code {
+	case invalidAuthorization, invalidPassword:
+		return sqldriver.ErrAccessDenied
+	case invalidCatalogName:
+		return sqldriver.ErrNoDatabase
+	}
+	return nil
+}
 
 // Connection settings forced on every PostgreSQL session: times are
 // TIMESTAMP(6) WITHOUT TIME ZONE in UTC, and goose's version table defaults
@@ -51,6 +71,7 @@ var driver = sqldriver.Driver{
 	Parse:       parseURL,
 	Open:        open,
 	Unreachable: unreachable,
+	Fault:       fault,
 	Duplicate: func(err error) bool {
 		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
 		return ok && pe.Code == uniqueViolation
@@ -117,6 +138,10 @@ func unreachable(loc sqldriver.Location, err error) error {
 	host, secret := "?", sqldriver.URLPassword(loc.DSN)
 	if u, perr := url.Parse(loc.DSN); perr == nil {
 		host = net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), defaultPort))
+	}
+	if f := fault(err); f != nil {
+		// The server answered: not "cannot reach".
+		return fmt.Errorf("%w: the server at %s answered for %s: %s", f, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 	}
 	return fmt.Errorf("%w: cannot reach PostgreSQL inventory at %s (%s): %s", sqldriver.ErrUnreachable, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 }
