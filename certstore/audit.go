@@ -92,7 +92,7 @@ func auditHash(e AuditEntry) string {
 // head is read after the lock is granted, so it is never stale.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (AuditEntry, error) {
 	if s.seal != nil && s.seal.Key == nil {
-		return e, errors.New("append audit entry: the audit log is sealed but the audit key is not loaded (check " + AuditKeyFile + " and its permissions)")
+		return e, fmt.Errorf("append audit entry: %w", ErrAuditKeyNotLoaded)
 	}
 	var lastID int64
 	var lastHash string

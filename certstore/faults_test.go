@@ -16,31 +16,30 @@ import (
 )
 
 // A statement on a connection that stops answering after it was opened
-// fails within the timeout, as ErrTimeout.
-func TestStatementDeadlineOnBlackholedMySQL(t *testing.T) {
-	cfg, err := mysql.ParseDSN(testdb.MySQL(t, "scca_stmt_deadline"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testdb.NewBlackhole(t, cfg.Addr)
-	cfg.Addr = proxy.Addr()
-	ctx := context.Background()
-	st, err := Open(ctx, cfg.FormatDSN(), Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	proxy.Swallow()
-	start := time.Now()
-	_, err = st.FindByCN(ctx, "x")
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("took %s with a 1s timeout", took)
-	}
-	if !IsTimeout(err) {
-		t.Errorf("err = %v, want a timeout", err)
+// fails within the timeout, as ErrTimeout, on every server database.
+func TestStatementDeadlineOnBlackholedServer(t *testing.T) {
+	for _, driver := range testdb.Servers {
+		t.Run(driver, func(t *testing.T) {
+			viaProxy, proxy := testdb.Proxied(t, testdb.Server(t, driver, "scca_stmt_deadline"))
+			ctx := context.Background()
+			st, err := Open(ctx, viaProxy, Options{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			proxy.Swallow()
+			start := time.Now()
+			_, err = st.FindByCN(ctx, "x")
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %s with a 1s timeout", took)
+			}
+			if !IsTimeout(err) {
+				t.Errorf("err = %v, want a timeout", err)
+			}
+		})
 	}
 }
 

@@ -348,8 +348,9 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 // databases are the real inventories the tests run on.
 func databases(t *testing.T) map[string]func(*testing.T) string {
 	return map[string]func(*testing.T) string{
-		"sqlite":  func(t *testing.T) string { return testdb.SQLite(t) },
-		"mariadb": func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
+		"sqlite":   func(t *testing.T) string { return testdb.SQLite(t) },
+		"mariadb":  func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
+		"postgres": func(t *testing.T) string { return testdb.Postgres(t, "scca_cluster") },
 	}
 }
 

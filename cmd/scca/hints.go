@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
@@ -54,10 +55,38 @@ var hints = []struct {
 	{errInventoryInUse, "one inventory serves one CA: use that CA's --certs-dir, or give the new CA its own --db (a fresh database)"},
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{errNoChatServer, "is `scca chat server` running there? Start it, or point --server at it (HOST:PORT, or ws://HOST:PORT/)"},
-	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
+	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only: chmod 600 on the file named above"},
+	{certstore.ErrAuditKeyNotLoaded, "this inventory's audit log is sealed: run the command where the CA's audit key (" + certstore.AuditKeyFile + " in --certs-dir) is, readable by its owner only"},
+	{ca.ErrNoHostName, "a server certificate is for a host: give it --dns NAME or --ip ADDR, or a host name as --cn"},
+	{ca.ErrNoPKCS12Password, "set SCCA_P12_PASSWORD to a non-empty password (or type one at the prompt)"},
 }
 
+// adviceHints are hints that name what the error carries (a directory, a
+// uid): each returns "" for an error it does not know.
+var adviceHints = []func(error) string{
+	func(err error) string {
+		var de *ca.DirPermissionError
+		switch {
+		case !errors.As(err, &de):
+			return ""
+		case de.Owner >= 0:
+			return fmt.Sprintf("whoever can write the CA directory can swap its files: take it over with `sudo chown -R %d %s`, or use a directory of your own", de.You, de.Dir)
+		default:
+			return fmt.Sprintf("whoever can write the CA directory can swap its files: run `chmod go-w %s`", de.Dir)
+		}
+	},
+}
+
+// noEnrollReason is what the browser page of `scca chat server --web` is
+// told when the server relays no enrolment.
+const noEnrollReason = "enrolment is not offered by this server (its operator offers it with --ca-url)"
+
 func hintFor(err error) string {
+	for _, advise := range adviceHints {
+		if h := advise(err); h != "" {
+			return h
+		}
+	}
 	for _, h := range hints {
 		if errors.Is(err, h.err) {
 			return h.hint

@@ -5,12 +5,14 @@ package postgres
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +53,7 @@ var driver = sqldriver.Driver{
 	Parse:       parseURL,
 	Open:        open,
 	Unreachable: unreachable,
+	Bound:       bound,
 	Duplicate: func(err error) bool {
 		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
 		return ok && pe.Code == uniqueViolation
@@ -104,11 +107,90 @@ func open(loc sqldriver.Location) (*sql.DB, error) {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
 		cfg.ConnectTimeout = connectTimeout
 	}
+	if d := loc.IOTimeout; d > 0 {
+		cfg.ConnectTimeout = min(cfg.ConnectTimeout, d)
+		dial := cfg.DialFunc
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &boundedConn{Conn: c, d: d}, nil
+		}
+	}
 	// The store writes '?' placeholders; the connector rewrites them to $n.
 	db := sql.OpenDB(sqldriver.RebindConnector{Connector: stdlib.GetConnector(*cfg)})
 	db.SetConnMaxLifetime(3 * time.Minute)
 	db.SetMaxIdleConns(8)
 	return db, nil
+}
+
+// bound makes every read and write on a connection fail after d without
+// progress, so a statement whose answer stops coming (a hung server, a
+// black-holed path) fails instead of hanging: pgx itself only gives up
+// when the caller's context ends.
+func bound(loc sqldriver.Location, d time.Duration) (sqldriver.Location, error) {
+	loc.IOTimeout = d
+	return loc, nil
+}
+
+// boundedConn puts a deadline of now+d on each Read and Write, or the
+// deadline pgx set (to cancel on a context's end), whichever is earlier.
+type boundedConn struct {
+	net.Conn
+	d time.Duration
+
+	mu            sync.Mutex
+	read, written time.Time // pgx's own deadlines; zero: none
+}
+
+func (c *boundedConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	err := c.Conn.SetReadDeadline(earlier(c.read, time.Now().Add(c.d)))
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *boundedConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	err := c.Conn.SetWriteDeadline(earlier(c.written, time.Now().Add(c.d)))
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *boundedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.read, c.written = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundedConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.read = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *boundedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// earlier is the earlier of a (zero: none) and b.
+func earlier(a, b time.Time) time.Time {
+	if !a.IsZero() && a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // unreachable flattens the driver's error to text so that nothing
