@@ -8,12 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/securechat/scca/ca"
+
+	"github.com/securechat/scca/internal/golden"
 )
 
 // resumeVectors is chat/testdata/resume_vectors.json, quoted in
@@ -134,26 +135,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 }
 
 func TestResumeVectors(t *testing.T) {
-	got := runResumeVectorSession(t)
-	path := filepath.Join("testdata", "resume_vectors.json")
-	if *update {
-		b, _ := json.MarshalIndent(got, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want resumeVectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		gb, _ := json.MarshalIndent(got, "", "  ")
-		t.Fatalf("resumption no longer matches testdata/resume_vectors.json (run with -update only for an intended protocol change):\n%s", gb)
-	}
+	want := golden.JSON(t, filepath.Join("testdata", "resume_vectors.json"), runResumeVectorSession(t))
 	// The binder, recomputed from the stored values alone (§13.3).
 	rs, _ := hex.DecodeString(want.ResumptionSecret)
 	hello := []byte(want.ClientHello)

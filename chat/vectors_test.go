@@ -11,18 +11,16 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/securechat/scca/ca"
-)
 
-var update = flag.Bool("update", false, "rewrite chat/testdata/vectors.json")
+	"github.com/securechat/scca/internal/golden"
+)
 
 // counterReader yields start, start+1, ... (mod 256): a randomness stream
 // any implementation can reproduce.
@@ -181,26 +179,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 }
 
 func TestVectors(t *testing.T) {
-	got := runVectorSession(t)
-	path := filepath.Join("testdata", "vectors.json")
-	if *update {
-		b, _ := json.MarshalIndent(got, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want vectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		gb, _ := json.MarshalIndent(got, "", "  ")
-		t.Fatalf("handshake no longer matches testdata/vectors.json (run with -update only for an intended protocol change):\n%s", gb)
-	}
+	want := golden.JSON(t, filepath.Join("testdata", "vectors.json"), runVectorSession(t))
 	// Decrypt the message frame from the stored values alone, spelling out
 	// the record format with nothing but crypto/aes (§6.2).
 	key, _ := hex.DecodeString(want.CKey)
