@@ -281,6 +281,14 @@ func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	if err != nil {
 		t.Fatalf("good client: dial: %v", err)
 	}
+	assertGoodConn(t, c, rec)
+}
+
+// assertGoodConn checks a message c sends reaches the server; it closes c.
+func assertGoodConn(t testing.TB, c *Conn, rec *received) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	defer c.Close()
 	text := fmt.Sprintf("still alive %d", serialCounter.Add(1))
 	if err := c.Send(ctx, text); err != nil {
