@@ -3,6 +3,7 @@ package certstore
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,31 @@ func TestOpenMySQLLoginFaults(t *testing.T) {
 	_, err = Open(ctx, bad.FormatDSN(), Options{})
 	if !errors.Is(err, ErrAccessDenied) {
 		t.Errorf("wrong password: %v, want ErrAccessDenied", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "wrong-secret") || strings.Contains(err.Error(), "cannot reach")) {
+		t.Errorf("error leaks the password or says unreachable: %v", err)
+	}
+}
+
+// Opening a PostgreSQL inventory as an unknown role or naming an unknown
+// database says what the server answered, not that it cannot be reached.
+func TestOpenPostgresLoginFaults(t *testing.T) {
+	admin, err := url.Parse(testdb.AdminPostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bad := *admin
+	bad.Path = "/scca_no_such_db_e"
+	_, err = Open(ctx, bad.String(), Options{})
+	if !errors.Is(err, ErrNoDatabase) {
+		t.Errorf("unknown database: %v, want ErrNoDatabase", err)
+	}
+	bad = *admin
+	bad.User = url.UserPassword("scca_nobody_e", "wrong-secret")
+	_, err = Open(ctx, bad.String(), Options{})
+	if !errors.Is(err, ErrAccessDenied) {
+		t.Errorf("unknown role: %v, want ErrAccessDenied", err)
 	}
 	if err != nil && (strings.Contains(err.Error(), "wrong-secret") || strings.Contains(err.Error(), "cannot reach")) {
 		t.Errorf("error leaks the password or says unreachable: %v", err)

@@ -36,7 +36,7 @@ var hints = []struct {
 	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
 	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
 	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
-	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
+	{certstore.ErrNoDatabase, "create it first (MySQL: mysql -e 'CREATE DATABASE securechat'; PostgreSQL: createdb securechat) and grant the scca user on it, then `scca init` or `scca db migrate`"},
 	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
 	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
 	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},

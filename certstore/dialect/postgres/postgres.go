@@ -37,6 +37,9 @@ const (
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 	lockNotAvailable     = "55P03"
+	invalidAuthSpec      = "28000" // e.g. no such role
+	invalidPassword      = "28P01"
+	invalidCatalogName   = "3D000" // no such database
 )
 
 // Connection settings forced on every PostgreSQL session: times are
@@ -54,6 +57,7 @@ var driver = sqldriver.Driver{
 	Open:        open,
 	Unreachable: unreachable,
 	Bound:       bound,
+	Fault:       fault,
 	Duplicate: func(err error) bool {
 		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
 		return ok && pe.Code == uniqueViolation
@@ -123,6 +127,21 @@ func open(loc sqldriver.Location) (*sql.DB, error) {
 	db.SetConnMaxLifetime(3 * time.Minute)
 	db.SetMaxIdleConns(8)
 	return db, nil
+}
+
+// fault names the login and database refusals.
+func fault(err error) error {
+	pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
+	if !ok {
+		return nil
+	}
+	switch pe.Code {
+	case invalidAuthSpec, invalidPassword:
+		return sqldriver.ErrAccessDenied
+	case invalidCatalogName:
+		return sqldriver.ErrNoDatabase
+	}
+	return nil
 }
 
 // bound makes every read and write on a connection fail after d without
@@ -199,6 +218,10 @@ func unreachable(loc sqldriver.Location, err error) error {
 	host, secret := "?", sqldriver.URLPassword(loc.DSN)
 	if u, perr := url.Parse(loc.DSN); perr == nil {
 		host = net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), defaultPort))
+	}
+	if f := fault(err); f != nil {
+		// The server answered: not "cannot reach".
+		return fmt.Errorf("%w: the server at %s answered for %s: %s", f, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 	}
 	return fmt.Errorf("%w: cannot reach PostgreSQL inventory at %s (%s): %s", sqldriver.ErrUnreachable, host, loc.Redacted, sqldriver.Redact(err.Error(), secret))
 }
