@@ -241,6 +241,18 @@ func (r *received) rejections() []error {
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, rec := serveOn(t, cfg, ln)
+	return ln.Addr().String(), srv, rec
+}
+
+// serveOn serves cfg on ln until the test ends; what the server's
+// OnMessage and OnReject see (unless cfg sets them) is in the result.
+func serveOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, *received) {
+	t.Helper()
 	rec := &received{}
 	if cfg.OnMessage == nil {
 		cfg.OnMessage = rec.onMessage
@@ -249,10 +261,6 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 		cfg.OnReject = rec.onReject
 	}
 	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +276,7 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 			t.Errorf("serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String(), srv, rec
+	return srv, rec
 }
 
 // assertGoodClient checks the server still completes a handshake and

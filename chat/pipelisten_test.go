@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"context"
 	"net"
 	"sync"
 	"testing"
@@ -60,25 +59,7 @@ func (pipeAddr) String() string  { return "pipe" }
 // inside the bubble.
 func servePipes(t testing.TB, cfg ServerConfig) (*pipeListener, *Server, *received) {
 	t.Helper()
-	rec := &received{}
-	if cfg.OnMessage == nil {
-		cfg.OnMessage = rec.onMessage
-	}
-	if cfg.OnReject == nil {
-		cfg.OnReject = rec.onReject
-	}
-	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln := newPipeListener()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-	})
+	srv, rec := serveOn(t, cfg, ln)
 	return ln, srv, rec
 }

@@ -164,25 +164,28 @@ type boundedConn struct {
 }
 
 func (c *boundedConn) Read(b []byte) (int, error) {
-	c.mu.Lock()
-	err := c.Conn.SetReadDeadline(earlier(c.read, time.Now().Add(c.d)))
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.arm(&c.read, c.Conn.SetReadDeadline); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *boundedConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	err := c.Conn.SetWriteDeadline(earlier(c.written, time.Now().Add(c.d)))
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.arm(&c.written, c.Conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(b)
 }
 
+// arm sets the deadline of one direction before an I/O call.
+func (c *boundedConn) arm(own *time.Time, set func(time.Time) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return set(earlier(*own, time.Now().Add(c.d)))
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline record pgx's own
+// deadlines, so arm keeps them.
 func (c *boundedConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -191,17 +194,18 @@ func (c *boundedConn) SetDeadline(t time.Time) error {
 }
 
 func (c *boundedConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.read = t
-	return c.Conn.SetReadDeadline(t)
+	return c.record(&c.read, t, c.Conn.SetReadDeadline)
 }
 
 func (c *boundedConn) SetWriteDeadline(t time.Time) error {
+	return c.record(&c.written, t, c.Conn.SetWriteDeadline)
+}
+
+func (c *boundedConn) record(own *time.Time, t time.Time, set func(time.Time) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.written = t
-	return c.Conn.SetWriteDeadline(t)
+	*own = t
+	return set(t)
 }
 
 // earlier is the earlier of a (zero: none) and b.
