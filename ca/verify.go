@@ -2,23 +2,23 @@ package ca
 
 import (
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"slices"
 	"time"
+
+	"github.com/securechat/scca/internal/leafcheck"
 )
 
 // Errors from VerifyLeaf that callers (the chat handshake, `scca verify`)
-// report or branch on. Chain-building failures from crypto/x509 are wrapped
-// as they are.
+// report or branch on; they are package leafcheck's, which the secure
+// channel shares. Chain-building failures from crypto/x509 are wrapped as
+// they are.
 var (
-	ErrLeafIsCA     = errors.New("certificate is a CA certificate, not a leaf")
-	ErrWrongEKU     = errors.New("certificate lacks the required extended key usage")
-	ErrNotYet       = errors.New("certificate is not yet valid")
-	ErrExpired      = errors.New("certificate has expired")
-	ErrNoSerial     = errors.New("certificate serial number is not positive")
-	ErrUntrusted    = errors.New("certificate does not chain to the configured CA")
-	ErrNameMismatch = errors.New("certificate is not valid for the expected name")
+	ErrLeafIsCA     = leafcheck.ErrLeafIsCA
+	ErrWrongEKU     = leafcheck.ErrWrongEKU
+	ErrNotYet       = leafcheck.ErrNotYet
+	ErrExpired      = leafcheck.ErrExpired
+	ErrNoSerial     = leafcheck.ErrNoSerial
+	ErrUntrusted    = leafcheck.ErrUntrusted
+	ErrNameMismatch = leafcheck.ErrNameMismatch
 )
 
 // Trust is the set of CA certificates a relying party accepts: the root(s)
@@ -39,55 +39,10 @@ func NewTrust(root *x509.Certificate, intermediates ...*x509.Certificate) Trust 
 }
 
 // VerifyLeaf checks that cert is a usable end-entity certificate for purpose
-// at time now: it chains to the trust anchors, it is not a CA, it carries the
-// purpose's EKU explicitly (x509.ExtKeyUsageAny is not accepted), its serial
-// is positive (RFC 5280 §4.1.2.2), and, when name is not empty, it is valid
-// for that DNS name or IP address. It returns the verified chain, leaf first.
-//
-// crypto/x509's Verify alone is not enough for a private PKI: it accepts a
-// CA certificate as a leaf, treats a missing EKU as "any", and knows nothing
-// about revocation; the checks it skips are made here, and revocation is the
+// at time now and returns the verified chain, leaf first (leafcheck.Verify:
+// chains to the trust anchors, not a CA, the purpose's EKU explicitly, a
+// positive serial, valid for name when it is not empty). Revocation is the
 // caller's job (package revocation).
 func (t Trust) VerifyLeaf(cert *x509.Certificate, purpose x509.ExtKeyUsage, name string, now time.Time) ([]*x509.Certificate, error) {
-	if cert.BasicConstraintsValid && cert.IsCA {
-		return nil, ErrLeafIsCA
-	}
-	if cert.SerialNumber == nil || cert.SerialNumber.Sign() <= 0 {
-		return nil, ErrNoSerial
-	}
-	if !slices.Contains(cert.ExtKeyUsage, purpose) {
-		return nil, fmt.Errorf("%w: need %s", ErrWrongEKU, ekuName(purpose))
-	}
-	if now.Before(cert.NotBefore) {
-		return nil, fmt.Errorf("%w: valid from %s", ErrNotYet, cert.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if now.After(cert.NotAfter) {
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, cert.NotAfter.UTC().Format(time.RFC3339))
-	}
-	chains, err := cert.Verify(x509.VerifyOptions{
-		Roots:         t.Roots,
-		Intermediates: t.Intermediates,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{purpose},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
-	}
-	if name != "" {
-		if err := cert.VerifyHostname(name); err != nil {
-			return nil, fmt.Errorf("%w %q: %w", ErrNameMismatch, name, err)
-		}
-	}
-	return chains[0], nil
-}
-
-func ekuName(u x509.ExtKeyUsage) string {
-	switch u {
-	case x509.ExtKeyUsageServerAuth:
-		return "serverAuth"
-	case x509.ExtKeyUsageClientAuth:
-		return "clientAuth"
-	default:
-		return fmt.Sprintf("EKU %d", u)
-	}
+	return leafcheck.Verify(t.Roots, t.Intermediates, cert, purpose, name, now)
 }

@@ -2,7 +2,8 @@ package chat
 
 import (
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/securechat/scca/chat/channel"
 )
 
 // Messaging record types (docs/PROTOCOL.md §12). Each is an encrypted record
@@ -22,6 +23,14 @@ const (
 	typeDeliver = "deliver" // a message pushed to the recipient
 	typeEvent   = "event"   // presence
 )
+
+// The relay registers its record types with the channel, so sessions read
+// them; the channel's derived limits (additional data, record overheads)
+// take them into account (channel/record_types.go).
+func init() {
+	channel.RegisterRecordTypes(typeSend, typeJoin, typeLeave, typeWho, typeRooms, typeDelivered,
+		typeSent, typeReply, typeDeliver, typeEvent)
+}
 
 // Send statuses (sent.status).
 const (
@@ -96,20 +105,6 @@ type replyBody struct {
 	Members []string `json:"members,omitempty"`
 	Rooms   []string `json:"rooms,omitempty"`
 	Error   string   `json:"error,omitempty"`
-}
-
-// decodePlain parses an application plaintext into v. It must be one UTF-8
-// JSON object with the rules of frames (§2: distinct names, exact member
-// names, fixed types, no trailing data): the sender authenticated these
-// exact bytes, and two readers must not see two meanings in them.
-func decodePlain(typ string, pt []byte, v wireObject) error {
-	if !utf8.Valid(pt) {
-		return fmt.Errorf("%w: %s is not UTF-8", ErrProtocol, typ)
-	}
-	if err := decodeObject(pt, v.Fields()); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrProtocol, typ, err)
-	}
-	return nil
 }
 
 // Member tables of the plaintexts (§12.1).

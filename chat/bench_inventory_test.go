@@ -96,7 +96,7 @@ func benchSecureChatInventory(b *testing.B, w *world, st *certstore.Store, cache
 		if err != nil {
 			b.Fatalf("dial: %v (server rejections: %v)", err, rec.rejections())
 		}
-		c.sess.conn.Close()
+		c.sess.NetConn().Close()
 	}
 	reportRate(b, "handshakes/s")
 }

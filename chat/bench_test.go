@@ -36,7 +36,7 @@ func BenchmarkHandshake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.sess.conn.Close()
+			c.sess.NetConn().Close()
 		}
 		reportRate(b, "handshakes/s")
 	})

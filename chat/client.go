@@ -1,10 +1,10 @@
 package chat
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -13,11 +13,11 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/chat/channel"
 )
 
 // ClientConfig configures a client. Zero durations take the package
@@ -61,43 +61,29 @@ type ClientConfig struct {
 	Rand   io.Reader
 }
 
-// offeredSuites is the suites field of client_hello; every name must be a
-// known suite.
-func (cfg *ClientConfig) offeredSuites() ([]string, error) {
-	if len(cfg.Suites) == 0 {
-		return []string{SuiteX25519AES256GCMSHA256}, nil
+// channelConfig is cfg as the secure channel takes it.
+func (cfg *ClientConfig) channelConfig() *channel.ClientConfig {
+	checker := cfg.Checker
+	if checker != nil {
+		checker = statusChecker{checker}
 	}
-	if len(cfg.Suites) > maxSuites {
-		return nil, fmt.Errorf("chat: more than %d suites", maxSuites)
+	return &channel.ClientConfig{
+		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: roots(cfg.Roots, cfg.Trust),
+			Intermediates: intermediates(cfg.Roots, cfg.Intermediates, cfg.Trust), Checker: checker,
+			MaxFrame: cfg.MaxFrame, TimestampWindow: cfg.TimestampWindow, KeyUpdateAfter: cfg.KeyUpdateAfter,
+			WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand},
+		ServerName: cfg.ServerName, ClientID: cfg.ClientID, HandshakeTimeout: cfg.HandshakeTimeout,
+		Tickets: cfg.Tickets, Suites: cfg.Suites, JSONRecords: cfg.JSONRecords,
 	}
-	for _, s := range cfg.Suites {
-		if suiteByName(s) == nil {
-			return nil, fmt.Errorf("chat: unknown cipher suite %q", s)
-		}
-	}
-	return cfg.Suites, nil
-}
-
-func (cfg *ClientConfig) identity() (identity, error) {
-	if cfg.ServerName == "" {
-		// Without a name, any certificate the CA issued with serverAuth
-		// would be accepted as this server (Dial, DialWebSocket, Client).
-		return identity{}, ErrNoServerName
-	}
-	return newIdentity(cfg.Chain, cfg.Key, trustOf(cfg.Roots, cfg.Intermediates, cfg.Trust), cfg.Checker, cfg.Now, cfg.Rand,
-		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
 }
 
 // Conn is an established client session. Send and the other requests may
 // be called from one goroutine while Receive runs in another; requests are
 // served one at a time.
 type Conn struct {
-	sess   *session
+	sess   *channel.Session
 	peerCN string
-	log    *slog.Logger
-	rand   io.Reader
-	// resumed is set when the handshake resumed with a ticket (§13).
-	resumed bool
+	rand   io.Reader // client_msg_id
 
 	mu     sync.Mutex // one request (Send, SendTo, Join, ...) or Close at a time
 	sent   uint64
@@ -132,8 +118,11 @@ type response struct {
 // queued on the server: they were never confirmed).
 const maxUnreadEvents = 1 << 16
 
-func newConn(sess *session, peerCN string, log *slog.Logger, rnd io.Reader) *Conn {
-	return &Conn{sess: sess, peerCN: peerCN, log: log, rand: rnd,
+func newConn(sess *channel.Session, rnd io.Reader) *Conn {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return &Conn{sess: sess, peerCN: sess.PeerCN(), rand: rnd,
 		rsem: make(chan struct{}, 1), resp: make(chan response, 1),
 		evReady: make(chan struct{}, 1), dead: make(chan struct{})}
 }
@@ -143,21 +132,14 @@ func newConn(sess *session, peerCN string, log *slog.Logger, rnd io.Reader) *Con
 // the server's code and reason); a bad server certificate returns one
 // wrapping ErrPeerCertificate.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Conn, error) {
-	id, err := cfg.identity()
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := handshakeWith(ctx, conn, cfg, id)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
+	return connOf(cfg)(channel.Dial(ctx, addr, cfg.channelConfig()))
+}
+
+// DialWebSocket connects to a ws:// or wss:// URL and performs the
+// handshake over it, like Dial. cfg.ServerName must be set: the URL's host
+// is not taken as the name to verify.
+func DialWebSocket(ctx context.Context, url string, cfg ClientConfig) (*Conn, error) {
+	return connOf(cfg)(channel.DialWebSocket(ctx, url, cfg.channelConfig()))
 }
 
 // Client performs the handshake over an existing connection. On error the
@@ -170,42 +152,22 @@ func Client(conn net.Conn, cfg ClientConfig) (*Conn, error) {
 // giving up when ctx ends (its deadline also bounds the handshake). On error
 // the caller still owns conn.
 func Handshake(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error) {
-	id, err := cfg.identity()
-	if err != nil {
-		return nil, err
-	}
-	return handshakeWith(ctx, conn, cfg, id)
+	return connOf(cfg)(channel.Handshake(ctx, conn, cfg.channelConfig()))
 }
 
-func handshakeWith(ctx context.Context, conn net.Conn, cfg ClientConfig, id identity) (*Conn, error) {
-	deadline := handshakeDeadline(ctx, orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout))
-	_ = conn.SetDeadline(deadline)
-	stop := func() bool { return true } // a context that can never end needs no watcher
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	hctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	h := &clientHandshake{cfg: &cfg, id: id, conn: conn, br: bufio.NewReader(conn)}
-	sess, err := h.run(hctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("handshake: %w", ctx.Err())
+// connOf makes the Conn of a handshake's result.
+func connOf(cfg ClientConfig) func(*channel.Session, error) (*Conn, error) {
+	return func(sess *channel.Session, err error) (*Conn, error) {
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("handshake with %s: %w", conn.RemoteAddr(), err)
+		return newConn(sess, cfg.Rand), nil
 	}
-	if !stop() {
-		return nil, fmt.Errorf("handshake: %w", ctx.Err())
-	}
-	_ = conn.SetDeadline(time.Time{})
-	sess.writeTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
-	cn := h.peer[0].Subject.CommonName
-	id.logger.Info("connected", "server", conn.RemoteAddr().String(), "cn", cn)
-	c := newConn(sess, cn, id.logger, id.rand)
-	c.resumed = h.resumed
-	return c, nil
 }
+
+// Resumed reports whether the handshake resumed an earlier session with a
+// ticket instead of running in full.
+func (c *Conn) Resumed() bool { return c.sess.Resumed() }
 
 // PeerCN is the common name of the server's verified certificate.
 func (c *Conn) PeerCN() string { return c.peerCN }
@@ -223,8 +185,8 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	if len(text) > c.sess.maxPlaintext() {
-		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), c.sess.maxPlaintext())
+	if len(text) > c.sess.MaxPlaintext() {
+		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(text), c.sess.MaxPlaintext())
 	}
 	c.sent++
 	if err := sendRequest(c, typeMessage, text); err != nil {
@@ -237,7 +199,7 @@ func (c *Conn) Send(ctx context.Context, text string) error {
 	if r.typ != typeAck {
 		return c.fail(fmt.Errorf("%w: server sent %s instead of ack", ErrProtocol, r.typ))
 	}
-	id, err := parseAck(r.pt)
+	id, err := channel.ParseAck(r.pt)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -273,11 +235,11 @@ func (c *Conn) roundTrip(ctx context.Context, typ string, pt []byte) (response, 
 // sendRequest seals and sends one request record (a message's text is
 // sealed straight from the string). Called with mu held.
 func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
-	if len(pt) > c.sess.maxPlaintext() {
-		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), c.sess.maxPlaintext())
+	if len(pt) > c.sess.MaxPlaintext() {
+		return fmt.Errorf("%w: %d bytes, server accepts at most %d", ErrMessageTooLarge, len(pt), c.sess.MaxPlaintext())
 	}
-	if err := writeRecord(c.sess, typ, pt); err != nil {
-		if peerReset(err) {
+	if err := channel.WriteRecord(c.sess, typ, pt); err != nil {
+		if channel.PeerReset(err) {
 			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
 		}
 		return c.fail(fmt.Errorf("send: %w", err))
@@ -285,16 +247,10 @@ func sendRequest[T ~string | ~[]byte](c *Conn, typ string, pt T) error {
 	return nil
 }
 
-// peerReset reports whether the peer dropped the connection (reset, or a
-// write to a connection it closed).
-func peerReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
 // awaitResponse waits for the response to the request just sent, bounded
 // by the write timeout. Called with mu held.
 func (c *Conn) awaitResponse(ctx context.Context, typ string) (response, error) {
-	deadline := time.Now().Add(c.sess.writeTimeout)
+	deadline := time.Now().Add(c.sess.WriteTimeout())
 	// Usually nobody else is reading (no Receive running): then we read
 	// ourselves under the read deadline, which bounds the wait without a
 	// timer.
@@ -325,7 +281,7 @@ func (c *Conn) awaitResponse(ctx context.Context, typ string) (response, error) 
 		case <-timer.C:
 			return response{}, c.fail(fmt.Errorf("waiting for %s response: %w", typ, errTimeout))
 		case c.rsem <- struct{}{}:
-			_ = c.sess.conn.SetReadDeadline(deadline)
+			_ = c.sess.NetConn().SetReadDeadline(deadline)
 			err := c.readOne(ctx)
 			<-c.rsem
 			if err != nil {
@@ -338,7 +294,7 @@ func (c *Conn) awaitResponse(ctx context.Context, typ string) (response, error) 
 // readResponse reads records until the response to our request arrives
 // (dispatching any push on the way); called holding rsem.
 func (c *Conn) readResponse(ctx context.Context, deadline time.Time) (response, error) {
-	_ = c.sess.conn.SetReadDeadline(deadline)
+	_ = c.sess.NetConn().SetReadDeadline(deadline)
 	for {
 		select {
 		case r := <-c.resp:
@@ -359,17 +315,17 @@ var errTimeout = errors.New("timed out")
 // position would be unknown).
 func (c *Conn) readOne(ctx context.Context) error {
 	if ctx.Done() != nil { // a context that can never end needs no watcher
-		stop := context.AfterFunc(ctx, func() { _ = c.sess.conn.SetReadDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() { _ = c.sess.NetConn().SetReadDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
-	typ, pt, err := c.sess.readRecord()
-	defer c.sess.releaseRead()
+	typ, pt, err := c.sess.ReadRecord()
+	defer c.sess.ReleaseRead()
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		} else if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: connection closed by server without close", ErrClosed)
-		} else if peerReset(err) {
+		} else if channel.PeerReset(err) {
 			// A reset can discard a close record already on its way
 			// (the kernel drops unread data), so it means the same.
 			err = fmt.Errorf("%w: connection reset by the server", ErrClosed)
@@ -424,7 +380,7 @@ func (c *Conn) fail(err error) error {
 	c.deadOnce.Do(func() {
 		c.err = err
 		close(c.dead)
-		c.sess.conn.Close()
+		c.sess.NetConn().Close()
 	})
 	return c.err
 }
@@ -449,7 +405,7 @@ func (c *Conn) Close() error {
 	c.conf.mu.Lock()
 	c.conf.closed = true
 	c.conf.mu.Unlock()
-	if err := writeRecord(c.sess, typeClose, ""); err != nil {
+	if err := channel.WriteRecord(c.sess, typeClose, ""); err != nil {
 		c.fail(ErrClosed)
 		return nil // the peer is already gone: nothing more to do
 	}
@@ -466,7 +422,7 @@ func (c *Conn) Close() error {
 			return nil
 		case <-c.resp: // a response nobody waits for any more
 		case c.rsem <- struct{}{}:
-			_ = c.sess.conn.SetReadDeadline(time.Time{})
+			_ = c.sess.NetConn().SetReadDeadline(time.Time{})
 			err := c.readOne(ctx)
 			<-c.rsem
 			if err != nil {

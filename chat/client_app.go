@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/securechat/scca/chat/channel"
 )
 
 // Event is something the server pushed (docs/PROTOCOL.md §12.2): a message
@@ -62,7 +64,7 @@ func (c *Conn) Receive(ctx context.Context) (Event, error) {
 		case <-ctx.Done():
 			return Event{}, ctx.Err()
 		case c.rsem <- struct{}{}:
-			_ = c.sess.conn.SetReadDeadline(time.Time{})
+			_ = c.sess.NetConn().SetReadDeadline(time.Time{})
 			err := c.readOne(ctx)
 			<-c.rsem
 			if err != nil && ctx.Err() != nil {
@@ -162,7 +164,7 @@ func (c *Conn) flushConfirm() error {
 	}
 	id := c.conf.taken
 	c.conf.pending = 0
-	if err := writeRecord(c.sess, typeDelivered, append(strconv.AppendInt([]byte(`{"id":`), id, 10), '}')); err != nil {
+	if err := channel.WriteRecord(c.sess, typeDelivered, append(strconv.AppendInt([]byte(`{"id":`), id, 10), '}')); err != nil {
 		return c.fail(fmt.Errorf("confirm delivery: %w", err))
 	}
 	return nil

@@ -35,7 +35,7 @@ func (c *clusterState) publishLocked(ev clusterEvent) {
 		return
 	}
 	if err := c.b.Broadcast(encodeEvent(&ev)); err != nil {
-		c.srv.id.logger.Debug("presence not broadcast", "err", err)
+		c.srv.log.Debug("presence not broadcast", "err", err)
 	}
 }
 
@@ -82,7 +82,7 @@ func (c *clusterState) heartbeat(stop <-chan struct{}) {
 		h.mu.RLock()
 		c.publishLocked(h.snapshotLocked())
 		h.mu.RUnlock()
-		now := c.srv.id.now()
+		now := c.srv.now()
 		for _, rooms := range c.peer.expire(now.Add(-nodeMissedBeats * c.cfg.Heartbeat)) {
 			c.announceGone(rooms)
 		}
@@ -90,8 +90,8 @@ func (c *clusterState) heartbeat(stop <-chan struct{}) {
 }
 
 func (c *clusterState) onReconnected() {
-	c.srv.id.logger.Info("cluster broker reachable again")
-	c.peer.touch(c.srv.id.now())
+	c.srv.log.Info("cluster broker reachable again")
+	c.peer.touch(c.srv.now())
 	h := c.srv.hub
 	h.mu.RLock()
 	c.publishLocked(h.snapshotLocked())
@@ -103,7 +103,7 @@ func (c *clusterState) onReconnected() {
 func (c *clusterState) onEvent(node string, raw []byte) {
 	var ev clusterEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		c.srv.id.logger.Warn("malformed cluster event ignored", "from_node", node, "err", err)
+		c.srv.log.Warn("malformed cluster event ignored", "from_node", node, "err", err)
 		return
 	}
 	h := c.srv.hub
@@ -117,11 +117,11 @@ func (c *clusterState) onEvent(node string, raw []byte) {
 		if ev.K == evLeave {
 			kind = EventLeave
 		}
-		c.peer.apply(node, &ev, c.srv.id.now())
+		c.peer.apply(node, &ev, c.srv.now())
 		h.pushRoom(ev.Room, nil, outRecord{typ: typeEvent, pt: marshal(eventBody{Kind: kind, Room: ev.Room, CN: ev.CN})})
 		return
 	}
-	if gone := c.peer.apply(node, &ev, c.srv.id.now()); gone != nil {
+	if gone := c.peer.apply(node, &ev, c.srv.now()); gone != nil {
 		c.announceGone(gone)
 	}
 }
@@ -139,7 +139,7 @@ func (c *clusterState) announceGone(rooms map[string]map[string]int) {
 // too slowly), so local room members may have missed messages. As for a
 // slow session (§12.4), they are ended rather than left with a silent gap.
 func (c *clusterState) onLagged(n int) {
-	c.srv.id.logger.Warn("this server fell behind the cluster; ending sessions in rooms", "dropped", n)
+	c.srv.log.Warn("this server fell behind the cluster; ending sessions in rooms", "dropped", n)
 	h := c.srv.hub
 	h.mu.RLock()
 	var victims []*member
@@ -150,7 +150,7 @@ func (c *clusterState) onLagged(n int) {
 	}
 	h.mu.RUnlock()
 	for _, m := range victims {
-		m.sc.kill(CodeSlowConsumer, "this server fell behind the other servers; room messages were lost")
+		m.sess.Kill(CodeSlowConsumer, "this server fell behind the other servers; room messages were lost")
 	}
 }
 
@@ -193,7 +193,7 @@ func (c *clusterState) relayRoom(m *member, req sendReq, id, ts int64) (res sent
 		err = errBrokerDown
 	}
 	if err != nil && c.peer.hasRoom(req.Room) {
-		c.srv.id.logger.Warn("room message refused: other servers unreachable", "room", req.Room, "err", err)
+		c.srv.log.Warn("room message refused: other servers unreachable", "room", req.Room, "err", err)
 		return rejected(res, ReasonClusterUnavailable, "members of "+req.Room+" on other servers cannot be reached now; nothing was delivered"), false
 	}
 	return res, true
@@ -237,7 +237,7 @@ func (s *Server) deliverDirect(to string, id int64, rec outRecord) bool {
 	defer cancel()
 	remote, err := c.b.Wake(ctx, to, confirm)
 	if err != nil && confirm {
-		s.id.logger.Info("no server confirmed a live delivery; the message stays queued", "to", to, "err", err)
+		s.log.Info("no server confirmed a live delivery; the message stays queued", "to", to, "err", err)
 	}
 	return delivered || remote
 }
@@ -276,7 +276,7 @@ func (s *Server) pullMember(m *member) bool {
 	for {
 		rows, err := s.pending(m.cn, m.maxPushed)
 		if err != nil {
-			s.id.logger.Warn("reading queued messages failed", "cn", m.cn, "err", err)
+			s.log.Warn("reading queued messages failed", "cn", m.cn, "err", err)
 			return false
 		}
 		for _, r := range rows {

@@ -47,7 +47,7 @@ func testReceiverCrashReplays(t *testing.T, be storeBackend) {
 			// still unread by the server when the reset arrives is lost
 			// with it (not fixed yet, see the report of issue 10).
 			waitPendingAtMost(t, sw, "bob", int64(total-take/confirmBatch*confirmBatch))
-			bob.sess.conn.Close() // crash: no close, no last confirmation
+			bob.sess.NetConn().Close() // crash: no close, no last confirmation
 
 			again, got := 0, make(map[int64]bool)
 			bob2 := sw.dial(t, addr, "bob")

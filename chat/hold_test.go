@@ -73,6 +73,6 @@ func TestHelperHoldSessions(t *testing.T) {
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	for _, c := range conns {
-		c.sess.conn.Close()
+		c.sess.NetConn().Close()
 	}
 }

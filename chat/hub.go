@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"github.com/securechat/scca/chat/channel"
+
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -23,7 +25,7 @@ func certKeyOf(c *x509.Certificate) certKey {
 
 // member is one established session as the relay sees it.
 type member struct {
-	sc    *serverConn
+	sess  *channel.Session
 	cn    string
 	cert  certKey
 	out   *outbox
@@ -124,7 +126,7 @@ func (h *hub) revoke(k certKey, reason string) int {
 	}
 	h.mu.Unlock()
 	for _, m := range victims {
-		m.sc.kill(CodeCertificateRevoked, reason)
+		m.sess.Kill(CodeCertificateRevoked, reason)
 	}
 	return len(victims)
 }
@@ -243,6 +245,6 @@ func (h *hub) fanOut(from *member, room string, rec outRecord) bool {
 // hold back everyone else.
 func (m *member) pushOrKill(r outRecord) {
 	if !m.out.push(r) {
-		m.sc.kill(CodeSlowConsumer, fmt.Sprintf("more than %d records waiting to be sent", m.out.size))
+		m.sess.Kill(CodeSlowConsumer, fmt.Sprintf("more than %d records waiting to be sent", m.out.size))
 	}
 }

@@ -99,7 +99,7 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 		ok, err := dir.ActiveClient(ctx, req.To)
 		switch {
 		case err != nil:
-			s.id.logger.Warn("recipient lookup failed", "err", err)
+			s.log.Warn("recipient lookup failed", "err", err)
 			return rejected(res, ReasonStoreUnavailable, "the message store cannot be reached; the message was not sent")
 		case !ok:
 			return rejected(res, ReasonUnknownRecipient, "no active client certificate has that name")
@@ -123,7 +123,7 @@ func (s *Server) sendDirect(from *member, req sendReq, now time.Time) sentBody {
 		res.Status = StatusDuplicate
 		return res
 	case err != nil:
-		s.id.logger.Warn("message store unavailable", "err", err)
+		s.log.Warn("message store unavailable", "err", err)
 		return rejected(res, ReasonStoreUnavailable, "the message store cannot be reached; the message was not sent")
 	}
 	res.ID = ids[0]
@@ -153,7 +153,7 @@ func (s *Server) overQuota(res sentBody, q *inventory.QuotaError) sentBody {
 		return rejected(res, ReasonQuotaExceeded, fmt.Sprintf(
 			"you have %d %s waiting for offline recipients, the most this server keeps per sender is %d", q.Queued, q.Unit, q.Limit))
 	}
-	s.id.logger.Warn("direct message refused: the queue for offline recipients is full", "unit", q.Unit, "queued", q.Queued, "limit", q.Limit)
+	s.log.Warn("direct message refused: the queue for offline recipients is full", "unit", q.Unit, "queued", q.Queued, "limit", q.Limit)
 	return rejected(res, ReasonQuotaExceeded, "the server's queue for offline recipients is full")
 }
 
@@ -216,7 +216,7 @@ func (s *Server) replayQueued(m *member, quit <-chan struct{}) {
 	for {
 		rows, err := s.pending(m.cn, after)
 		if err != nil {
-			s.id.logger.Warn("reading queued messages failed; retrying", "cn", m.cn, "err", err)
+			s.log.Warn("reading queued messages failed; retrying", "cn", m.cn, "err", err)
 			select {
 			case <-quit:
 				return
@@ -332,7 +332,7 @@ func (s *Server) flushConfirm(m *member) bool {
 	ctx, cancel := context.WithTimeout(s.base, storeTimeout)
 	defer cancel()
 	if _, err := s.cfg.Mailbox.AckDelivered(ctx, m.cn, upto); err != nil {
-		s.id.logger.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)
+		s.log.Warn("confirming delivery failed; will retry", "cn", m.cn, "err", err)
 		return false
 	}
 	m.ack.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -152,7 +153,7 @@ func TestUnconfirmedMessageIsDeliveredAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// bob's process dies before taking the message from its Conn.
-	bob.sess.conn.Close()
+	bob.sess.NetConn().Close()
 	bob2 := mw.dial(t, addr, "bob")
 	if ev := receiveMessage(t, bob2); ev.Text != "are you there?" {
 		t.Fatalf("bob got %+v", ev)
@@ -301,12 +302,23 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 func TestClientKilledMidMessage(t *testing.T) {
 	mw := newMsgWorld(t, "alice", "bob")
 	addr, _, _ := startServer(t, mw.serverConfig())
-	alice := mw.dial(t, addr, "alice")
-	frame := appendSeal(alice.sess.out, nil, new([]byte), typeSend, marshal(sendReq{To: "bob", Text: "cut", ClientMsgID: "x"}))
-	if _, err := alice.sess.conn.Write(frame[:len(frame)/2]); err != nil {
+	// alice's connection sends only the first half of the send record,
+	// then drops: the record is cut mid-frame.
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	alice.sess.conn.(*net.TCPConn).Close()
+	hw := &halfWriter{Conn: raw}
+	alice, err := Handshake(context.Background(), hw, mw.users["alice"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw.cut.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := alice.SendTo(ctx, "bob", "cut"); err == nil {
+		t.Fatal("a send on a connection cut mid-record succeeded")
+	}
 	bob := mw.dial(t, addr, "bob")
 	if _, err := bob.Who(context.Background(), ""); err != nil {
 		t.Fatal(err)
@@ -357,4 +369,20 @@ func TestSlowConfirmationDoesNotStallTheSession(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// halfWriter writes only the first half of the first Write after cut is
+// set, then closes the connection.
+type halfWriter struct {
+	net.Conn
+	cut atomic.Bool
+}
+
+func (h *halfWriter) Write(p []byte) (int, error) {
+	if !h.cut.Load() {
+		return h.Conn.Write(p)
+	}
+	n, _ := h.Conn.Write(p[:len(p)/2])
+	h.Conn.Close()
+	return n, net.ErrClosed
 }

@@ -1,6 +1,10 @@
 package chat
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/securechat/scca/chat/channel"
+)
 
 // DefaultSendQueue is how many pushed records (deliver, event) may wait for
 // one session's writer before the session counts as too slow and is ended
@@ -29,7 +33,7 @@ type outRecord struct {
 // session that is never pushed to (a plain client sending messages) costs
 // neither a goroutine nor a queue of size records.
 type outbox struct {
-	sess     *session
+	sess     *channel.Session
 	size     int
 	maxBytes int
 	fail     func(error)
@@ -49,7 +53,7 @@ type outbox struct {
 
 // startOutbox makes the outbox; fail is called (once, from the writer) if
 // a write fails, after which the writer stops.
-func startOutbox(sess *session, size, maxBytes int, fail func(error)) *outbox {
+func startOutbox(sess *channel.Session, size, maxBytes int, fail func(error)) *outbox {
 	return &outbox{sess: sess, size: size, maxBytes: maxBytes, fail: fail,
 		ready: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -62,7 +66,7 @@ func (o *outbox) run() {
 		if !ok {
 			return
 		}
-		if err := writeRecord(o.sess, r.typ, r.pt); err != nil {
+		if err := channel.WriteRecord(o.sess, r.typ, r.pt); err != nil {
 			o.fail(err)
 			return
 		}

@@ -2,31 +2,32 @@ package chat
 
 import (
 	"fmt"
+
+	"github.com/securechat/scca/chat/channel"
 )
 
 // handle serves one messaging request (docs/PROTOCOL.md §12.1) and writes
 // its response. Requests are served in order; a bad request is a protocol
 // error that ends the session, a refused one gets a response saying why.
-func (sc *serverConn) handle(sess *session, m *member, typ string, pt []byte) error {
-	s := sc.srv
+func (s *Server) handle(sess *channel.Session, m *member, typ string, pt []byte) error {
 	switch typ {
 	case typeSend:
 		req, err := parseSend(pt)
 		if err != nil {
 			return err
 		}
-		return writeRecord(sess, typeSent, marshal(s.send(m, req)))
+		return channel.WriteRecord(sess, typeSent, marshal(s.send(m, req)))
 	case typeJoin, typeLeave, typeWho:
 		req, err := parseRoomReq(typ, pt)
 		if err != nil {
 			return err
 		}
-		return writeRecord(sess, typeReply, marshal(s.roomRequest(m, typ, req.Room)))
+		return channel.WriteRecord(sess, typeReply, marshal(s.roomRequest(m, typ, req.Room)))
 	case typeRooms:
 		if err := decodePlain(typ, pt, emptyObject{}); err != nil {
 			return err
 		}
-		return writeRecord(sess, typeReply, marshal(replyBody{For: typeRooms, Rooms: s.hub.roomNames()}))
+		return channel.WriteRecord(sess, typeReply, marshal(replyBody{For: typeRooms, Rooms: s.hub.roomNames()}))
 	case typeDelivered:
 		id, err := parseDelivered(pt)
 		if err != nil {
@@ -41,7 +42,7 @@ func (sc *serverConn) handle(sess *session, m *member, typ string, pt []byte) er
 // the durable queue to a user (§12.2). The sender is always m's
 // authenticated CN.
 func (s *Server) send(m *member, req sendReq) sentBody {
-	now := s.id.now()
+	now := s.now()
 	if req.To != "" {
 		return s.sendDirect(m, req, now)
 	}

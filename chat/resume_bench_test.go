@@ -25,7 +25,7 @@ func BenchmarkHandshakeFull(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.sess.conn.Close()
+		c.sess.NetConn().Close()
 	}
 	reportRate(b, "handshakes/s")
 }
@@ -39,7 +39,7 @@ func BenchmarkHandshakeResumed(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.sess.conn.Close()
+	c.sess.NetConn().Close()
 	for b.Loop() {
 		c, err := Dial(context.Background(), addr, cfg)
 		if err != nil {
@@ -48,7 +48,7 @@ func BenchmarkHandshakeResumed(b *testing.B) {
 		if !c.Resumed() {
 			b.Fatal("handshake did not resume")
 		}
-		c.sess.conn.Close()
+		c.sess.NetConn().Close()
 	}
 	reportRate(b, "handshakes/s")
 }

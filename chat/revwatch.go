@@ -46,10 +46,10 @@ func (s *Server) watchRevocations(stop <-chan struct{}) {
 		}
 		switch {
 		case err != nil && !failing:
-			s.id.logger.Warn("revocation feed unavailable; retrying", "err", err)
+			s.log.Warn("revocation feed unavailable; retrying", "err", err)
 			failing = true
 		case err == nil && failing:
-			s.id.logger.Info("revocation feed back", "audit_id", last)
+			s.log.Info("revocation feed back", "audit_id", last)
 			failing = false
 		}
 		select {
@@ -84,7 +84,7 @@ func (s *Server) pollRevocations(feed RevocationFeed, started *bool, last *int64
 			*last = ev.AuditID
 			reason := fmt.Sprintf("certificate serial %s was revoked at %s", ev.Serial, ev.At.UTC().Format(time.RFC3339))
 			if n := s.hub.revoke(certKey{issuerKeyID: ev.IssuerKeyID, serial: ev.Serial}, reason); n > 0 {
-				s.id.logger.Info("ended sessions of revoked certificate", "serial", ev.Serial, "sessions", n)
+				s.log.Info("ended sessions of revoked certificate", "serial", ev.Serial, "sessions", n)
 			}
 		}
 		if len(evs) < revocationBatch {

@@ -1,23 +1,26 @@
 package chat
 
 import (
-	"container/list"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/chat/channel"
+	"github.com/securechat/scca/revocation"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("chat: server closed")
+var ErrServerClosed = channel.ErrServerClosed
 
 // ServerConfig configures a Server. Zero durations and limits take the
 // package defaults; Now and Rand nil mean the real clock and crypto/rand.
@@ -31,7 +34,7 @@ type ServerConfig struct {
 	// Trust is the former spelling of Roots and Intermediates (callers move
 	// to those), used when Roots is nil.
 	Trust   ca.Trust
-	Checker PeerChecker // inventory / revocation check; required
+	Checker PeerChecker // inventory / revocation check; required (revocation.ErrUnavailable: store_unavailable)
 
 	MaxFrame         int           // largest frame body after the handshake (DefaultMaxFrame)
 	HandshakeTimeout time.Duration // whole handshake deadline
@@ -101,8 +104,9 @@ type ServerConfig struct {
 	// (docs/CLUSTER.md); the zero value: the server works alone.
 	Cluster ClusterConfig
 
-	// BaseContext is the parent of the server's base context, under which
-	// every storage, checker and broker call runs; nil: context.Background.
+	// BaseContext is the parent of the server's base context (the secure
+	// channel's, channel.Server.BaseContext), under which every storage,
+	// checker and broker call runs; nil: context.Background.
 	// Shutdown cancels the base context when its own context expires, so a
 	// forced shutdown does not wait for a hung store.
 	BaseContext context.Context
@@ -111,59 +115,35 @@ type ServerConfig struct {
 	Rand io.Reader
 }
 
-// Server accepts SecureChat connections.
+// Server is the messaging relay (docs/PROTOCOL.md §12) on a secure
+// channel server: the channel accepts connections, runs the handshake and
+// hands each authenticated session to the relay (a channel.Handler).
 type Server struct {
-	cfg    ServerConfig
-	id     identity
-	replay *replayCache
-	// tickets seals and opens resumption tickets; nil when disabled.
-	tickets *ticketer
-	// checks caches positive client certificate checks (also id.checker);
-	// nil without a revocation feed or when disabled.
+	cfg ServerConfig
+	ch  *channel.Server
+	log *slog.Logger
+	now func() time.Time
+	// checks caches positive client certificate checks (the channel's
+	// Checker); nil without a revocation feed or when disabled.
 	checks *checkCache
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*serverConn]struct{}
-	hs        handshakeLimits // guarded by mu
-	sessions  int             // established sessions, guarded by mu
-	closing   atomic.Bool
-	wg        sync.WaitGroup
+	// base is the channel server's base context: the context of every
+	// storage and broker call, ended when Shutdown gives up waiting.
+	base context.Context
 
 	hub       *hub
 	lastMsgID atomic.Int64 // room message ids (§12.2)
-	watchOnce sync.Once
+	wmu       sync.Mutex   // guards watching and stopped
+	watching  bool
+	stopped   bool
 	stopWatch chan struct{}
-	cl        *clusterState // nil when alone
-	revWake   chan struct{} // read the revocation feed now
-
-	// base is the context of every storage, checker and broker call;
-	// cancelBase ends it when Shutdown gives up waiting, or has finished.
-	base       context.Context
-	cancelBase context.CancelFunc
+	wg        sync.WaitGroup // the revocation watcher and cluster goroutines
+	cl        *clusterState  // nil when alone
+	revWake   chan struct{}  // read the revocation feed now
 }
 
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	id, err := newIdentity(cfg.Chain, cfg.Key, trustOf(cfg.Roots, cfg.Intermediates, cfg.Trust), cfg.Checker, cfg.Now, cfg.Rand,
-		cfg.TimestampWindow, cfg.KeyUpdateAfter, cfg.MaxFrame, cfg.Logger)
-	if err != nil {
-		return nil, err
-	}
-	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
-	id.statusTimeout = min(orDefault(cfg.StatusCheckTimeout, DefaultStatusCheckTimeout), cfg.HandshakeTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
-	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
-	if cfg.MaxHandshakes <= 0 {
-		cfg.MaxHandshakes = DefaultMaxHandshakes
-	}
-	if cfg.MaxHandshakesPerIP <= 0 {
-		cfg.MaxHandshakesPerIP = DefaultMaxHandshakesPerIP
-	}
-	cfg.FirstFrameTimeout = min(orDefault(cfg.FirstFrameTimeout, DefaultFirstFrameTimeout), cfg.HandshakeTimeout)
 	cfg.RevocationPoll = orDefault(cfg.RevocationPoll, DefaultRevocationPoll)
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = DefaultQueueLimit
@@ -178,135 +158,114 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.SendQueueBytes <= 0 {
 		cfg.SendQueueBytes = DefaultSendQueueBytes
 	}
-	srv := &Server{
-		cfg: cfg, id: id,
-		// Enough for every handshake the window can hold at a high rate.
-		replay:    newReplayCache(1 << 20),
-		tickets:   newServerTicketer(cfg.Tickets, id.rand),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*serverConn]struct{}),
-		hs:        newHandshakeLimits(),
-		hub:       newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1),
+	srv := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		hub: newHub(), stopWatch: make(chan struct{}), revWake: make(chan struct{}, 1)}
+	if srv.log == nil {
+		srv.log = slog.New(slog.DiscardHandler)
 	}
-	parent := cfg.BaseContext
-	if parent == nil {
-		parent = context.Background()
-	}
-	srv.base, srv.cancelBase = context.WithCancel(parent)
-	if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
-		srv.checks = newCheckCache(id.checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
-		srv.id.checker = srv.checks
+	if srv.now == nil {
+		srv.now = time.Now
 	}
 	if cfg.Cluster.Broker != nil {
 		// Every log line names the node, so a cluster's logs can be merged.
-		srv.id.logger = srv.id.logger.With("node", cfg.Cluster.Broker.Node())
+		srv.log = srv.log.With("node", cfg.Cluster.Broker.Node())
 	}
+	checker := cfg.Checker
+	if checker != nil {
+		checker = statusChecker{checker}
+		if cfg.Revocations != nil && cfg.CheckCacheTTL >= 0 {
+			srv.checks = newCheckCache(checker, orDefault(cfg.CheckCacheTTL, MaxCheckCacheTTL), nil)
+			checker = srv.checks
+		}
+	}
+	ch, err := channel.NewServer(channel.ServerConfig{
+		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: roots(cfg.Roots, cfg.Trust),
+			Intermediates: intermediates(cfg.Roots, cfg.Intermediates, cfg.Trust), Checker: checker,
+			MaxFrame: cfg.MaxFrame, TimestampWindow: cfg.TimestampWindow, KeyUpdateAfter: cfg.KeyUpdateAfter,
+			WriteTimeout: cfg.WriteTimeout, Logger: srv.log, Now: cfg.Now, Rand: cfg.Rand},
+		HandshakeTimeout: cfg.HandshakeTimeout, MaxConns: cfg.MaxConns,
+		MaxHandshakes: cfg.MaxHandshakes, MaxHandshakesPerIP: cfg.MaxHandshakesPerIP,
+		FirstFrameTimeout: cfg.FirstFrameTimeout, StatusCheckTimeout: cfg.StatusCheckTimeout,
+		Tickets: cfg.Tickets, OnAccept: cfg.OnAccept, OnReject: cfg.OnReject, BaseContext: cfg.BaseContext,
+	}, (*relay)(srv))
+	if err != nil {
+		return nil, err
+	}
+	srv.ch, srv.base = ch, ch.BaseContext()
 	srv.cl = newClusterState(srv, cfg.Cluster)
 	srv.hub.cl = srv.cl
 	// Room message ids start at the current time in microseconds, so they
 	// keep increasing across restarts of this server.
-	srv.lastMsgID.Store(id.now().UnixMicro())
+	srv.lastMsgID.Store(srv.now().UnixMicro())
 	return srv, nil
 }
 
 // startWatcher starts the revocation watcher once, with the first Serve.
 func (s *Server) startWatcher() {
-	s.watchOnce.Do(func() {
-		if s.cl != nil {
-			if err := s.cl.start(s.stopWatch); err != nil {
-				s.id.logger.Error("cluster not started; serving alone", "err", err)
-			}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.watching || s.stopped {
+		return
+	}
+	s.watching = true
+	if s.cl != nil {
+		if err := s.cl.start(s.stopWatch); err != nil {
+			s.log.Error("cluster not started; serving alone", "err", err)
 		}
-		if s.cfg.Revocations == nil {
-			return
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.watchRevocations(s.stopWatch)
-		}()
-	})
+	}
+	if s.cfg.Revocations == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchRevocations(s.stopWatch)
+	}()
+}
+
+// stopWatcher stops the revocation watcher and the cluster link (once);
+// one started later would not start.
+func (s *Server) stopWatcher() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if !s.stopped {
+		s.stopped = true
+		close(s.stopWatch)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns
 // ErrServerClosed. Each connection is served in its own goroutine.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
 	s.startWatcher()
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	var backoff time.Duration
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		s.track(conn)
-	}
+	return s.ch.Serve(ln)
 }
 
-// track starts serving conn, or refuses it with server_busy when the
-// sessions or the handshake limits are full (admit, limits.go).
-func (s *Server) track(conn net.Conn) {
-	sc := &serverConn{srv: s, conn: conn, remote: conn.RemoteAddr().String()}
-	sc.ip = sourceIP(conn.RemoteAddr())
-	s.mu.Lock()
-	if s.closing.Load() {
-		// Shutdown may already be waiting on wg: adding to it now would
-		// race with that Wait. The connection is simply not served.
-		s.mu.Unlock()
-		conn.Close()
-		return
-	}
-	refusal := s.admitLocked(sc)
-	if refusal == "" {
-		s.conns[sc] = struct{}{}
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	if refusal != "" {
-		go func() {
-			defer s.wg.Done()
-			s.id.logger.Warn("connection refused", "remote", sc.remote, "reason", refusal)
-			sendError(conn, CodeBusy, publicReason(CodeBusy))
-			conn.Close()
-		}()
-		return
-	}
-	go func() {
-		defer s.wg.Done()
-		defer s.untrack(sc)
-		sc.serve()
-	}()
+// ServeConn serves one connection that was accepted elsewhere (for example
+// a WebSocket wrapped as a net.Conn) in the background, under the same
+// connection limit, timeouts and Shutdown as connections from Serve.
+func (s *Server) ServeConn(conn net.Conn) { s.ch.ServeConn(conn) }
+
+// WebSocketHandler returns an http.Handler that upgrades each request to a
+// WebSocket and serves it with ServeConn (docs/PROTOCOL.md §14). After
+// Shutdown it answers 503.
+func (s *Server) WebSocketHandler(opts WebSocketOptions) http.Handler {
+	return s.ch.WebSocketHandler(opts)
 }
 
-func (s *Server) untrack(sc *serverConn) {
-	s.mu.Lock()
-	s.releaseHandshakeLocked(sc)
-	if sc.session {
-		s.sessions--
-	}
-	delete(s.conns, sc)
-	s.mu.Unlock()
+// ServeWebSocket serves WebSocket clients on ln (plain HTTP; put TLS in
+// front, or pass a tls.Listener, for wss://) until Shutdown, then returns
+// ErrServerClosed. Any request path is accepted.
+func (s *Server) ServeWebSocket(ln net.Listener, opts WebSocketOptions) error {
+	return s.ch.ServeWebSocket(ln, opts)
+}
+
+// ServeHandler serves HTTP on ln with h until Shutdown, then returns
+// ErrServerClosed: ServeWebSocket with a handler of the caller's, for
+// example one that serves the browser client (package web) and passes
+// WebSocket upgrades to WebSocketHandler.
+func (s *Server) ServeHandler(ln net.Listener, h http.Handler) error {
+	return s.ch.ServeHandler(ln, h)
 }
 
 // Shutdown stops accepting, lets each session finish the message it is
@@ -314,108 +273,28 @@ func (s *Server) untrack(sc *serverConn) {
 // for all connection goroutines to end. If ctx ends first, remaining
 // connections are closed abruptly and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing.Swap(true) {
-		close(s.stopWatch)
-	}
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	for sc := range s.conns {
-		sc.interrupt()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.cancelBase()
-		return nil
-	case <-ctx.Done():
-		// Storage and checker calls still running end now rather than
-		// at their own timeouts.
-		s.cancelBase()
-		s.mu.Lock()
-		for sc := range s.conns {
-			sc.conn.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+	s.stopWatcher()
+	err := s.ch.Shutdown(ctx)
+	s.wg.Wait()
+	return err
 }
 
-// Connection states, for Shutdown's decision.
-const (
-	stateHandshake = iota
-	stateBusy      // processing a received frame: let it finish
-	stateIdle      // waiting for the next frame: interrupt now
-)
+// statusChecker is the server's PeerChecker as the channel sees it: the
+// inventory's "cannot tell" (revocation.ErrUnavailable) becomes the
+// channel's ErrCheckUnavailable, so the client hears store_unavailable.
+type statusChecker struct{ PeerChecker }
 
-type serverConn struct {
-	srv    *Server
-	conn   net.Conn
-	remote string
-	ip     string // source address, for the per-IP handshake limit
-
-	// Handshake accounting (limits.go), guarded by srv.mu.
-	hsHeld   bool          // holds a handshake slot
-	admitted time.Time     // when it took the slot
-	waiting  *list.Element // in srv.hs.waiting until the first frame arrived
-	session  bool          // counted in srv.sessions
-
-	mu     sync.Mutex
-	state  int
-	killed string // "code: reason" once the session must end (revoked, too slow)
+func (c statusChecker) Check(ctx context.Context, cert *x509.Certificate) error {
+	return unavailableAs(c.PeerChecker.Check(ctx, cert))
 }
 
-// kill ends the session from outside its loop (live revocation, a full
-// send queue): the loop notices at its next read, which is woken now, and
-// sends close with the reason (§12.5).
-func (sc *serverConn) kill(code, reason string) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.killed != "" {
-		return
-	}
-	sc.killed = code + ": " + reason
-	_ = sc.conn.SetReadDeadline(time.Unix(1, 0))
+func (c statusChecker) CheckChain(ctx context.Context, chain []*x509.Certificate) error {
+	return unavailableAs(channel.CheckPeerChain(ctx, c.PeerChecker, chain))
 }
 
-// endReason is why the loop must stop now, or "" to go on.
-func (sc *serverConn) endReason() string {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.killed != "" {
-		return sc.killed
+func unavailableAs(err error) error {
+	if errors.Is(err, revocation.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", channel.ErrCheckUnavailable, err)
 	}
-	if sc.srv.closing.Load() {
-		return "server shutting down"
-	}
-	return ""
-}
-
-// interrupt is Shutdown's nudge: a handshake is cut, an idle session's
-// read is woken (its loop then sends close), a busy one is left to finish.
-func (sc *serverConn) interrupt() {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	switch sc.state {
-	case stateHandshake:
-		sc.conn.Close()
-	case stateIdle:
-		_ = sc.conn.SetReadDeadline(time.Unix(1, 0))
-	}
-}
-
-// setState records the state and reports false if the server is closing
-// (checked under the same lock interrupt takes, so no wake-up is lost).
-func (sc *serverConn) setState(state int) bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	sc.state = state
-	return !sc.srv.closing.Load()
+	return err
 }

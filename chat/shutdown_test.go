@@ -49,7 +49,7 @@ func TestGracefulShutdown(t *testing.T) {
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(ctx) }()
 	// Once Shutdown has begun, it must wait for the message in flight.
-	for !srv.closing.Load() {
+	for !srv.ch.Closing() {
 		runtime.Gosched()
 	}
 	select {

@@ -19,7 +19,7 @@ type probe struct {
 	U  uint64
 	B  bool
 	L  []string
-	E  wireError
+	E  probeError
 	hE bool
 }
 
@@ -137,7 +137,7 @@ func FuzzDecodeObject(f *testing.F) {
 			}
 			got := reflect.ValueOf(fl.Dst).Elem().Interface()
 			if fl.Name == "e" { // compare the members, not the decoder's bookkeeping
-				got = wireError{Type: p.E.Type, Code: p.E.Code, Reason: p.E.Reason}
+				got = probeError{Type: p.E.Type, Code: p.E.Code, Reason: p.E.Reason}
 			}
 			if !reflect.DeepEqual(got, want.Elem().Interface()) {
 				t.Fatalf("%s: decoded %#v, reference %#v", fl.Name, got, want.Elem().Interface())
@@ -190,12 +190,12 @@ func rawHasType(raw json.RawMessage, dst any) bool {
 			}
 		}
 		return true
-	case *wireError:
+	case *probeError:
 		var m map[string]json.RawMessage
 		if json.Unmarshal(raw, &m) != nil || raw[0] != '{' {
 			return false
 		}
-		var e wireError
+		var e probeError
 		for _, fl := range e.Fields() {
 			r, has := m[fl.Name]
 			if (!has && fl.Req) || (has && r[0] != '"') {
@@ -263,14 +263,14 @@ func distinctNames(body []byte) bool {
 	}
 }
 
-// wireError is a nested object for the probe, shaped like the error
+// probeError is a nested object for the probe, shaped like the error
 // object of §8.
-type wireError struct {
+type probeError struct {
 	Type   string `json:"type,omitempty"`
 	Code   string `json:"code"`
 	Reason string `json:"reason,omitempty"`
 }
 
-func (m *wireError) Fields() []Field {
+func (m *probeError) Fields() []Field {
 	return []Field{{Name: "type", Dst: &m.Type}, {Name: "code", Dst: &m.Code, Req: true}, {Name: "reason", Dst: &m.Reason}}
 }

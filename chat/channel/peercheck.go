@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 )
 
 // PeerChecker answers "is this peer's certificate good right now?" from
@@ -31,3 +32,9 @@ func CheckPeerChain(ctx context.Context, checker PeerChecker, verified []*x509.C
 	}
 	return checker.Check(ctx, verified[0])
 }
+
+// ErrCheckUnavailable is what a PeerChecker wraps when it could not make
+// the check (its source is down or too slow): not a verdict on the
+// certificate, so the peer is told store_unavailable (§8.1) and retries,
+// instead of taking its certificate for rejected.
+var ErrCheckUnavailable = errors.New("certificate status source unavailable")
