@@ -172,7 +172,7 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 			t.Fatalf("%d polls before the first tick, want 1", probe.ok.Load())
 		}
 		handshake := func(cfg ClientConfig) error {
-			c, err := Client(ln.dial(t), cfg)
+			c, err := Client(ln.Dial(t), cfg)
 			if err == nil {
 				c.Close()
 			}

@@ -54,7 +54,7 @@ func TestHandshakeStatusCheckBounded(t *testing.T) {
 				cfg.StatusCheckTimeout = bound
 				ln, _, _ := servePipes(t, cfg)
 				start := time.Now()
-				_, err := Client(ln.dial(t), w.clientConfig())
+				_, err := Client(ln.Dial(t), w.clientConfig())
 				var re *RemoteError
 				if !errors.As(err, &re) || re.Code != CodeStoreUnavailable {
 					t.Fatalf("Client: %v, want %s", err, CodeStoreUnavailable)

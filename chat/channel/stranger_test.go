@@ -11,40 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 )
-
-// bothRawTransports runs a test against the same server over TCP and WebSocket.
-type rawTransport struct {
-	name string
-	dial func(ctx context.Context, cfg ClientConfig) (*testConn, error)
-	raw  func(t *testing.T) net.Conn
-}
-
-func bothRawTransports(t *testing.T, cfg testServerConfig) ([]rawTransport, *received) {
-	t.Helper()
-	addr, url, rec := startWSServer(t, cfg, WebSocketOptions{})
-	return []rawTransport{
-		{"tcp", func(ctx context.Context, cfg ClientConfig) (*testConn, error) { return dialConn(ctx, addr, cfg) },
-			func(t *testing.T) net.Conn { return dialRaw(t, addr).Conn }},
-		{"websocket", func(ctx context.Context, cfg ClientConfig) (*testConn, error) {
-			return connOf(DialWebSocket(ctx, url, &cfg))
-		},
-			func(t *testing.T) net.Conn {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				wc, _, err := websocket.Dial(ctx, url, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
-				t.Cleanup(func() { c.Close() })
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				return c
-			}},
-	}, rec
-}
 
 // rejection reads the server's answer to a bad hello: the code and reason
 // of its rejected server_hello.
@@ -67,7 +34,7 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 // a library's error text. The server's OnReject (and log) get the detail.
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
-	tps, rec := bothRawTransports(t, w.serverConfig())
+	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
 	unknownChain, unknownKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
 	revokedChain, revokedKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
 	w.inv.add(revokedChain[0])
@@ -86,7 +53,7 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 		{"revoked", revokedChain, revokedKey, errRevoked},
 		{"foreign CA", foreignChain, foreignKey, nil},
 	}
-	for _, tp := range tps {
+	for _, tp := range bothTransports(addr, url) {
 		for _, cc := range certCases {
 			t.Run(tp.name+"/"+cc.name, func(t *testing.T) {
 				cfg := w.clientConfig()
@@ -110,6 +77,7 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 		}
 		t.Run(tp.name+"/malformed hello", func(t *testing.T) {
 			c := tp.raw(t)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := c.Write(frameBytes([]byte(`{"type":"client_hello","version":"securechat/1","suites":7}`))); err != nil {
 				t.Fatal(err)
 			}

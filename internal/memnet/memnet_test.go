@@ -1,0 +1,58 @@
+package memnet
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestDialAcceptClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := Listen()
+		got := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(c)
+			got <- b
+		}()
+		c := ln.Dial(t)
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if b := <-got; string(b) != "hello" {
+			t.Fatalf("server read %q", b)
+		}
+		// A deadline on a pipe runs on the bubble's clock.
+		silent := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			silent <- c
+		}()
+		c2 := ln.Dial(t)
+		defer (<-silent).Close()
+		start := time.Now()
+		_ = c2.SetReadDeadline(start.Add(time.Hour))
+		var ne net.Error
+		if _, err := c2.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read: %v, want a timeout", err)
+		}
+		if d := time.Since(start); d != time.Hour {
+			t.Fatalf("deadline hit after %v, want 1h of fake time", d)
+		}
+		ln.Close()
+		if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close: %v", err)
+		}
+		if ln.Addr().String() != "pipe" {
+			t.Fatalf("Addr = %v", ln.Addr())
+		}
+	})
+}
