@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testnet"
 )
 
 // testCA is a tiny CA built with crypto/x509 directly.
@@ -241,10 +242,7 @@ func (r *received) rejections() []error {
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Loopback(t)
 	srv, rec := serveOn(t, cfg, ln)
 	return ln.Addr().String(), srv, rec
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securechat/scca/internal/memnet"
+	"github.com/securechat/scca/internal/testnet"
 	"go.uber.org/goleak"
 )
 
@@ -124,19 +124,16 @@ func (r *received) rejections() []error {
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg testServerConfig) (string, *Server, *received) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Loopback(t)
 	srv, rec := serveOn(t, cfg, ln)
 	return ln.Addr().String(), srv, rec
 }
 
 // servePipes serves cfg on an in-memory listener until the end of t, for
 // tests that run in a testing/synctest bubble; call it inside the bubble.
-func servePipes(t testing.TB, cfg testServerConfig) (*memnet.Listener, *Server, *received) {
+func servePipes(t testing.TB, cfg testServerConfig) (*testnet.Listener, *Server, *received) {
 	t.Helper()
-	ln := memnet.Listen()
+	ln := testnet.Listen()
 	srv, rec := serveOn(t, cfg, ln)
 	return ln, srv, rec
 }

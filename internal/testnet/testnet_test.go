@@ -1,4 +1,4 @@
-package memnet
+package testnet
 
 import (
 	"errors"
@@ -55,4 +55,25 @@ func TestDialAcceptClose(t *testing.T) {
 			t.Fatalf("Addr = %v", ln.Addr())
 		}
 	})
+}
+
+func TestLoopback(t *testing.T) {
+	ln := Loopback(t)
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() || a.Port == 0 {
+		t.Fatalf("Addr = %v, want a loopback TCP port", ln.Addr())
+	}
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("x"))
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if b, err := io.ReadAll(c); err != nil || string(b) != "x" {
+		t.Fatalf("read %q, %v", b, err)
+	}
 }

@@ -1,5 +1,6 @@
-// Package memnet is an in-memory net.Listener for tests, whose
-// connections are net.Pipe halves. Tests that wait on a server's timers
+// Package testnet gives tests their listeners: Loopback, a TCP listener on
+// 127.0.0.1, and Listen, an in-memory net.Listener whose connections are
+// net.Pipe halves. Tests that wait on a server's timers
 // run it inside a testing/synctest bubble: a goroutine blocked on a real
 // socket does not count as idle there (so the fake clock would never
 // advance), but one blocked on a pipe does.
@@ -7,13 +8,25 @@
 // A net.Pipe has no buffer: a write waits for the peer's read. A test
 // whose server answers before it reads (a busy refusal, say) reads that
 // answer first.
-package memnet
+package testnet
 
 import (
 	"net"
 	"sync"
 	"testing"
 )
+
+// Loopback listens on a free TCP port of 127.0.0.1; the listener is closed
+// at the end of tb (closing it earlier is harmless).
+func Loopback(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	return ln
+}
 
 // Listener accepts the connections Dial makes.
 type Listener struct {
@@ -54,7 +67,7 @@ func (l *Listener) Dial(tb testing.TB) net.Conn {
 	select {
 	case l.conns <- s:
 	case <-l.closed:
-		tb.Fatal("memnet: dial: listener closed")
+		tb.Fatal("testnet: dial: listener closed")
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c
