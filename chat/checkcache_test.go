@@ -83,7 +83,7 @@ func TestCheckCache(t *testing.T) {
 
 	// Without any event, a revocation is seen by the first check that starts
 	// at most TTL after it (the bound holds without the feed).
-	other, _ := w.ca.issue(t, "other", leafOpts{})
+	other, _ := w.ca.Issue(t, "other", leafOpts{})
 	inv.add(other[0])
 	checkOK(t, c, other[0]) // cached until +1 s
 	inv.revoke(other[0])    // committed right after
@@ -93,7 +93,7 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// Feed down: flushed and bypassed; the checker's own failure refuses.
-	third, _ := w.ca.issue(t, "third", leafOpts{})
+	third, _ := w.ca.Issue(t, "third", leafOpts{})
 	inv.add(third[0])
 	checkOK(t, c, third[0])
 	c.setFeedHealthy(false)
@@ -201,7 +201,7 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 		}
 
 		other := w.clientConfig()
-		other.Chain, other.Key = w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+		other.Chain, other.Key = w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		w.inv.add(other.Chain[0])
 		store.setDown(true)
 		failed := probe.failed.Load()

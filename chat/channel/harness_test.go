@@ -247,7 +247,7 @@ func assertGoodConn(t testing.TB, c *testConn, rec *received) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	defer c.Close()
-	text := fmt.Sprintf("still alive %d", serialCounter.Add(1))
+	text := fmt.Sprintf("still alive %d", nextSerial())
 	if err := c.Send(ctx, text); err != nil {
 		t.Fatalf("good client: send: %v", err)
 	}

@@ -35,12 +35,12 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
 	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
-	unknownChain, unknownKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
-	revokedChain, revokedKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	unknownChain, unknownKey := w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	revokedChain, revokedKey := w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(revokedChain[0])
 	w.inv.revoke(revokedChain[0])
 	foreign := newTestCA(t, "Foreign CA")
-	foreignChain, foreignKey := foreign.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	foreignChain, foreignKey := foreign.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	secrets := []string{unknownChain[0].SerialNumber.Text(16), revokedChain[0].SerialNumber.Text(16),
 		"revoked", "inventory", "fingerprint", "x509", "chain", "json", "serial"}
 	certCases := []struct {
