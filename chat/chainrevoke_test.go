@@ -9,26 +9,27 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testpki"
 	"github.com/securechat/scca/revocation"
 )
 
 // chainWorld is root -> intermediate -> server and client leaves, each
 // side checking the other's whole chain with a revocation.ChainChecker over
 // its inventory (docs/PROTOCOL.md §7).
-func chainWorld(t *testing.T) (w *world, inter *testCA, sc, cc *revocation.ChainChecker) {
+func chainWorld(t *testing.T) (w *world, inter *testpki.CA, sc, cc *revocation.ChainChecker) {
 	t.Helper()
-	root := newTestCA(t, "Chain Root CA")
-	key := newKey(t)
+	root := testpki.NewCA(t, "Chain Root CA")
+	key := testpki.NewKey(t)
 	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: "Chain Intermediate CA"},
+		SerialNumber: testpki.NextSerial(), Subject: pkix.Name{CommonName: "Chain Intermediate CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	inter = &testCA{Cert: mustCreate(t, tmpl, root.Cert, key.Public(), root.Key), Key: key}
+	inter = &testpki.CA{Cert: testpki.MustCreate(t, tmpl, root.Cert, key.Public(), root.Key), Key: key}
 	w = &world{ca: root, inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = inter.Issue(t, "localhost", leafOpts{EKU: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = inter.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w.serverChain, w.serverKey = inter.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = inter.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	// Each side sends its intermediate, as `scca chat` does.
 	w.serverChain = append(w.serverChain, inter.Cert)
 	w.clientChain = append(w.clientChain, inter.Cert)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // fakeClock is a settable clock for the check cache.
@@ -83,7 +85,7 @@ func TestCheckCache(t *testing.T) {
 
 	// Without any event, a revocation is seen by the first check that starts
 	// at most TTL after it (the bound holds without the feed).
-	other, _ := w.ca.Issue(t, "other", leafOpts{})
+	other, _ := w.ca.Issue(t, "other", testpki.LeafOpts{})
 	inv.add(other[0])
 	checkOK(t, c, other[0]) // cached until +1 s
 	inv.revoke(other[0])    // committed right after
@@ -93,7 +95,7 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// Feed down: flushed and bypassed; the checker's own failure refuses.
-	third, _ := w.ca.Issue(t, "third", leafOpts{})
+	third, _ := w.ca.Issue(t, "third", testpki.LeafOpts{})
 	inv.add(third[0])
 	checkOK(t, c, third[0])
 	c.setFeedHealthy(false)
@@ -201,7 +203,7 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 		}
 
 		other := w.clientConfig()
-		other.Chain, other.Key = w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		other.Chain, other.Key = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		w.inv.add(other.Chain[0])
 		store.setDown(true)
 		failed := probe.failed.Load()

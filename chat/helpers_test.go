@@ -19,21 +19,8 @@ import (
 	"github.com/securechat/scca/internal/testpki"
 )
 
-// The test PKI is internal/testpki's, under the names these tests use.
-type (
-	testCA   = testpki.CA
-	leafOpts = testpki.LeafOpts
-)
-
-var (
-	newTestCA  = testpki.NewCA
-	newKey     = testpki.NewKey
-	mustCreate = testpki.MustCreate
-	nextSerial = testpki.NextSerial
-)
-
 // trustOf is the ca.Trust of c alone.
-func trustOf(c *testCA) ca.Trust { return ca.NewTrust(c.Cert) }
+func trustOf(c *testpki.CA) ca.Trust { return ca.NewTrust(c.Cert) }
 
 // fakeInventory is the test PeerChecker: serial -> fingerprint and status,
 // as the real inventory would answer.
@@ -106,7 +93,7 @@ func (f *fakeInventory) Check(_ context.Context, c *x509.Certificate) error {
 // world is one CA, one server identity, one good client identity, and the
 // inventories each side checks against.
 type world struct {
-	ca          *testCA
+	ca          *testpki.CA
 	serverChain []*x509.Certificate
 	serverKey   crypto.Signer
 	clientChain []*x509.Certificate
@@ -117,9 +104,9 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{ca: newTestCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", leafOpts{EKU: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w := &world{ca: testpki.NewCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
+	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(w.clientChain[0])
 	w.clientInv.add(w.serverChain[0])
 	return w
@@ -223,7 +210,7 @@ func assertGoodConn(t testing.TB, c *Conn, rec *received) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	defer c.Close()
-	text := fmt.Sprintf("still alive %d", nextSerial())
+	text := fmt.Sprintf("still alive %d", testpki.NextSerial())
 	if err := c.Send(ctx, text); err != nil {
 		t.Fatalf("good client: send: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/internal/testpki"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -30,7 +31,7 @@ func newStoreWorld(t testing.TB, st, admin *certstore.Store, names ...string) *s
 	t.Helper()
 	sw := &storeWorld{world: newWorld(t), st: st, admin: admin, users: make(map[string]ClientConfig)}
 	for _, n := range names {
-		chain, key := sw.ca.Issue(t, n, leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		chain, key := sw.ca.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		if err := admin.Insert(context.Background(), inventoryRecord(chain[0])); err != nil {
 			t.Fatal(err)
 		}

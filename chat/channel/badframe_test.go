@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // rawConn is a test peer that writes arbitrary bytes and reads frames.
@@ -223,7 +225,7 @@ func TestProofOfPossession(t *testing.T) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
 	cfg := w.clientConfig()
-	cfg.Key = newKey(t)
+	cfg.Key = testpki.NewKey(t)
 	c, err := dialConn(context.Background(), addr, cfg)
 	if err == nil {
 		err = c.Send(context.Background(), "impostor")
@@ -243,7 +245,7 @@ func TestProofOfPossession(t *testing.T) {
 	// And the client refuses a server holding the server certificate
 	// without its key.
 	scfg := w.serverConfig()
-	scfg.Key = newKey(t)
+	scfg.Key = testpki.NewKey(t)
 	addr2, _, _ := startServer(t, scfg)
 	if _, err := dialConn(context.Background(), addr2, w.clientConfig()); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("server without its key: %v, want ErrHandshake", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/testnet"
+	"github.com/securechat/scca/internal/testpki"
 	"go.uber.org/goleak"
 )
 
@@ -247,7 +248,7 @@ func assertGoodConn(t testing.TB, c *testConn, rec *received) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	defer c.Close()
-	text := fmt.Sprintf("still alive %d", nextSerial())
+	text := fmt.Sprintf("still alive %d", testpki.NextSerial())
 	if err := c.Send(ctx, text); err != nil {
 		t.Fatalf("good client: send: %v", err)
 	}

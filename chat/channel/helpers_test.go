@@ -16,20 +16,6 @@ import (
 	"github.com/securechat/scca/internal/testpki"
 )
 
-// The test PKI is internal/testpki's, under the names these tests use.
-type (
-	testCA   = testpki.CA
-	leafOpts = testpki.LeafOpts
-)
-
-var (
-	newTestCA  = testpki.NewCA
-	newKey     = testpki.NewKey
-	mustCreate = testpki.MustCreate
-	nextSerial = testpki.NextSerial
-	poolOf     = testpki.PoolOf
-)
-
 // fakeInventory is the test PeerChecker: serial -> fingerprint and status,
 // as the real inventory would answer.
 type fakeInventory struct {
@@ -95,7 +81,7 @@ func (f *fakeInventory) Check(_ context.Context, c *x509.Certificate) error {
 // world is one CA, one server identity, one good client identity, and the
 // inventories each side checks against.
 type world struct {
-	ca          *testCA
+	ca          *testpki.CA
 	serverChain []*x509.Certificate
 	serverKey   crypto.Signer
 	clientChain []*x509.Certificate
@@ -106,9 +92,9 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{ca: newTestCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", leafOpts{EKU: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w := &world{ca: testpki.NewCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
+	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(w.clientChain[0])
 	w.clientInv.add(w.serverChain[0])
 	return w

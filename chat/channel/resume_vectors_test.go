@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // resumeVectors is chat/channel/testdata/resume_vectors.json, quoted in
@@ -51,7 +52,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	inv.add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: poolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
+		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	c, err := clientConn(cRec, ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: poolOf(root),
+	c, err := clientConn(cRec, ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
 		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123", Tickets: cache})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // rejection reads the server's answer to a bad hello: the code and reason
@@ -35,12 +37,12 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
 	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
-	unknownChain, unknownKey := w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
-	revokedChain, revokedKey := w.ca.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	unknownChain, unknownKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	revokedChain, revokedKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(revokedChain[0])
 	w.inv.revoke(revokedChain[0])
-	foreign := newTestCA(t, "Foreign CA")
-	foreignChain, foreignKey := foreign.Issue(t, "client123", leafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	foreign := testpki.NewCA(t, "Foreign CA")
+	foreignChain, foreignKey := foreign.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	secrets := []string{unknownChain[0].SerialNumber.Text(16), revokedChain[0].SerialNumber.Text(16),
 		"revoked", "inventory", "fingerprint", "x509", "chain", "json", "serial"}
 	certCases := []struct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // counterReader yields start, start+1, ... (mod 256): a randomness stream
@@ -84,7 +85,7 @@ func fixedCert(t *testing.T, serial int64, cn string, isCA bool, eku x509.ExtKey
 	if parent == nil {
 		parent = tmpl
 	}
-	return mustCreate(t, tmpl, parent, pub, parentKey.(ed25519.PrivateKey))
+	return testpki.MustCreate(t, tmpl, parent, pub, parentKey.(ed25519.PrivateKey))
 }
 
 // runVectorSession runs a handshake and one message with pinned clock,
@@ -103,7 +104,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 	inv.add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: poolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
+		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	ccfg := ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: poolOf(root),
+	ccfg := ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
 		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123"}
 	if mod != nil {
 		mod(&ccfg)
