@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // TestReceiverCrashReplaysAtMostABatch queues 200 direct messages for bob
@@ -79,9 +81,6 @@ func testReceiverCrashReplays(t *testing.T, be storeBackend) {
 
 func waitPendingAtMost(t *testing.T, sw *storeWorld, cn string, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); sw.pendingCount(t, cn) > n; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has more than %d queued", cn, n)
-		}
-	}
+	waitfor.Condition(t, fmt.Sprintf("%s to have at most %d queued", cn, n), 10*time.Second,
+		func() bool { return sw.pendingCount(t, cn) <= n })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // storeBackends are the real inventories the fault tests run on: SQLite,
@@ -238,9 +239,5 @@ func waitLive(t testing.TB, srv *Server, cn string) {
 		}
 		return len(srv.hub.byCN[cn]) > 0
 	}
-	for deadline := time.Now().Add(5 * time.Second); !live(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sessions of %s never switched to live delivery", cn)
-		}
-	}
+	waitfor.Condition(t, fmt.Sprintf("the sessions of %s to switch to live delivery", cn), 5*time.Second, live)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/internal/testnet"
 	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // trustOf is the ca.Trust of c alone.
@@ -222,11 +223,5 @@ func assertGoodConn(t testing.TB, c *Conn, rec *received) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, "the condition", 5*time.Second, cond)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/testdb"
 	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -86,17 +88,12 @@ func (sw *storeWorld) pendingCount(t testing.TB, recipient string) int64 {
 // (confirmations reach the store asynchronously).
 func (sw *storeWorld) waitPending(t testing.TB, recipient string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := sw.pendingCount(t, recipient)
-		if n == want {
-			return
+	waitfor.Check(t, 5*time.Second, func() error {
+		if n := sw.pendingCount(t, recipient); n != want {
+			return fmt.Errorf("%s has %d queued messages, want %d", recipient, n, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d queued messages, want %d", recipient, n, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // sqliteStores opens a fresh SQLite inventory twice: one handle for the
@@ -184,11 +181,5 @@ func (f *feedProbe) RevocationsSince(ctx context.Context, after int64, limit int
 // waitCount waits up to 3 s for counter to exceed from.
 func waitCount(t testing.TB, what string, counter *atomic.Int64, from int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for counter.Load() <= from {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, what, 3*time.Second, func() bool { return counter.Load() > from })
 }

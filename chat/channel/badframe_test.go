@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // rawConn is a test peer that writes arbitrary bytes and reads frames.
@@ -271,11 +272,5 @@ func TestIdleTimeout(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, "the condition", 5*time.Second, cond)
 }

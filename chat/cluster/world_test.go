@@ -23,6 +23,7 @@ import (
 	"github.com/securechat/scca/chat"
 	"github.com/securechat/scca/internal/testdb"
 	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -300,13 +301,7 @@ func nothingWithin(tb testing.TB, c *chat.Conn, d time.Duration) {
 // waitFor polls cond every 10 ms for up to 10 s.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(tb, what, 10*time.Second, cond)
 }
 
 // databases are the real inventories the tests run on.
