@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/securechat/scca/internal/testnet"
 )
 
 // Tests of the parse rules of docs/PROTOCOL.md §2 on both transports, in
@@ -305,20 +306,7 @@ func fakeServer(t *testing.T, w *world, serve func(*Session)) []transport {
 		}
 		serve(sess)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go run(c)
-		}
-	}()
+	addr := testnet.Serve(t, run)
 	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		wc, err := websocket.Accept(rw, r, nil)
 		if err != nil {
@@ -327,7 +315,7 @@ func fakeServer(t *testing.T, w *world, serve func(*Session)) []transport {
 		run(newWSConn(websocket.NetConn(context.WithoutCancel(r.Context()), wc, websocket.MessageBinary)))
 	}))
 	t.Cleanup(hs.Close)
-	return bothTransports(ln.Addr().String(), "ws"+strings.TrimPrefix(hs.URL, "http"))
+	return bothTransports(addr, "ws"+strings.TrimPrefix(hs.URL, "http"))
 }
 
 // TestClientRefusesWrongAckID: an ack whose id is not the count of

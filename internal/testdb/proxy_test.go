@@ -8,26 +8,13 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testnet"
 )
 
 // echoServer answers every line with itself.
 func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.Serve(t, func(c net.Conn) { defer c.Close(); _, _ = io.Copy(c, c) })
 }
 
 // roundTrip sends a line and reads the answer within d: a hang detector

@@ -28,6 +28,23 @@ func Loopback(tb testing.TB) net.Listener {
 	return ln
 }
 
+// Serve runs handle, each in its own goroutine, on the connections a
+// Loopback listener accepts until the end of tb, and returns its address.
+func Serve(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln := Loopback(tb)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // Listener accepts the connections Dial makes.
 type Listener struct {
 	conns  chan net.Conn

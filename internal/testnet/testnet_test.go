@@ -77,3 +77,18 @@ func TestLoopback(t *testing.T) {
 		t.Fatalf("read %q, %v", b, err)
 	}
 }
+
+func TestServe(t *testing.T) {
+	addr := Serve(t, func(c net.Conn) { defer c.Close(); _, _ = c.Write([]byte("hi")) })
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "hi" {
+			t.Fatalf("read %q, %v", b, err)
+		}
+	}
+}
