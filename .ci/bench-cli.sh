@@ -4,7 +4,9 @@
 # and, for the MariaDB rows, the local server as in .ci/test.sh. The anchors
 # smallstep `step` and `cfssl` are built with `go install` at pinned
 # versions; one that cannot be had is skipped, and the script says so.
-# CLI_ONLY=1 stops after the issuance comparison.
+# CLI_ONLY=1 stops after the issuance comparison. BASELINE=/path/to/scca adds
+# another scca build (e.g. main's) to the same hyperfine run, in a CA
+# directory of its own, so that before/after is measured side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -50,19 +52,32 @@ JSON
 # files at all.
 cmds=(-n 'scca issue client' "$scca issue client --cn bench --replace"
   -n 'openssl req -x509 -CA' "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=clientAuth -out c.pem")
+if [ -n "${BASELINE:-}" ]; then
+  mkdir base && (cd base && "$BASELINE" init >/dev/null)
+  cmds+=(-n 'scca issue client (baseline)' "$BASELINE --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace")
+fi
 [ -n "$step" ] && cmds+=(-n 'step certificate create' "$step certificate create bench sc.pem sk.pem --profile leaf --ca $ca --ca-key $cakey --no-password --insecure --kty EC --curve P-256 --not-after 8760h -f")
 [ -n "$cfssl" ] && cmds+=(-n 'cfssl gencert' "$cfssl gencert -loglevel 5 -ca $ca -ca-key $cakey -config cfssl.json csr.json")
 hyperfine -N --warmup 5 --runs "${RUNS:-50}" \
-  --prepare 'rm -f certs/bench_cert.pem certs/bench_key.pem k.pem c.pem sc.pem sk.pem' "${cmds[@]}"
+  --prepare 'rm -f certs/bench_cert.pem certs/bench_key.pem certs/bench_chain.pem base/certs/bench_cert.pem base/certs/bench_key.pem base/certs/bench_chain.pem k.pem c.pem sc.pem sk.pem' "${cmds[@]}"
 # CPU time is less sensitive to other load than wall time.
+clean='rm -f certs/bench_cert.pem certs/bench_key.pem certs/bench_chain.pem base/certs/bench_cert.pem base/certs/bench_key.pem base/certs/bench_chain.pem'
 if command -v perf >/dev/null; then
-  rm -f certs/bench_cert.pem certs/bench_key.pem
-  perf stat -r 20 -e task-clock --pre 'rm -f certs/bench_cert.pem certs/bench_key.pem' "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/scca:    /' || true
-  perf stat -r 20 -e task-clock openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/openssl: /' || true
+  perf stat -r 20 -e task-clock --pre "$clean" "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/scca:     /' || true
+  [ -n "${BASELINE:-}" ] && { perf stat -r 20 -e task-clock --pre "$clean" "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/baseline: /' || true; }
+  perf stat -r 20 -e task-clock openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|elapsed' | sed 's/^/openssl:  /' || true
 fi
 echo "== fsyncs of one scca issue client (each is justified in the README, Performance)"
-rm -f certs/bench_cert.pem certs/bench_key.pem
-strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' || echo "(strace not installed)"
+if command -v strace >/dev/null; then
+  sh -c "$clean"
+  strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' | tee syncs.txt
+  echo "scca: $(wc -l <syncs.txt) syncs"
+  if [ -n "${BASELINE:-}" ]; then
+    strace -f -y -e trace=fsync,fdatasync "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace 2>&1 >/dev/null | grep -cE 'f(data)?sync\(' | sed 's/^/baseline: /; s/$/ syncs/'
+  fi
+else
+  echo "(strace not installed)"
+fi
 cd - >/dev/null
 [ "${CLI_ONLY:-0}" = 1 ] && exit 0
 

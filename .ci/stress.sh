@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SCCA_TEST_MYSQL_DSN="${SCCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}"
+export SCCA_TEST_POSTGRES_DSN="${SCCA_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/postgres}"
+export SCCA_TEST_NATS_URL="${SCCA_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+# The database and NATS tests fail rather than skip when a server is missing.
+export CI=true
 pkgs=${PKGS:-"./chat/ ./cmd/scca/"}
 count=${COUNT:-20}
 hogs=()

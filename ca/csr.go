@@ -16,6 +16,7 @@ type SignRequest struct {
 	Out      string        // "" = Dir/<cn>_cert.pem
 	Actor    string
 	Replace  bool // see IssueRequest.Replace
+	Chain    bool // see IssueRequest.Chain
 }
 
 // SignCSR issues a certificate for the public key in a PKCS#10 request.
@@ -35,17 +36,15 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 		return nil, err
 	}
 	certPath := a.outPath(req.Out, FileStem(s.cn)+"_cert.pem")
-	if err := checkAbsent(certPath); err != nil {
+	if err := checkAbsent(certPath, chainTarget(req.Chain, certPath)); err != nil {
 		return nil, err
 	}
 	if a.store == nil {
 		return nil, errNoStore
 	}
-	p, err := a.beginIssue(journalFile{Role: roleCert, Path: certPath})
-	if err != nil {
-		return nil, err
-	}
+	p := a.newPending(nil, req.Chain, journalFile{Role: roleCert, Path: certPath})
 	defer p.close()
+	ctx = p.context(ctx)
 	cert, replaced, err := a.signAndRecord(ctx, s, csr.PublicKey, p)
 	if err != nil {
 		return nil, err
@@ -53,7 +52,8 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 	if err := p.commit(ctx, cert); err != nil {
 		return nil, err
 	}
-	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
+	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, ChainPath: p.path(roleChain),
+		Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
 }
 
 // parseCSR decodes and checks a CSR: one PEM block, a valid self-signature

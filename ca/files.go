@@ -37,23 +37,57 @@ func (s *fileSet) stage(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// stageAt is stage under a temporary name chosen by the caller (recorded in
-// an issuance journal beforehand).
-func (s *fileSet) stageAt(tmp, path string, data []byte, perm fs.FileMode) error {
-	if err := atomicfile.StageAt(tmp, path, data, perm); err != nil {
+// writeAt writes a file under a temporary name chosen by the caller
+// (recorded in an issuance journal beforehand), without the fsync:
+// syncStaged makes it durable.
+func (s *fileSet) writeAt(tmp, path string, data []byte, perm fs.FileMode) error {
+	if err := atomicfile.WriteAt(tmp, path, data, perm); err != nil {
 		return err
 	}
 	s.staged = append(s.staged, stagedFile{tmp: tmp, path: path})
 	return nil
 }
 
-// unstage removes the most recently staged file (a certificate whose serial
-// the inventory refused, about to be re-signed).
-func (s *fileSet) unstage() {
-	if n := len(s.staged); n > 0 {
-		os.Remove(s.staged[n-1].tmp)
-		s.staged = s.staged[:n-1]
+// syncStaged makes the files staged from index i on and the files in extra
+// durable, data and names: their data is fsynced concurrently
+// (atomicfile.SyncFiles: one fsync each, overlapping), then each distinct
+// directory once (syncDirs).
+func (s *fileSet) syncStaged(i int, extra ...string) error {
+	files := extra
+	dirs := make([]string, 0, len(extra))
+	for _, f := range extra {
+		dirs = append(dirs, filepath.Dir(f))
 	}
+	for _, f := range s.staged[i:] {
+		files = append(files, f.tmp)
+	}
+	if err := atomicfile.SyncFiles(files...); err != nil {
+		return err
+	}
+	return s.syncDirs(dirs...)
+}
+
+// unstageFrom removes the staged files from index i on (a certificate
+// whose serial the inventory refused, and its chain, about to be re-signed).
+func (s *fileSet) unstageFrom(i int) {
+	for _, f := range s.staged[i:] {
+		os.Remove(f.tmp)
+	}
+	s.staged = s.staged[:i]
+}
+
+// syncDirs fsyncs each distinct directory of the staged files and of
+// extra once, making their names durable: several files staged side by side
+// (and the journal beside them) cost one directory fsync, not one each.
+func (s *fileSet) syncDirs(extra ...string) error {
+	var ds atomicfile.DirSyncs
+	for _, dir := range extra {
+		ds.Add(dir)
+	}
+	for _, f := range s.staged {
+		ds.Add(filepath.Dir(f.path))
+	}
+	return ds.Sync()
 }
 
 // discard removes every staged temporary file.
@@ -72,11 +106,13 @@ func (s *fileSet) discard() {
 //
 // fsyncs: the files' data was fsynced when staged (one each, needed: the
 // content must be durable before the inventory row that vouches for it is
-// committed). Here every file is linked first and then each distinct
-// directory is fsynced once, so a key and certificate side by side cost
-// one directory fsync, not two; commit returns only after it, so the names
-// are durable when the caller reports success.
-func (s *fileSet) commit() error {
+// committed; their temporary names were made durable by syncDirs). Here
+// every file is linked first and then each distinct directory is fsynced
+// once, so a key, certificate and chain side by side cost one directory
+// fsync, not three; commit returns only after it, so the names are durable
+// when the caller reports success. The directories join ds, when not nil,
+// and are synced with whatever else it holds (the audit anchor).
+func (s *fileSet) commit(ds *atomicfile.DirSyncs) error {
 	for i, f := range s.staged {
 		if err := atomicfile.Link(f.tmp, f.path); err != nil {
 			for _, p := range s.committed {
@@ -94,23 +130,23 @@ func (s *fileSet) commit() error {
 		}
 		s.committed = append(s.committed, f.path)
 	}
-	synced := map[string]bool{}
+	if ds == nil {
+		ds = &atomicfile.DirSyncs{}
+	}
 	for _, f := range s.staged {
-		if dir := filepath.Dir(f.path); !synced[dir] {
-			synced[dir] = true
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return err
-			}
-		}
+		ds.Add(filepath.Dir(f.path))
 	}
 	s.staged = nil
-	return nil
+	return ds.Sync()
 }
 
 // checkAbsent fails with ErrFileExists if any path exists, before any work
 // is done. (Commit repeats the check atomically, which catches races.)
 func checkAbsent(paths ...string) error {
 	for _, p := range paths {
+		if p == "" {
+			continue
+		}
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%w: %s", ErrFileExists, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {

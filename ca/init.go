@@ -221,7 +221,7 @@ func (a *Authority) writeCA(ctx context.Context, made []caMaterial, passphrase [
 			return fmt.Errorf("record root CA: %w", err)
 		}
 	}
-	if err := files.commit(); err != nil {
+	if err := files.commit(nil); err != nil {
 		if errors.Is(err, ErrFileExists) {
 			return fmt.Errorf("%w: %w", ErrCAExists, err)
 		}

@@ -43,16 +43,20 @@ type IssueRequest struct {
 	// superseded in the same transaction. Without it that is refused with
 	// certstore.ErrIdentityTaken.
 	Replace bool
+	// Chain also writes ChainPath(cert path): the certificate followed by
+	// the intermediate, staged and linked with the key and certificate.
+	Chain bool
 }
 
 // Issued is the result of Issue or SignCSR.
 type Issued struct {
-	Serial   string // lower-case hex
-	Cert     *x509.Certificate
-	CertPath string
-	KeyPath  string            // "" for SignCSR
-	Replaced *inventory.Record // the certificate revoked as superseded, or nil
-	Clamped  bool              // the requested validity was cut to the issuer's expiry
+	Serial    string // lower-case hex
+	Cert      *x509.Certificate
+	CertPath  string
+	KeyPath   string            // "" for SignCSR
+	ChainPath string            // "" unless the request asked for the chain
+	Replaced  *inventory.Record // the certificate revoked as superseded, or nil
+	Clamped   bool              // the requested validity was cut to the issuer's expiry
 }
 
 // Superseder records a certificate that takes over a client identity,
@@ -168,8 +172,8 @@ func (a *Authority) sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, k
 }
 
 // signAndRecord signs leaves with fresh serials until the inventory accepts
-// one. p, when not nil, stages each signed certificate's file and notes its
-// serial in the journal before the row is inserted.
+// one. p, when not nil, stages each signed certificate's files and puts its
+// serial in the journal before the row is inserted (prepare).
 func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.PublicKey, p *pendingIssue) (*x509.Certificate, *inventory.Record, error) {
 	if a.store == nil {
 		return nil, nil, errNoStore
@@ -191,7 +195,7 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 			return nil, nil, err
 		}
 		if p != nil {
-			if err := p.stageCert(cert); err != nil {
+			if err := p.prepare(cert); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -210,9 +214,6 @@ func (a *Authority) signAndRecord(ctx context.Context, s leafSpec, pub crypto.Pu
 			case recorded:
 				return cert, replaced, nil
 			}
-		}
-		if p != nil {
-			p.files.unstage()
 		}
 		if !dup || attempt == maxSerialRetries {
 			return nil, nil, fmt.Errorf("record certificate %s for %q: %w", serialHex(cert), s.cn, err)
@@ -304,7 +305,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if certPath == keyPath {
 		return nil, fmt.Errorf("certificate and key output are the same file %s", certPath)
 	}
-	if err := checkAbsent(certPath, keyPath); err != nil {
+	if err := checkAbsent(certPath, keyPath, chainTarget(req.Chain, certPath)); err != nil {
 		return nil, err
 	}
 	if a.store == nil {
@@ -318,14 +319,9 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := a.beginIssue(journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
-	if err != nil {
-		return nil, err
-	}
+	p := a.newPending(keyPEM, req.Chain, journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
 	defer p.close()
-	if err := p.stage(roleKey, keyPEM, keyFileMode); err != nil {
-		return nil, err
-	}
+	ctx = p.context(ctx)
 	cert, replaced, err := a.signAndRecord(ctx, s, key.Public(), p)
 	if err != nil {
 		return nil, err
@@ -334,13 +330,21 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 		return nil, err
 	}
 	return &Issued{Serial: serialHex(cert), Cert: cert, CertPath: certPath, KeyPath: keyPath,
-		Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
+		ChainPath: p.path(roleChain), Replaced: replaced, Clamped: a.clamped(s, cert)}, nil
 }
 
 // clamped reports whether an asked-for validity was cut to the issuer's
 // expiry (validityWindow never lets a leaf outlive its issuer).
 func (a *Authority) clamped(s leafSpec, cert *x509.Certificate) bool {
 	return s.clamp && cert.NotAfter.Equal(a.Issuer().NotAfter.UTC()) && cert.NotAfter.Sub(cert.NotBefore) < s.validity
+}
+
+// chainTarget is ChainPath(certPath) when the chain is wanted, else "".
+func chainTarget(want bool, certPath string) string {
+	if !want {
+		return ""
+	}
+	return ChainPath(certPath)
 }
 
 func (a *Authority) outPath(explicit, name string) string {

@@ -25,27 +25,31 @@ func crashAt(t *testing.T, a *Authority, cn string, step int) {
 	}
 	keyPath := filepath.Join(a.Dir(), cn+"_key.pem")
 	certPath := filepath.Join(a.Dir(), cn+"_cert.pem")
-	p, err := a.beginIssue(journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
+	key, _ := GenerateKey(KeyECDSAP256, nil)
+	keyPEM, _ := EncodeKeyPEM(key, nil)
+	cert, err := a.signLeaf(s, key.Public())
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The steps of pendingIssue.prepare, one at a time.
+	p := a.newPending(keyPEM, false, journalFile{Role: roleKey, Path: keyPath}, journalFile{Role: roleCert, Path: certPath})
+	if p.j, err = a.beginJournal(p.targets, serialHex(cert)); err != nil {
 		t.Fatal(err)
 	}
 	defer p.j.release() // the kernel drops a dead process's locks
 	if step == 0 {
 		return
 	}
-	key, _ := GenerateKey(KeyECDSAP256, nil)
-	keyPEM, _ := EncodeKeyPEM(key, nil)
 	if err := p.stage(roleKey, keyPEM, keyFileMode); err != nil {
 		t.Fatal(err)
 	}
 	if step == 1 {
 		return
 	}
-	cert, err := a.signLeaf(s, key.Public())
-	if err != nil {
+	if err := p.stage(roleCert, certPEM(cert.Raw), certFileMode); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.stageCert(cert); err != nil {
+	if err := p.files.syncDirs(a.Dir()); err != nil {
 		t.Fatal(err)
 	}
 	if step == 2 {
@@ -104,7 +108,7 @@ func TestRecoverAfterCrashAtEveryStep(t *testing.T) {
 	}{
 		{"journal written", 0, 1},
 		{"key staged", 0, 1},
-		{"certificate staged and serial noted", 0, 1},
+		{"certificate staged (serial in the journal since step 0)", 0, 1},
 		{"row committed", 1, 0},
 		{"key linked", 1, 0},
 	}
@@ -158,8 +162,9 @@ func TestRecoverRevokesRowWhoseFilesAreTaken(t *testing.T) {
 
 func TestRecoverLeavesLiveIssuanceAlone(t *testing.T) {
 	a, _ := newTestCA(t, KeyECDSAP256, false)
-	p, err := a.beginIssue(journalFile{Role: roleKey, Path: filepath.Join(a.Dir(), "live_key.pem")})
-	if err != nil {
+	p := a.newPending(nil, false, journalFile{Role: roleKey, Path: filepath.Join(a.Dir(), "live_key.pem")})
+	var err error
+	if p.j, err = a.beginJournal(p.targets, "01"); err != nil {
 		t.Fatal(err)
 	}
 	defer p.close()

@@ -118,10 +118,12 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (Audi
 // advanceAnchor records a committed entry in the anchor file outside the
 // database. A failure here is not returned: the change it follows is
 // committed and must not be reported as failed, and an anchor that lags
-// behind only narrows what it protects, never raises a false alarm.
-func (s *Store) advanceAnchor(e AuditEntry) {
+// behind only narrows what it protects, never raises a false alarm. ctx may
+// carry atomicfile.DirSyncs: then its owner fsyncs the anchor's directory
+// (an issuance does, together with the files it links there).
+func (s *Store) advanceAnchor(ctx context.Context, e AuditEntry) {
 	if s.seal != nil && e.ID > 0 {
-		_ = s.seal.advanceAnchor(e.ID, e.Hash)
+		_ = s.seal.advanceAnchor(ctx, e.ID, e.Hash)
 	}
 }
 

@@ -205,7 +205,7 @@ func testAuditSeal(t *testing.T, fresh func(t *testing.T) (*Store, *fakeClock, s
 		other := sealedAt(t, url, clk, dir)
 		mustInsert(t, other, testRecord(10, clk.Now()))
 		seal, _ := LoadAuditSeal(dir)
-		if err := seal.advanceAnchor(2, strings.Repeat("0", 64)); err != nil {
+		if err := seal.advanceAnchor(context.Background(), 2, strings.Repeat("0", 64)); err != nil {
 			t.Fatal(err)
 		}
 		a, ok, err := seal.readAnchor()

@@ -1,6 +1,7 @@
 package certstore
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/hex"
@@ -216,7 +217,7 @@ func (s *AuditSeal) readAnchor() (a auditAnchor, ok bool, err error) {
 // advanceAnchor moves the anchor forward to (id, hash), never back. The
 // file lock makes read-compare-write atomic across processes, so a slower
 // process that committed an older entry cannot lower the anchor.
-func (s *AuditSeal) advanceAnchor(id int64, hash string) error {
+func (s *AuditSeal) advanceAnchor(ctx context.Context, id int64, hash string) error {
 	if s.AnchorPath == "" {
 		return nil
 	}
@@ -233,7 +234,7 @@ func (s *AuditSeal) advanceAnchor(id int64, hash string) error {
 		return nil
 	}
 	data, _ := json.Marshal(auditAnchor{ID: id, Hash: hash})
-	if err := atomicfile.Write(s.AnchorPath, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteContext(ctx, s.AnchorPath, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
 	return nil

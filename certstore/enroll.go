@@ -112,7 +112,7 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 	if err != nil {
 		return fmt.Errorf("create enrollment token for %q: %w", t.CN, err)
 	}
-	s.advanceAnchor(written)
+	s.advanceAnchor(ctx, written)
 	return nil
 }
 
@@ -210,7 +210,7 @@ func (s *Store) InsertAuthorized(ctx context.Context, rec Record, auth Authoriza
 	if err != nil {
 		return fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
-	s.advanceAnchor(written)
+	s.advanceAnchor(ctx, written)
 	return nil
 }
 

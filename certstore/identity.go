@@ -8,9 +8,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mtibben/confusables"
 	"golang.org/x/text/secure/precis"
 
+	"github.com/securechat/scca/internal/confusables"
 	"github.com/securechat/scca/inventory"
 )
 

@@ -75,7 +75,7 @@ func (s *Store) insert(ctx context.Context, rec Record, replace bool) (*Record, 
 	if err != nil {
 		return nil, fmt.Errorf("record certificate %s/%s: %w", rec.IssuerKeyID, rec.Serial, err)
 	}
-	s.advanceAnchor(written)
+	s.advanceAnchor(ctx, written)
 	return replaced, nil
 }
 

@@ -48,7 +48,7 @@ func (s *Store) Revoke(ctx context.Context, r Revocation) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("revoke %s/%s: %w", r.IssuerKeyID, r.Serial, err)
 	}
-	s.advanceAnchor(entry)
+	s.advanceAnchor(ctx, entry)
 	return out, nil
 }
 

@@ -3,7 +3,6 @@ package chat
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/securechat/scca/internal/waitfor"
 )
@@ -81,6 +80,6 @@ func testReceiverCrashReplays(t *testing.T, be storeBackend) {
 
 func waitPendingAtMost(t *testing.T, sw *storeWorld, cn string, n int64) {
 	t.Helper()
-	waitfor.Condition(t, fmt.Sprintf("%s to have at most %d queued", cn, n), 10*time.Second,
+	waitfor.Condition(t, fmt.Sprintf("%s to have at most %d queued", cn, n), waitfor.HangBound,
 		func() bool { return sw.pendingCount(t, cn) <= n })
 }

@@ -106,7 +106,7 @@ func TestCrossTransportRoomsAndDirectMessages(t *testing.T) {
 	if ev := receive(t, bob); ev.Kind != EventLeave || ev.From != "alice" || ev.Room != "lobby" {
 		t.Fatalf("bob (ws) got %+v, want alice's leave", ev)
 	}
-	waitfor.Check(t, 2*time.Second, func() error {
+	waitfor.Check(t, waitfor.HangBound, func() error {
 		who, err := bob.Who(ctx, "")
 		if err != nil {
 			t.Fatal(err)

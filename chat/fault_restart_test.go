@@ -239,5 +239,5 @@ func waitLive(t testing.TB, srv *Server, cn string) {
 		}
 		return len(srv.hub.byCN[cn]) > 0
 	}
-	waitfor.Condition(t, fmt.Sprintf("the sessions of %s to switch to live delivery", cn), 5*time.Second, live)
+	waitfor.Condition(t, fmt.Sprintf("the sessions of %s to switch to live delivery", cn), waitfor.HangBound, live)
 }

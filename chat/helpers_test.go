@@ -180,7 +180,7 @@ func serveOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, *receive
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -196,7 +196,7 @@ func serveOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, *receive
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang bound
 	defer cancel()
 	c, err := Dial(ctx, addr, w.clientConfig())
 	if err != nil {
@@ -223,5 +223,5 @@ func assertGoodConn(t testing.TB, c *Conn, rec *received) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	waitfor.Condition(t, "the condition", 5*time.Second, cond)
+	waitfor.Condition(t, "the condition", waitfor.HangBound, cond)
 }

@@ -25,6 +25,10 @@ type memStore struct {
 	queued   []certstore.QueuedMessage
 	revs     []certstore.RevocationEvent
 	enqueues int
+	// headReads counts LastAuditID answers (the revocation watcher has
+	// read the feed's head once it is 1); failedFeedReads counts feed
+	// calls refused while down.
+	headReads, failedFeedReads int
 	// ackGate, when set, holds every AckDelivered until it is closed: a
 	// store that is slow to take confirmations.
 	ackGate chan struct{}
@@ -120,8 +124,10 @@ func (m *memStore) LastAuditID(context.Context) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
+		m.failedFeedReads++
 		return 0, errDown
 	}
+	m.headReads++
 	return int64(len(m.revs)), nil
 }
 
@@ -129,6 +135,7 @@ func (m *memStore) RevocationsSince(_ context.Context, after int64, limit int) (
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
+		m.failedFeedReads++
 		return nil, errDown
 	}
 	var out []certstore.RevocationEvent
@@ -138,6 +145,21 @@ func (m *memStore) RevocationsSince(_ context.Context, after int64, limit int) (
 		}
 	}
 	return out, nil
+}
+
+// feedCounts returns headReads and failedFeedReads.
+func (m *memStore) feedCounts() (headReads, failed int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.headReads, m.failedFeedReads
+}
+
+// waitWatching waits until the server's revocation watcher has read the
+// feed's head: a revocation recorded from then on ends live sessions (one
+// recorded before is the handshake's business).
+func (m *memStore) waitWatching(t *testing.T) {
+	t.Helper()
+	waitFor(t, func() bool { n, _ := m.feedCounts(); return n > 0 })
 }
 
 func (m *memStore) revoke(c *x509.Certificate) {

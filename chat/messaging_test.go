@@ -215,7 +215,7 @@ func TestLiveRevocationEndsSession(t *testing.T) {
 	mw := newMsgWorld(t, "alice", "bob")
 	addr, srv, _ := startServer(t, mw.serverConfig())
 	alice, bob := mw.dial(t, addr, "alice"), mw.dial(t, addr, "bob")
-	time.Sleep(100 * time.Millisecond) // the watcher has read the feed's head
+	mw.store.waitWatching(t)
 	start := time.Now()
 	mw.store.revoke(mw.users["alice"].Chain[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -251,9 +251,10 @@ func TestRevocationFeedOutage(t *testing.T) {
 	mw := newMsgWorld(t, "alice")
 	addr, _, _ := startServer(t, mw.serverConfig())
 	alice := mw.dial(t, addr, "alice")
-	time.Sleep(100 * time.Millisecond)
+	mw.store.waitWatching(t)
 	mw.store.setDown(true)
-	time.Sleep(150 * time.Millisecond)
+	// The watcher has met the outage (a poll failed) before the revocation.
+	waitFor(t, func() bool { _, n := mw.store.feedCounts(); return n > 0 })
 	mw.store.revoke(mw.users["alice"].Chain[0]) // recorded; the feed cannot be read yet
 	if _, err := alice.Who(context.Background(), ""); err != nil {
 		t.Fatalf("session during outage: %v", err)

@@ -77,10 +77,9 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownDeadlineForcesClose(t *testing.T) {
 	w := newWorld(t)
-	block := make(chan struct{})
-	defer close(block)
+	block, entered := make(chan struct{}), make(chan struct{}, 1)
 	cfg := w.serverConfig()
-	cfg.OnMessage = func(string, string) { <-block }
+	cfg.OnMessage = func(string, string) { entered <- struct{}{}; <-block }
 	srv, _ := NewServer(cfg)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
@@ -89,11 +88,15 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	go c.Send(context.Background(), "stuck")
-	time.Sleep(50 * time.Millisecond)
+	sent := make(chan error, 1)
+	go func() { sent <- c.Send(context.Background(), "stuck") }()
+	<-entered // the session is busy in OnMessage: Shutdown must wait for it
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	go func() { time.Sleep(300 * time.Millisecond); block <- struct{}{} }()
+	// Shutdown closes the connection only once its deadline passed; the
+	// client's Send then fails, and only then is the handler let go (so
+	// Shutdown can return at all).
+	go func() { <-sent; block <- struct{}{} }()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
 	}

@@ -84,11 +84,11 @@ func (sw *storeWorld) pendingCount(t testing.TB, recipient string) int64 {
 	return n
 }
 
-// waitPending waits up to 5 s for recipient's queue to hold want messages
+// waitPending waits (up to 30 s, a hang detector) for recipient's queue to hold want messages
 // (confirmations reach the store asynchronously).
 func (sw *storeWorld) waitPending(t testing.TB, recipient string, want int64) {
 	t.Helper()
-	waitfor.Check(t, 5*time.Second, func() error {
+	waitfor.Check(t, waitfor.HangBound, func() error {
 		if n := sw.pendingCount(t, recipient); n != want {
 			return fmt.Errorf("%s has %d queued messages, want %d", recipient, n, want)
 		}
@@ -178,8 +178,8 @@ func (f *feedProbe) RevocationsSince(ctx context.Context, after int64, limit int
 	return evs, err
 }
 
-// waitCount waits up to 3 s for counter to exceed from.
+// waitCount waits (up to 30 s, a hang detector) for counter to exceed from.
 func waitCount(t testing.TB, what string, counter *atomic.Int64, from int64) {
 	t.Helper()
-	waitfor.Condition(t, what, 3*time.Second, func() bool { return counter.Load() > from })
+	waitfor.Condition(t, what, waitfor.HangBound, func() bool { return counter.Load() > from })
 }

@@ -40,7 +40,7 @@ func TestLiveRevocationSaysWhyOnEveryTransport(t *testing.T) {
 			mw := newMsgWorld(t, "alice", "bob")
 			addr, url, _ := startWSServer(t, mw.serverConfig(), WebSocketOptions{})
 			alice, bob := tr.dial(t, mw, addr, url, "alice"), tr.dial(t, mw, addr, url, "bob")
-			time.Sleep(100 * time.Millisecond) // the watcher has read the feed's head
+			mw.store.waitWatching(t)
 			start := time.Now()
 			mw.store.revoke(mw.users["alice"].Chain[0])
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

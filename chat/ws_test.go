@@ -31,7 +31,7 @@ func startWSServerWith(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (s
 			if !errors.Is(err, ErrServerClosed) {
 				t.Errorf("ServeWebSocket returned %v, want ErrServerClosed", err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Error("ServeWebSocket did not return after Shutdown")
 		}
 	})

@@ -92,15 +92,15 @@ func getOnly(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // crlFile serves the published CRL, re-reading and re-parsing it only when
-// the file's size or modification time changes (publishing replaces it by
-// rename, so both change).
+// the file is another one (publishing replaces it by rename: a new inode,
+// noticed even where modification times are coarse and the size is the
+// same) or its size or modification time changes.
 type crlFile struct {
 	path   string
 	logger *slog.Logger
 
 	mu         sync.Mutex
-	modTime    time.Time
-	size       int64
+	fi         os.FileInfo // of the file der was read from
 	der        []byte
 	thisUpdate time.Time
 	nextUpdate time.Time
@@ -114,7 +114,7 @@ func (c *crlFile) load() ([]byte, time.Time, time.Time, string, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.der != nil && fi.ModTime().Equal(c.modTime) && fi.Size() == c.size {
+	if c.der != nil && os.SameFile(fi, c.fi) && fi.ModTime().Equal(c.fi.ModTime()) && fi.Size() == c.fi.Size() {
 		return c.der, c.thisUpdate, c.nextUpdate, c.etag, nil
 	}
 	der, err := os.ReadFile(c.path)
@@ -126,7 +126,7 @@ func (c *crlFile) load() ([]byte, time.Time, time.Time, string, error) {
 		return nil, time.Time{}, time.Time{}, "", fmt.Errorf("parse %s: %w", c.path, err)
 	}
 	sum := sha256.Sum256(der)
-	c.modTime, c.size, c.der = fi.ModTime(), fi.Size(), der
+	c.fi, c.der = fi, der
 	c.thisUpdate, c.nextUpdate = rl.ThisUpdate, rl.NextUpdate
 	c.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
 	return c.der, c.thisUpdate, c.nextUpdate, c.etag, nil

@@ -57,9 +57,17 @@ func TestHTTPHandlerCRLAndCA(t *testing.T) {
 		t.Errorf("conditional GET: %d", r.StatusCode)
 	}
 
-	// A republished CRL is served at once.
-	time.Sleep(10 * time.Millisecond) // let the modification time move on coarse filesystems
+	// A republished CRL is served at once: publishing renames a new file
+	// into place, which the server notices whatever the modification time.
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.publish(t)
+	// As on a filesystem with coarse timestamps: the same modification time.
+	if err := os.Chtimes(f.path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
 	_, body2 := get(http.MethodGet, "/crl")
 	rl2, err := x509.ParseRevocationList(body2)
 	if err != nil || rl2.Number.Cmp(rl.Number) <= 0 {
@@ -119,9 +127,17 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}()
 	<-started
 	cancel() // shutdown begins with a request in flight
-	time.Sleep(50 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Error("listener still accepting after shutdown began")
+	// The listener closes while the request is still in flight (a poll
+	// with a hang bound: shutdown runs in Serve's goroutine).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting 30 s after shutdown began")
+		}
 	}
 	close(release)
 	if b := <-got; b != "done" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,34 @@ func wsPair(t *testing.T) (client *wsConn, server net.Conn) {
 	return client, server
 }
 
+// goroutineWaitsIn reports whether some goroutine is blocked in state (as
+// the runtime names it: "select", "chan send") with fn as its innermost
+// frame: a condition a test can wait for instead of sleeping.
+func goroutineWaitsIn(state, fn string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, frames, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "["+state) && strings.HasPrefix(frames, "github.com/securechat/scca/chat/channel."+fn+"(") {
+			return true
+		}
+	}
+	return false
+}
+
+// whenReadWaits runs f once a wsConn Read is blocked waiting, unless done
+// closes first (the Read returned without waiting).
+func whenReadWaits(done <-chan struct{}, f func()) {
+	for !goroutineWaitsIn("select", "(*wsConn).Read") {
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Millisecond): // poll interval
+		}
+	}
+	f()
+}
+
 // TestWSConnDeadlineKeepsConnection: an expired read deadline fails the
 // Read with a timeout and leaves the WebSocket open; bytes that arrive for
 // the interrupted read are returned by the next one, in order.
@@ -55,12 +84,12 @@ func TestWSConnDeadlineKeepsConnection(t *testing.T) {
 		return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
 	}
 
-	// An interrupted read: woken as Shutdown and kill do.
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		_ = c.SetReadDeadline(time.Unix(1, 0))
-	}()
-	if n, err := c.Read(buf); !isTimeout(err) {
+	// An interrupted read: woken as Shutdown and kill do, once Read waits.
+	done := make(chan struct{})
+	go whenReadWaits(done, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
+	n, err := c.Read(buf)
+	close(done)
+	if !isTimeout(err) {
 		t.Fatalf("read past the deadline: %d, %v; want a timeout", n, err)
 	}
 	// Still open both ways.
@@ -75,7 +104,8 @@ func TestWSConnDeadlineKeepsConnection(t *testing.T) {
 	if _, err := peer.Write([]byte("abcdef")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The pump (asked by the read above) holds the chunk, offering it.
+	waitFor(t, func() bool { return goroutineWaitsIn("select", "(*wsConn).pump") })
 	if _, err := c.Read(buf); !isTimeout(err) {
 		t.Fatalf("read with the deadline still past: %v; want a timeout", err)
 	}
@@ -102,11 +132,11 @@ func TestWSConnDeadlineKeepsConnection(t *testing.T) {
 	}
 	// Close wakes a pending Read and the pump ends (goleak checks).
 	_ = c.SetReadDeadline(time.Time{})
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		c.Close()
-	}()
-	if _, err := c.Read(buf); !errors.Is(err, net.ErrClosed) {
+	done = make(chan struct{})
+	go whenReadWaits(done, func() { c.Close() })
+	_, err = c.Read(buf)
+	close(done)
+	if !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read across Close: %v, want net.ErrClosed", err)
 	}
 	// The peer sees the end of the stream.

@@ -298,10 +298,10 @@ func nothingWithin(tb testing.TB, c *chat.Conn, d time.Duration) {
 	}
 }
 
-// waitFor polls cond every 10 ms for up to 10 s.
+// waitFor polls cond until it holds (30 s at most, a hang detector).
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	waitfor.Condition(tb, what, 10*time.Second, cond)
+	waitfor.Condition(tb, what, waitfor.HangBound, cond)
 }
 
 // databases are the real inventories the tests run on.

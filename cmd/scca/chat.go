@@ -225,7 +225,9 @@ On a terminal it prompts "Enter message: " and understands:
   /rooms         list rooms
   /quit          leave
 Plain text goes to the current room, or to the server when in none. Incoming
-messages print as "[dm] alice: ..." and "[room] alice: ...".
+messages print with their server id, as "[dm #12] alice: ..." and
+"[room #13] alice: ..."; a direct message the server sends again (after a
+lost confirmation) is printed once.
 
 Otherwise it sends each line of standard input (to the server, or with --to /
 --room) and exits when input ends, after the server has acknowledged every

@@ -38,11 +38,20 @@ func (s *chatSession) printf(format string, args ...any) {
 	fmt.Fprintf(s.out, format, args...)
 }
 
-// receive prints deliveries and presence until the session ends.
-func (s *chatSession) receive(ctx context.Context) {
+// eventSource is what the receiver reads: a *chat.Conn.
+type eventSource interface {
+	Receive(ctx context.Context) (chat.Event, error)
+}
+
+// receive prints deliveries and presence until the session ends. Each
+// message shows its server id; a direct message whose id was already
+// printed (the server sends again what it had no confirmation for) is not
+// printed again.
+func (s *chatSession) receive(ctx context.Context, src eventSource) {
 	defer close(s.recvDone)
+	var seen seenIDs
 	for {
-		ev, err := s.conn.Receive(ctx)
+		ev, err := src.Receive(ctx)
 		if err != nil {
 			s.recvErr = err
 			if s.onEnd != nil {
@@ -52,13 +61,49 @@ func (s *chatSession) receive(ctx context.Context) {
 		}
 		switch {
 		case ev.Kind == chat.EventMessage && ev.Room == "":
-			s.printf("[dm] %s: %s\n", chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
+			if seen.add(ev.ID) {
+				s.printf("[dm #%d] %s: %s\n", ev.ID, chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
+			}
 		case ev.Kind == chat.EventMessage:
-			s.printf("[%s] %s: %s\n", chat.EscapeLine(ev.Room), chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
+			s.printf("[%s #%d] %s: %s\n", chat.EscapeLine(ev.Room), ev.ID, chat.EscapeLine(ev.From), chat.EscapeMessage(ev.Text))
 		default:
 			s.printf("* %s %s %s\n", chat.EscapeLine(ev.From), map[string]string{chat.EventJoin: "joined", chat.EventLeave: "left"}[ev.Kind], chat.EscapeLine(ev.Room))
 		}
 	}
+}
+
+// seenCap bounds the direct message ids the client remembers. The server
+// sends again only what it has no confirmation for — at most a batch or
+// two (docs/PROTOCOL.md §12.3) — so the last 4096 ids are plenty, and the
+// memory stays bounded however long the client runs.
+const seenCap = 4096
+
+// seenIDs is the set of the last seenCap direct message ids printed.
+// Direct message ids are unique per inventory (room message ids are per
+// server, so they are not kept here).
+type seenIDs struct {
+	set  map[int64]struct{}
+	ring []int64 // insertion order; ring[next] is evicted next once full
+	next int
+}
+
+// add records id and reports whether it was new.
+func (s *seenIDs) add(id int64) bool {
+	if _, ok := s.set[id]; ok {
+		return false
+	}
+	if s.set == nil {
+		s.set = make(map[int64]struct{}, seenCap)
+	}
+	if len(s.ring) < seenCap {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.set, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % seenCap
+	}
+	s.set[id] = struct{}{}
+	return true
 }
 
 // runChatSession sends stdin (to --to, --room or the server) and, with
@@ -84,13 +129,17 @@ func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 		}
 		defer ed.close()
 	}
-	go s.receive(rctx)
+	go s.receive(rctx, conn)
 	to, room := e.v.GetString("to"), e.v.GetString("room")
 	if room != "" {
 		if _, err := conn.Join(ctx, room); err != nil {
 			return fmt.Errorf("join %s: %w", room, err)
 		}
 		s.room = room
+		if !interactive {
+			// A line to wait for: room messages sent from now on reach us.
+			s.printf("[Client] Joined %s\n", chat.EscapeLine(room))
+		}
 	}
 	var err error
 	if interactive {

@@ -194,7 +194,7 @@ func TestChatClientTerminal(t *testing.T) {
 	io.WriteString(tty, "half typ")
 	at = scr.waitFor(t, at, `half typ`)
 	f.send(t, "bob", "--room", "lobby")
-	at = scr.waitFor(t, at, `\[lobby\] bob: hi alice`)
+	at = scr.waitFor(t, at, `\[lobby #[0-9]+\] bob: hi alice`)
 	at = scr.waitFor(t, at, `Enter message: half typ`)
 
 	// the line is finished and sent to the room, with its acknowledgement

@@ -19,7 +19,7 @@ func newIssueCmd(e *env) *cobra.Command {
 certificate in the inventory, then write <certs-dir>/<cn>_cert.pem and
 <cn>_key.pem (mode 0600), and <cn>_chain.pem (the certificate followed by
 the intermediate, for servers that send their chain). The files appear only once the inventory row is
-committed; existing files are never overwritten.
+committed, all three together; existing files are never overwritten.
 
 Profiles: server (serverAuth; DNS/IP names as SANs, the CN too when it is a
 valid name), client (clientAuth), ocsp-signer (OCSPSigning and ocsp-nocheck,
@@ -44,12 +44,8 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 			if err != nil {
 				return err
 			}
-			chain, err := a.WriteChain(is.CertPath, is.Cert)
-			if err != nil {
-				return err
-			}
 			e.printf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
-				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, chain)
+				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, is.ChainPath)
 			e.reportIssued(is)
 			return nil
 		},
@@ -91,7 +87,7 @@ func (e *env) issueRequest(profile string) (ca.IssueRequest, error) {
 	return ca.IssueRequest{
 		Profile: p, CN: e.v.GetString("cn"), DNSNames: e.v.GetStringSlice("dns"), IPs: ips,
 		Validity: validity, KeyType: kt, CertOut: e.v.GetString("cert-out"), KeyOut: e.v.GetString("key-out"),
-		Actor: e.actor(), Replace: e.v.GetBool("replace"),
+		Actor: e.actor(), Replace: e.v.GetBool("replace"), Chain: true,
 	}, nil
 }
 
@@ -137,17 +133,13 @@ extended key usages and basic constraints.`,
 			defer st.Close()
 			is, err := a.SignCSR(cmd.Context(), ca.SignRequest{
 				CSRPEM: csr, Profile: p, Validity: validity, Out: e.v.GetString("out"), Actor: e.actor(),
-				Replace: e.v.GetBool("replace"),
+				Replace: e.v.GetBool("replace"), Chain: true,
 			})
 			if err != nil {
 				return err
 			}
-			chain, err := a.WriteChain(is.CertPath, is.Cert)
-			if err != nil {
-				return err
-			}
 			e.printf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
-				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, chain)
+				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, is.ChainPath)
 			e.reportIssued(is)
 			return nil
 		},

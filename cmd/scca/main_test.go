@@ -73,12 +73,12 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], strconv.Itoa(port))
 }
 
-// cmdWaitPort waits up to 10 s until something listens on 127.0.0.1:PORT.
+// cmdWaitPort waits (30 s at most) until something listens on 127.0.0.1:PORT.
 func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitport PORT")
 	}
-	waitfor.Check(ts, 10*time.Second, func() error {
+	waitfor.Check(ts, waitfor.HangBound, func() error {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], 200*time.Millisecond)
 		if err != nil {
 			return fmt.Errorf("waiting for something to listen on port %s: %w", args[0], err)

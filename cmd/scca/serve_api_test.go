@@ -40,10 +40,10 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// waitFor polls cond until it holds or 10 s pass.
+// waitFor polls cond until it holds (30 s at most, a hang detector).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitfor.Condition(t, what, 10*time.Second, cond)
+	waitfor.Condition(t, what, waitfor.HangBound, cond)
 }
 
 // TestServeReloadsOnSIGHUP runs `scca serve --api-listen` in process, sends

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,5 +77,85 @@ func assertNoTemps(t *testing.T, dir string) {
 	matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
 	if len(matches) != 0 {
 		t.Fatalf("temporary files left behind: %v", matches)
+	}
+}
+
+func TestWriteAtThenSyncFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.pem"), filepath.Join(dir, "b.pem")
+	ta, tb := TempName(a, "op"), TempName(b, "op")
+	if err := WriteAt(ta, a, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAt(tb, b, []byte("cert"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for tmp, want := range map[string]os.FileMode{ta: 0o600, tb: 0o644} {
+		if fi, err := os.Stat(tmp); err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v, mode %v, want %o", tmp, err, fi, want)
+		}
+	}
+	if err := SyncFiles(ta, tb); err != nil {
+		t.Fatalf("SyncFiles: %v", err)
+	}
+	if got, _ := os.ReadFile(tb); string(got) != "cert" {
+		t.Fatalf("content %q", got)
+	}
+	// The caller-chosen name is exclusive: a second writer fails and leaves
+	// the first one's data alone.
+	if err := WriteAt(ta, a, []byte("other"), 0o600); err == nil {
+		t.Fatal("WriteAt over an existing temporary file succeeded")
+	}
+	if got, _ := os.ReadFile(ta); string(got) != "key" {
+		t.Fatalf("first writer's data changed to %q", got)
+	}
+}
+
+func TestSyncFilesReportsAMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := SyncFiles(ok, filepath.Join(dir, "gone"), ok)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SyncFiles with a missing file = %v, want ErrNotExist", err)
+	}
+}
+
+func TestWriteContextDefersTheDirectorySync(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "anchor.json")
+	var ds DirSyncs
+	ctx := WithDirSyncs(context.Background(), &ds)
+	for _, data := range []string{"one", "two"} {
+		if err := WriteContext(ctx, p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != data {
+			t.Fatalf("content %q, want %q", got, data)
+		}
+	}
+	if len(ds.dirs) != 2 || ds.dirs[0] != dir {
+		t.Fatalf("deferred directories %v, want %s twice", ds.dirs, dir)
+	}
+	if err := ds.Sync(); err != nil || len(ds.dirs) != 0 {
+		t.Fatalf("Sync = %v, left %v", err, ds.dirs)
+	}
+	assertNoTemps(t, dir)
+	// Without DirSyncs in the context it is Write: nothing is deferred.
+	if err := WriteContext(context.Background(), p, []byte("three"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.dirs) != 0 {
+		t.Fatalf("a write outside the context deferred %v", ds.dirs)
+	}
+}
+
+func TestDirSyncsReportsAMissingDirectory(t *testing.T) {
+	var ds DirSyncs
+	ds.Add(filepath.Join(t.TempDir(), "gone"))
+	if err := ds.Sync(); err == nil {
+		t.Fatal("Sync of a missing directory succeeded")
 	}
 }

@@ -13,6 +13,10 @@ import (
 // Interval is how often Condition polls.
 const Interval = 10 * time.Millisecond
 
+// HangBound is the usual bound: long enough that only a condition that
+// never comes reaches it, however loaded the machine.
+const HangBound = 30 * time.Second
+
 // TB is the part of testing.TB the waits use (testscript's TestScript
 // has it too); a TB that also has Helper() is marked as one.
 type TB interface {
