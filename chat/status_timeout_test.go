@@ -7,13 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -115,14 +115,11 @@ func TestClientResetIsNotInternalError(t *testing.T) {
 	}
 	raw.(*net.TCPConn).SetLinger(0)
 	raw.Close()
-	deadline := time.Now().Add(time.Minute) // hang detector only
-	for !strings.Contains(logs.String(), "reset the connection") {
-		if time.Now().After(deadline) || strings.Contains(logs.String(), "session ended") {
-			break
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // polling a log, not waiting out a delay
-	}
+	// Until the server logged how the session ended, either way.
+	waitfor.Condition(t, "the server to log the session's end", waitfor.HangBound, func() bool {
+		out := logs.String()
+		return strings.Contains(out, "reset the connection") || strings.Contains(out, "session ended")
+	})
 	if out := logs.String(); strings.Contains(out, CodeInternal) || !strings.Contains(out, "reset the connection") {
 		t.Errorf("server log after a client reset:\n%s", out)
 	}
