@@ -8,28 +8,46 @@ import (
 )
 
 // ErrDirPermissions is returned for a CA directory that someone other than
-// its owner could change.
+// its owner could change; the error is a *DirPermissionError.
 var ErrDirPermissions = errors.New("CA directory is not private")
+
+// DirPermissionError says why a CA directory is not private: its mode lets
+// group or others write it (Owner < 0), or it belongs to Owner, not to the
+// caller (You). It matches ErrDirPermissions.
+type DirPermissionError struct {
+	Dir        string
+	Mode       os.FileMode
+	Owner, You int
+}
+
+func (e *DirPermissionError) Error() string {
+	if e.Owner >= 0 {
+		return fmt.Sprintf("%v: %s is owned by uid %d, not by you (uid %d)", ErrDirPermissions, e.Dir, e.Owner, e.You)
+	}
+	return fmt.Sprintf("%v: %s has mode %04o, writable by group or others", ErrDirPermissions, e.Dir, e.Mode)
+}
+
+func (e *DirPermissionError) Unwrap() error { return ErrDirPermissions }
 
 // checkDirPrivate refuses a CA directory that group or others may write, or
 // that belongs to another user (root excepted, as OpenSSH's StrictModes
 // does): whoever can write the directory can swap the CA certificate, the
 // audit key or an issued certificate for their own, whatever the files'
-// own modes say. The error carries the command that fixes it.
+// own modes say. The error says which of the two it is.
 func checkDirPrivate(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("check CA directory: %w", err)
 	}
 	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
-		return fmt.Errorf("%w: %s has mode %04o, writable by group or others (run: chmod go-w %s)", ErrDirPermissions, dir, mode, dir)
+		return &DirPermissionError{Dir: dir, Mode: mode, Owner: -1}
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
 	if me := os.Geteuid(); int(st.Uid) != me && st.Uid != 0 {
-		return fmt.Errorf("%w: %s is owned by uid %d, not by you (uid %d) (run: sudo chown -R %d %s)", ErrDirPermissions, dir, st.Uid, me, me, dir)
+		return &DirPermissionError{Dir: dir, Mode: fi.Mode().Perm(), Owner: int(st.Uid), You: me}
 	}
 	return nil
 }

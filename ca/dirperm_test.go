@@ -14,8 +14,10 @@ func TestCADirMustBePrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Init(t.Context(), InitRequest{Dir: dir, Store: newMemRecorder()})
-		if !errors.Is(err, ErrDirPermissions) || !strings.Contains(err.Error(), "chmod go-w "+dir) {
-			t.Errorf("Init in a %04o dir = %v, want ErrDirPermissions with the chmod that fixes it", mode, err)
+		var de *DirPermissionError
+		if !errors.Is(err, ErrDirPermissions) || !errors.As(err, &de) || de.Dir != dir || de.Mode != mode || de.Owner != -1 ||
+			!strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "writable by group or others") {
+			t.Errorf("Init in a %04o dir = %v, want a DirPermissionError naming the dir and its mode", mode, err)
 		}
 	}
 	os.Chmod(dir, 0o700)
@@ -41,7 +43,9 @@ func TestCADirOwnedByAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Init(t.Context(), InitRequest{Dir: dir, Store: newMemRecorder()})
-	if !errors.Is(err, ErrDirPermissions) || !strings.Contains(err.Error(), "chown -R 0 "+dir) {
-		t.Errorf("Init in a dir owned by uid 65534 = %v, want ErrDirPermissions with the chown that fixes it", err)
+	var de *DirPermissionError
+	if !errors.Is(err, ErrDirPermissions) || !errors.As(err, &de) || de.Dir != dir || de.Owner != 65534 || de.You != 0 ||
+		!strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("Init in a dir owned by uid 65534 = %v, want a DirPermissionError naming the owner", err)
 	}
 }

@@ -14,6 +14,10 @@ import (
 // may not appear in a certificate.
 var ErrInvalidName = errors.New("invalid name")
 
+// ErrNoHostName is returned for a server certificate with neither a DNS
+// name nor an IP address; it matches ErrInvalidName.
+var ErrNoHostName = fmt.Errorf("%w: a server certificate needs a DNS name or IP address", ErrInvalidName)
+
 // maxCNLength is ub-common-name from RFC 5280 Appendix A.1, in characters.
 const maxCNLength = 64
 
@@ -197,7 +201,7 @@ func subjectAltNames(p Profile, cn string, dns []string, ips []net.IP) ([]string
 		addIP(n)
 	}
 	if row.sans == sanHost && len(outDNS) == 0 && len(outIPs) == 0 {
-		return nil, nil, fmt.Errorf("%w: a server certificate needs a DNS name or IP address (CN %q is neither; add SANs)", ErrInvalidName, cn)
+		return nil, nil, fmt.Errorf("%w (CN %q is neither)", ErrNoHostName, cn)
 	}
 	return outDNS, outIPs, nil
 }

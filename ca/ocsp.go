@@ -68,7 +68,7 @@ func LoadOCSPResponder(path string, issuer *x509.Certificate) (*OCSPResponder, e
 		return nil, fmt.Errorf("stat OCSP responder: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o (run: chmod 600 %s)", ErrKeyPermissions, path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

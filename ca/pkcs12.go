@@ -3,6 +3,7 @@ package ca
 import (
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 
@@ -14,6 +15,10 @@ import (
 // far above go-pkcs12's default of 2048, since the password is a person's.
 const pkcs12Iterations = 600_000
 
+// ErrNoPKCS12Password is returned by EncodePKCS12 for an empty password: a
+// PKCS#12 file holds a private key.
+var ErrNoPKCS12Password = errors.New("a PKCS#12 file holds a private key and needs a password")
+
 // EncodePKCS12 bundles a key, its certificate and the CA certificates into
 // a password-protected PKCS#12 file for browsers and OS key stores, through
 // go-pkcs12's Modern2023 encoder (PBES2 with PBKDF2-HMAC-SHA256 and
@@ -21,7 +26,7 @@ const pkcs12Iterations = 600_000
 // read. rnd supplies the salts and IVs; nil = crypto/rand.
 func EncodePKCS12(key crypto.Signer, leaf *x509.Certificate, cas []*x509.Certificate, password string, rnd io.Reader) ([]byte, error) {
 	if password == "" {
-		return nil, fmt.Errorf("a PKCS#12 file holds a private key: give it a password")
+		return nil, ErrNoPKCS12Password
 	}
 	enc := pkcs12.Modern2023.WithIterations(pkcs12Iterations)
 	if rnd != nil {

@@ -105,7 +105,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (Audi
 // until the commit.
 func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEntry) ([]AuditEntry, error) {
 	if s.seal != nil && s.seal.Key == nil {
-		return nil, errors.New("append audit entry: the audit log is sealed but the audit key is not loaded (check " + AuditKeyFile + " and its permissions)")
+		return nil, fmt.Errorf("append audit entry: %w", ErrAuditKeyNotLoaded)
 	}
 	var lastID int64
 	var lastHash string

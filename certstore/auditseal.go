@@ -33,6 +33,10 @@ const (
 // can access.
 var ErrAuditKeyPermissions = errors.New("audit key file is accessible by group or others")
 
+// ErrAuditKeyNotLoaded is returned for a write to a sealed audit log by a
+// store opened without the audit key (AuditKeyFile).
+var ErrAuditKeyNotLoaded = errors.New("the audit log is sealed but the audit key is not loaded")
+
 // auditSealDomain prefixes what the audit key signs, so a signature over an
 // audit hash can never be taken for any other signature by the same key.
 const auditSealDomain = "scca audit seal v1\x00"
@@ -130,7 +134,7 @@ func LoadAuditSeal(dir string) (*AuditSeal, error) {
 		return seal, nil // verify-only: the private key is elsewhere or not ours
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o (run: chmod 600 %s)", ErrAuditKeyPermissions, keyPath, fi.Mode().Perm(), keyPath)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrAuditKeyPermissions, keyPath, fi.Mode().Perm())
 	}
 	keyPEM, err := os.ReadFile(keyPath)
 	if errors.Is(err, fs.ErrPermission) {

@@ -15,11 +15,11 @@ import (
 )
 
 // Benchmarks run against every backend available (MySQL needs
-// SCCA_TEST_MYSQL_DSN). SCCA_BENCH_ROWS sets the inventory size for
+// SCCA_TEST_MYSQL_DSN, PostgreSQL SCCA_TEST_POSTGRES_DSN). SCCA_BENCH_ROWS sets the inventory size for
 // BenchmarkList (default 10000; use 1000000 for the production-size figure),
 // SCCA_BENCH_REVOKED the revoked-list size (default 100000).
 
-func benchBackends() []backend { return []backend{sqliteBackend(), mysqlBackend()} }
+func benchBackends() []backend { return []backend{sqliteBackend(), mysqlBackend(), postgresBackend()} }
 
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // TestServerRejectsBadClientCertificates drives every certificate the
@@ -18,37 +19,37 @@ import (
 func TestServerRejectsBadClientCertificates(t *testing.T) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
-	client := leafOpts{eku: x509.ExtKeyUsageClientAuth}
-	foreign := newTestCA(t, "Foreign CA")
+	client := testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth}
+	foreign := testpki.NewCA(t, "Foreign CA")
 	// An impostor CA with the real CA's name: its certificates name the
 	// right issuer but carry a signature from another key.
-	impostor := newTestCA(t, "Test Root CA")
+	impostor := testpki.NewCA(t, "Test Root CA")
 
 	cases := []struct {
 		name  string
 		build func(t *testing.T) ClientConfig
 		want  error
 	}{
-		{"foreign CA", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return foreign.issue(t, "client123", client) }, true), ca.ErrUntrusted},
-		{"issuer name right, signature by another key", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return impostor.issue(t, "client123", client) }, true), ca.ErrUntrusted},
+		{"foreign CA", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return foreign.Issue(t, "client123", client) }, true), ca.ErrUntrusted},
+		{"issuer name right, signature by another key", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return impostor.Issue(t, "client123", client) }, true), ca.ErrUntrusted},
 		{"expired", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Minute)})
+			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Minute)})
 		}, true), ca.ErrExpired},
 		{"not yet valid", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, notBefore: time.Now().Add(time.Hour), notAfter: time.Now().Add(2 * time.Hour)})
+			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
 		}, true), ca.ErrNotYet},
-		{"unknown to inventory", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return w.ca.issue(t, "client123", client) }, false), errUnknownCert},
+		{"unknown to inventory", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return w.ca.Issue(t, "client123", client) }, false), errUnknownCert},
 		{"same serial, different certificate", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, serial: new(big.Int).Set(w.clientChain[0].SerialNumber)})
+			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, Serial: new(big.Int).Set(w.clientChain[0].SerialNumber)})
 		}, false), errFingerprint},
 		{"server certificate used as client", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageServerAuth})
+			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
 		}, true), ca.ErrWrongEKU},
 		{"CA certificate as leaf", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth, isCA: true})
+			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, IsCA: true})
 		}, true), ca.ErrLeafIsCA},
 		{"revoked", func(t *testing.T) ClientConfig {
-			chain, key := w.ca.issue(t, "client123", client)
+			chain, key := w.ca.Issue(t, "client123", client)
 			w.inv.add(chain[0])
 			w.inv.revoke(chain[0])
 			cfg := w.clientConfig()

@@ -109,7 +109,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 		return p
 	}
 	scfg := w.serverConfig()
-	scfg.Trust, scfg.Roots, scfg.Intermediates = ca.Trust{}, pool(w.ca.cert), x509.NewCertPool()
+	scfg.Trust, scfg.Roots, scfg.Intermediates = ca.Trust{}, pool(w.ca.Cert), x509.NewCertPool()
 	srv, err := NewServer(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	ccfg := w.clientConfig()
-	ccfg.Trust, ccfg.Roots = ca.Trust{}, pool(w.ca.cert)
+	ccfg.Trust, ccfg.Roots = ca.Trust{}, pool(w.ca.Cert)
 	c, err := Dial(context.Background(), ln.Addr().String(), ccfg)
 	if err != nil {
 		t.Fatalf("dial with Roots: %v", err)
@@ -127,7 +127,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 
 	other := newWorld(t) // an unrelated CA: Roots must win over a good Trust
 	ccfg = w.clientConfig()
-	ccfg.Roots = pool(other.ca.cert)
+	ccfg.Roots = pool(other.ca.Cert)
 	if _, err := Dial(context.Background(), ln.Addr().String(), ccfg); !errors.Is(err, ErrPeerCertificate) {
 		t.Fatalf("dial with foreign Roots and a good Trust: %v, want ErrPeerCertificate", err)
 	}

@@ -123,12 +123,12 @@ func tlsCert(chain []*x509.Certificate, key any) tls.Certificate {
 // X25519, no tickets.
 func tlsServerConfig(w *world) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs: w.ca.trust().Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
+		ClientCAs: trustOf(w.ca).Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
 		CurvePreferences: []tls.CurveID{tls.X25519}, SessionTicketsDisabled: true}
 }
 
 func tlsClientConfig(w *world) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: w.ca.trust().Roots, ServerName: "localhost",
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: trustOf(w.ca).Roots, ServerName: "localhost",
 		Certificates: []tls.Certificate{tlsCert(w.clientChain, w.clientKey)}, CurvePreferences: []tls.CurveID{tls.X25519}}
 }
 

@@ -9,37 +9,38 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testpki"
 	"github.com/securechat/scca/revocation"
 )
 
 // chainWorld is root -> intermediate -> server and client leaves, each
 // side checking the other's whole chain with a revocation.ChainChecker over
 // its inventory (docs/PROTOCOL.md §7).
-func chainWorld(t *testing.T) (w *world, inter *testCA, sc, cc *revocation.ChainChecker) {
+func chainWorld(t *testing.T) (w *world, inter *testpki.CA, sc, cc *revocation.ChainChecker) {
 	t.Helper()
-	root := newTestCA(t, "Chain Root CA")
-	key := newKey(t)
+	root := testpki.NewCA(t, "Chain Root CA")
+	key := testpki.NewKey(t)
 	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: "Chain Intermediate CA"},
+		SerialNumber: testpki.NextSerial(), Subject: pkix.Name{CommonName: "Chain Intermediate CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	inter = &testCA{cert: mustCreate(t, tmpl, root.cert, key.Public(), root.key), key: key}
+	inter = &testpki.CA{Cert: testpki.MustCreate(t, tmpl, root.Cert, key.Public(), root.Key), Key: key}
 	w = &world{ca: root, inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = inter.issue(t, "localhost", leafOpts{eku: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = inter.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	w.serverChain, w.serverKey = inter.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = inter.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	// Each side sends its intermediate, as `scca chat` does.
-	w.serverChain = append(w.serverChain, inter.cert)
-	w.clientChain = append(w.clientChain, inter.cert)
+	w.serverChain = append(w.serverChain, inter.Cert)
+	w.clientChain = append(w.clientChain, inter.Cert)
 	for _, inv := range []*fakeInventory{w.inv, w.clientInv} {
-		inv.add(inter.cert)
+		inv.add(inter.Cert)
 	}
 	w.inv.add(w.clientChain[0])
 	w.clientInv.add(w.serverChain[0])
 	// Only the root is configured: the intermediate comes from the peer, so
 	// the checker must be given the chain the handshake verified.
-	cas := []*x509.Certificate{root.cert}
+	cas := []*x509.Certificate{root.Cert}
 	sc = &revocation.ChainChecker{Default: w.inv, CAs: cas}
 	cc = &revocation.ChainChecker{Default: w.clientInv, CAs: cas}
 	return w, inter, sc, cc
@@ -49,16 +50,16 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 	t.Run("server refuses a client under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.cert), sc
+		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.Cert), sc
 		addr, _, rec := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.cert), cc
+		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.Cert), cc
 		c, err := Dial(context.Background(), addr, ccfg)
 		if err != nil {
 			t.Fatalf("good chain: %v", err)
 		}
 		c.Close()
-		w.inv.revoke(inter.cert) // only the server's view changes
+		w.inv.revoke(inter.Cert) // only the server's view changes
 		_, err = Dial(context.Background(), addr, ccfg)
 		var re *RemoteError
 		if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
@@ -72,11 +73,11 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 	t.Run("client refuses a server under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.cert), sc
+		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.Cert), sc
 		addr, _, _ := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.cert), cc
-		w.clientInv.revoke(inter.cert) // only the client's view changes
+		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.Cert), cc
+		w.clientInv.revoke(inter.Cert) // only the client's view changes
 		_, err := Dial(context.Background(), addr, ccfg)
 		if !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, errRevoked) {
 			t.Fatalf("dial = %v, want the server's revoked intermediate refused", err)

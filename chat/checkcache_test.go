@@ -9,7 +9,10 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // fakeClock is a settable clock for the check cache.
@@ -82,7 +85,7 @@ func TestCheckCache(t *testing.T) {
 
 	// Without any event, a revocation is seen by the first check that starts
 	// at most TTL after it (the bound holds without the feed).
-	other, _ := w.ca.issue(t, "other", leafOpts{})
+	other, _ := w.ca.Issue(t, "other", testpki.LeafOpts{})
 	inv.add(other[0])
 	checkOK(t, c, other[0]) // cached until +1 s
 	inv.revoke(other[0])    // committed right after
@@ -92,7 +95,7 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// Feed down: flushed and bypassed; the checker's own failure refuses.
-	third, _ := w.ca.issue(t, "third", leafOpts{})
+	third, _ := w.ca.Issue(t, "third", testpki.LeafOpts{})
 	inv.add(third[0])
 	checkOK(t, c, third[0])
 	c.setFeedHealthy(false)
@@ -153,42 +156,72 @@ func TestCheckCacheSkipsAnswerSpanningFlush(t *testing.T) {
 
 // TestServerCheckCacheFollowsFeed: with a revocation feed, a server reuses a
 // positive inventory answer; a revocation reported by the feed is refused
-// at once (no clock advance), and while the feed fails nothing is reused.
+// at once (no clock advance of the cache), and while the feed fails nothing
+// is reused. It runs in a synctest bubble: the polls are steps of the fake
+// clock, not waits on a loaded machine.
 func TestServerCheckCacheFollowsFeed(t *testing.T) {
-	w := newWorld(t)
-	store := &memStore{}
-	probe := &feedProbe{RevocationFeed: store}
-	cfg := w.serverConfig()
-	cfg.Revocations, cfg.RevocationPoll = probe, 10*time.Millisecond
-	addr, srv, _ := startServer(t, cfg)
-	srv.checks.now = newFakeClock().now // the TTL never runs out here
-	waitCount(t, "first poll", &probe.ok, 0)
+	synctest.Test(t, func(t *testing.T) {
+		const poll = 10 * time.Millisecond
+		w := newWorld(t)
+		store := &memStore{}
+		probe := &feedProbe{RevocationFeed: store}
+		cfg := w.serverConfig()
+		cfg.Revocations, cfg.RevocationPoll = probe, poll
+		ln, srv, _ := servePipes(t, cfg)
+		srv.checks.now = newFakeClock().now // the TTL never runs out here
+		synctest.Wait()
+		if probe.ok.Load() != 1 {
+			t.Fatalf("%d polls before the first tick, want 1", probe.ok.Load())
+		}
+		handshake := func(cfg ClientConfig) error {
+			c, err := Client(ln.Dial(t), cfg)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}
+		for range 2 {
+			if err := handshake(w.clientConfig()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := w.inv.calls.Load(); n != 1 {
+			t.Fatalf("%d inventory checks for two handshakes, want 1", n)
+		}
 
-	dialT(t, addr, w.clientConfig()).Close()
-	dialT(t, addr, w.clientConfig()).Close()
-	if n := w.inv.calls.Load(); n != 1 {
-		t.Fatalf("%d inventory checks for two handshakes, want 1", n)
-	}
+		w.inv.revoke(w.clientChain[0])
+		store.revoke(w.clientChain[0])
+		// Two more polls: the second starts after the first one's flush.
+		before := probe.ok.Load()
+		time.Sleep(2 * poll)
+		synctest.Wait()
+		if n := probe.ok.Load() - before; n != 2 {
+			t.Fatalf("%d polls in two intervals, want 2", n)
+		}
+		if err := handshake(w.clientConfig()); !errors.Is(err, ErrRejectedByServer) {
+			t.Fatalf("revoked client after the feed reported it: %v, want rejection", err)
+		}
 
-	w.inv.revoke(w.clientChain[0])
-	store.revoke(w.clientChain[0])
-	// Two more polls: the second starts after the first one's flush.
-	waitCount(t, "poll after revocation", &probe.ok, probe.ok.Load()+1)
-	if _, err := Dial(context.Background(), addr, w.clientConfig()); !errors.Is(err, ErrRejectedByServer) {
-		t.Fatalf("revoked client after the feed reported it: %v, want rejection", err)
-	}
-
-	other := w.clientConfig()
-	other.Chain, other.Key = w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
-	w.inv.add(other.Chain[0])
-	store.setDown(true)
-	waitCount(t, "failed poll", &probe.failed, probe.failed.Load()+1)
-	before := w.inv.calls.Load()
-	dialT(t, addr, other).Close()
-	dialT(t, addr, other).Close()
-	if n := w.inv.calls.Load() - before; n != 2 {
-		t.Fatalf("%d inventory checks for two handshakes while the feed is down, want 2", n)
-	}
+		other := w.clientConfig()
+		other.Chain, other.Key = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		w.inv.add(other.Chain[0])
+		store.setDown(true)
+		failed := probe.failed.Load()
+		time.Sleep(poll)
+		synctest.Wait()
+		if probe.failed.Load() != failed+1 {
+			t.Fatal("no failed poll in one interval with the feed down")
+		}
+		before = w.inv.calls.Load()
+		for range 2 {
+			if err := handshake(other); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := w.inv.calls.Load() - before; n != 2 {
+			t.Fatalf("%d inventory checks for two handshakes while the feed is down, want 2", n)
+		}
+	})
 }
 
 // signalSigner tells signed each time the server signs.

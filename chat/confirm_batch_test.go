@@ -3,18 +3,25 @@ package chat
 import (
 	"fmt"
 	"testing"
-	"time"
+
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // TestReceiverCrashReplaysAtMostABatch queues 200 direct messages for bob
-// on MariaDB, lets bob take some of them and cuts his connection without a
+// on MariaDB and on PostgreSQL, lets bob take some of them and cuts his connection without a
 // close (as a kill -9 does: unread records make the kernel reset it), then
 // checks his next session gets every message, and of those he had already
 // taken at most a confirmation batch (§12.3) again. Before batching, the
 // per-message confirmations still queued at the server were lost with the
 // reset: 173 of 200 came again (issue 10).
 func TestReceiverCrashReplaysAtMostABatch(t *testing.T) {
-	st, admin, _ := mysqlStores(t, "scca_chat_replay")
+	for _, be := range serverBackends("scca_chat_replay") {
+		t.Run(be.name, func(t *testing.T) { testReceiverCrashReplays(t, be) })
+	}
+}
+
+func testReceiverCrashReplays(t *testing.T, be storeBackend) {
+	st, admin := be.open(t)
 	sw := newStoreWorld(t, st, admin, "alice", "bob")
 	addr, _, _ := startServer(t, sw.serverConfig())
 	alice := sw.dial(t, addr, "alice")
@@ -73,9 +80,6 @@ func TestReceiverCrashReplaysAtMostABatch(t *testing.T) {
 
 func waitPendingAtMost(t *testing.T, sw *storeWorld, cn string, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); sw.pendingCount(t, cn) > n; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has more than %d queued", cn, n)
-		}
-	}
+	waitfor.Condition(t, fmt.Sprintf("%s to have at most %d queued", cn, n), waitfor.HangBound,
+		func() bool { return sw.pendingCount(t, cn) <= n })
 }

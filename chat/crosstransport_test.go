@@ -2,9 +2,12 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // TestCrossTransportRoomsAndDirectMessages: users connected over TCP and
@@ -106,20 +109,16 @@ func TestCrossTransportRoomsAndDirectMessages(t *testing.T) {
 	if ev := receive(t, bob); ev.Kind != EventLeave || ev.From != "alice" || ev.Room != "lobby" {
 		t.Fatalf("bob (ws) got %+v, want alice's leave", ev)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitfor.Check(t, waitfor.HangBound, func() error {
 		who, err := bob.Who(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Equal(who, []string{"bob"}) {
-			break
+		if !slices.Equal(who, []string{"bob"}) {
+			return fmt.Errorf("waiting for who to be only bob after the others left: %v", who)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("who after the others left: %v", who)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (sw *storeWorld) dialWS(t *testing.T, url, name string) *Conn {

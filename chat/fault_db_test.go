@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testdb"
 	"github.com/securechat/scca/revocation"
 )
 
-// TestDatabaseOutage runs the server on a real MariaDB inventory reached
-// through a proxy, cuts the proxy while sessions are live and restores it,
+// TestDatabaseOutage runs the server on a real MariaDB and a real
+// PostgreSQL inventory reached through a proxy, cuts the proxy while
+// sessions are live and restores it,
 // and checks docs/PROTOCOL.md §7.3, §12.3 and §12.5:
 //
 //   - during the outage a new handshake is refused, saying the revocation
@@ -27,7 +29,13 @@ import (
 //     confirmation is applied, and a revocation made during the outage ends
 //     the revoked session within 2 s.
 func TestDatabaseOutage(t *testing.T) {
-	st, admin, proxy := mysqlStores(t, "scca_chat_fault")
+	for _, driver := range testdb.Servers {
+		t.Run(driver, func(t *testing.T) { testDatabaseOutage(t, driver) })
+	}
+}
+
+func testDatabaseOutage(t *testing.T, driver string) {
+	st, admin, proxy := serverStores(t, driver, "scca_chat_fault")
 	sw := newStoreWorld(t, st, admin, "alice", "bob", "carol", "dave")
 	cfg := sw.serverConfig()
 	probe := &feedProbe{RevocationFeed: st}
@@ -74,7 +82,7 @@ func TestDatabaseOutage(t *testing.T) {
 	sw.waitPending(t, "bob", 1) // "live" confirmed; the second not yet taken
 	waitCount(t, "the revocation watcher to read the feed", &probe.ok, 0)
 
-	proxy.cut()
+	proxy.Cut()
 	t.Run("handshake fails closed", func(t *testing.T) {
 		assertRefusedUnavailable(t, sw, addr, "carol", func() []error {
 			rejMu.Lock()
@@ -101,7 +109,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatalf("bob has %d queued messages during the outage, want 1 (unconfirmed)", n)
 	}
 
-	proxy.restore()
+	proxy.Restore()
 	back := time.Now()
 	t.Run("recovered", func(t *testing.T) {
 		assertRecovered(t, sw, addr, alice, bob, queued.ID, back)

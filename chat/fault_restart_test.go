@@ -9,18 +9,30 @@ import (
 	"time"
 
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
-// storeBackends are the real inventories the fault tests run on.
-var storeBackends = []struct {
+// storeBackends are the real inventories the fault tests run on: SQLite,
+// and a database on each server of testdb.Servers.
+var storeBackends = append([]storeBackend{
+	{"sqlite", func(t *testing.T) (*certstore.Store, *certstore.Store) { return sqliteStores(t) }},
+}, serverBackends("scca_chat_restart")...)
+
+type storeBackend struct {
 	name string
 	open func(t *testing.T) (st, admin *certstore.Store)
-}{
-	{"sqlite", func(t *testing.T) (*certstore.Store, *certstore.Store) { return sqliteStores(t) }},
-	{"mariadb", func(t *testing.T) (*certstore.Store, *certstore.Store) {
-		st, admin, _ := mysqlStores(t, "scca_chat_restart")
-		return st, admin
-	}},
+}
+
+func serverBackends(prefix string) []storeBackend {
+	var bes []storeBackend
+	for _, driver := range testdb.Servers {
+		bes = append(bes, storeBackend{driver, func(t *testing.T) (*certstore.Store, *certstore.Store) {
+			st, admin, _ := serverStores(t, driver, prefix)
+			return st, admin
+		}})
+	}
+	return bes
 }
 
 // TestRestartWithQueuedMessages: a server is shut down with direct messages
@@ -236,9 +248,5 @@ func waitLive(t testing.TB, srv *Server, cn string) {
 		}
 		return len(srv.hub.byCN[cn]) > 0
 	}
-	for deadline := time.Now().Add(30 * time.Second); !live(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sessions of %s never switched to live delivery", cn)
-		}
-	}
+	waitfor.Condition(t, fmt.Sprintf("the sessions of %s to switch to live delivery", cn), waitfor.HangBound, live)
 }

@@ -3,16 +3,11 @@ package chat
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,92 +15,13 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testnet"
+	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
-// testCA is a tiny CA built with crypto/x509 directly.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-var serialCounter atomic.Int64
-
-func nextSerial() *big.Int { return big.NewInt(1000 + serialCounter.Add(1)) }
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newTestCA(t testing.TB, cn string) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	return &testCA{cert: mustCreate(t, tmpl, tmpl, key.Public(), key), key: key}
-}
-
-func mustCreate(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// leafOpts shape a leaf; zero values give a good certificate.
-type leafOpts struct {
-	eku       x509.ExtKeyUsage
-	isCA      bool
-	notBefore time.Time
-	notAfter  time.Time
-	serial    *big.Int
-	key       crypto.Signer // subject key; nil = fresh
-}
-
-func (c *testCA) issue(t testing.TB, cn string, o leafOpts) ([]*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	if o.key == nil {
-		o.key = newKey(t)
-	}
-	if o.notBefore.IsZero() {
-		o.notBefore = time.Now().Add(-time.Hour)
-	}
-	if o.notAfter.IsZero() {
-		o.notAfter = time.Now().Add(time.Hour)
-	}
-	if o.serial == nil {
-		o.serial = nextSerial()
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: o.serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: o.notBefore, NotAfter: o.notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{o.eku}, BasicConstraintsValid: true, IsCA: o.isCA,
-	}
-	if o.eku == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{cn}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	if o.isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	return []*x509.Certificate{mustCreate(t, tmpl, c.cert, o.key.Public(), c.key)}, o.key
-}
-
-func (c *testCA) trust() ca.Trust { return ca.NewTrust(c.cert) }
+// trustOf is the ca.Trust of c alone.
+func trustOf(c *testpki.CA) ca.Trust { return ca.NewTrust(c.Cert) }
 
 // fakeInventory is the test PeerChecker: serial -> fingerprint and status,
 // as the real inventory would answer.
@@ -178,7 +94,7 @@ func (f *fakeInventory) Check(_ context.Context, c *x509.Certificate) error {
 // world is one CA, one server identity, one good client identity, and the
 // inventories each side checks against.
 type world struct {
-	ca          *testCA
+	ca          *testpki.CA
 	serverChain []*x509.Certificate
 	serverKey   crypto.Signer
 	clientChain []*x509.Certificate
@@ -189,21 +105,21 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{ca: newTestCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = w.ca.issue(t, "localhost", leafOpts{eku: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	w := &world{ca: testpki.NewCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
+	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(w.clientChain[0])
 	w.clientInv.add(w.serverChain[0])
 	return w
 }
 
 func (w *world) serverConfig() ServerConfig {
-	return ServerConfig{Chain: w.serverChain, Key: w.serverKey, Trust: w.ca.trust(), Checker: w.inv,
+	return ServerConfig{Chain: w.serverChain, Key: w.serverKey, Trust: trustOf(w.ca), Checker: w.inv,
 		HandshakeTimeout: 2 * time.Second}
 }
 
 func (w *world) clientConfig() ClientConfig {
-	return ClientConfig{Chain: w.clientChain, Key: w.clientKey, Trust: w.ca.trust(), Checker: w.clientInv,
+	return ClientConfig{Chain: w.clientChain, Key: w.clientKey, Trust: trustOf(w.ca), Checker: w.clientInv,
 		ServerName: "localhost", ClientID: "client123", HandshakeTimeout: 2 * time.Second}
 }
 
@@ -241,6 +157,15 @@ func (r *received) rejections() []error {
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 	t.Helper()
+	ln := testnet.Loopback(t)
+	srv, rec := serveOn(t, cfg, ln)
+	return ln.Addr().String(), srv, rec
+}
+
+// serveOn serves cfg on ln until the test ends; what the server's
+// OnMessage and OnReject see (unless cfg sets them) is in the result.
+func serveOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, *received) {
+	t.Helper()
 	rec := &received{}
 	if cfg.OnMessage == nil {
 		cfg.OnMessage = rec.onMessage
@@ -249,10 +174,6 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 		cfg.OnReject = rec.onReject
 	}
 	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +189,7 @@ func startServer(t testing.TB, cfg ServerConfig) (string, *Server, *received) {
 			t.Errorf("serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String(), srv, rec
+	return srv, rec
 }
 
 // assertGoodClient checks the server still completes a handshake and
@@ -281,8 +202,16 @@ func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	if err != nil {
 		t.Fatalf("good client: dial: %v", err)
 	}
+	assertGoodConn(t, c, rec)
+}
+
+// assertGoodConn checks a message c sends reaches the server; it closes c.
+func assertGoodConn(t testing.TB, c *Conn, rec *received) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	defer c.Close()
-	text := fmt.Sprintf("still alive %d", serialCounter.Add(1))
+	text := fmt.Sprintf("still alive %d", testpki.NextSerial())
 	if err := c.Send(ctx, text); err != nil {
 		t.Fatalf("good client: send: %v", err)
 	}
@@ -294,23 +223,5 @@ func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func dialT(t *testing.T, addr string, cfg ClientConfig) *Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	waitfor.Condition(t, "the condition", waitfor.HangBound, cond)
 }

@@ -23,7 +23,7 @@ func writePEMs(b *testing.B, dir string, w *world) {
 		b.Fatal(err)
 	}
 	for name, blk := range map[string]*pem.Block{
-		"ca.pem":     {Type: "CERTIFICATE", Bytes: w.ca.cert.Raw},
+		"ca.pem":     {Type: "CERTIFICATE", Bytes: w.ca.Cert.Raw},
 		"client.pem": {Type: "CERTIFICATE", Bytes: w.clientChain[0].Raw},
 		"server.pem": {Type: "CERTIFICATE", Bytes: w.serverChain[0].Raw},
 		"key.pem":    {Type: "PRIVATE KEY", Bytes: keyDER},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // memStore is an in-memory Mailbox and RevocationFeed with the store's
@@ -180,7 +181,7 @@ func newMsgWorld(t testing.TB, names ...string) *msgWorld {
 	t.Helper()
 	mw := &msgWorld{world: newWorld(t), store: &memStore{}, users: make(map[string]ClientConfig)}
 	for _, n := range names {
-		chain, key := mw.ca.issue(t, n, leafOpts{eku: x509.ExtKeyUsageClientAuth})
+		chain, key := mw.ca.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		mw.inv.add(chain[0])
 		cfg := mw.clientConfig()
 		cfg.Chain, cfg.Key, cfg.ClientID = chain, key, n

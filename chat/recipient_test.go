@@ -7,7 +7,7 @@ import (
 
 // Direct messages are kept only for CNs with an active client certificate:
 // never issued, revoked, or differing only in case is unknown_recipient,
-// and nothing is stored for them (issue 9). On SQLite and MariaDB.
+// and nothing is stored for them (issue 9). On SQLite, MariaDB and PostgreSQL.
 func TestDirectMessagesOnlyForActiveClients(t *testing.T) {
 	for _, be := range storeBackends {
 		t.Run(be.name, func(t *testing.T) {

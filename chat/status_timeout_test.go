@@ -7,12 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -35,37 +36,33 @@ func (downChecker) Check(context.Context, *x509.Certificate) error {
 // TestHandshakeStatusCheckBounded: when the inventory hangs or is down, the
 // handshake is answered store_unavailable (§8.1) within StatusCheckTimeout,
 // not after the whole handshake deadline, and not as certificate_rejected.
+// It runs on the fake clock of a synctest bubble, so the bound is checked
+// exactly, whatever the load of the machine.
 func TestHandshakeStatusCheckBounded(t *testing.T) {
+	const bound = 100 * time.Millisecond
 	for _, tc := range []struct {
 		name    string
 		checker PeerChecker
-	}{{"hung", hungChecker{}}, {"down", downChecker{}}} {
+		took    time.Duration // on the fake clock
+	}{{"hung", hungChecker{}, bound}, {"down", downChecker{}, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
-			cfg := w.serverConfig()
-			cfg.Checker = tc.checker
-			cfg.HandshakeTimeout = time.Minute // the bound must come from StatusCheckTimeout
-			cfg.StatusCheckTimeout = 100 * time.Millisecond
-			srv, err := NewServer(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Shutdown(context.Background()) })
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, err = Dial(ctx, ln.Addr().String(), w.clientConfig())
-			var re *RemoteError
-			if !errors.As(err, &re) || re.Code != CodeStoreUnavailable {
-				t.Fatalf("Dial: %v, want %s", err, CodeStoreUnavailable)
-			}
-			if ctx.Err() != nil {
-				t.Fatal("the answer waited for the client's own deadline")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				w := newWorld(t)
+				cfg := w.serverConfig()
+				cfg.Checker = tc.checker
+				cfg.HandshakeTimeout = time.Minute // the bound must come from StatusCheckTimeout
+				cfg.StatusCheckTimeout = bound
+				ln, _, _ := servePipes(t, cfg)
+				start := time.Now()
+				_, err := Client(ln.Dial(t), w.clientConfig())
+				var re *RemoteError
+				if !errors.As(err, &re) || re.Code != CodeStoreUnavailable {
+					t.Fatalf("Client: %v, want %s", err, CodeStoreUnavailable)
+				}
+				if took := time.Since(start); took != tc.took {
+					t.Fatalf("answered after %v, want %v", took, tc.took)
+				}
+			})
 		})
 	}
 }
@@ -118,14 +115,11 @@ func TestClientResetIsNotInternalError(t *testing.T) {
 	}
 	raw.(*net.TCPConn).SetLinger(0)
 	raw.Close()
-	deadline := time.Now().Add(time.Minute) // hang detector only
-	for !strings.Contains(logs.String(), "reset the connection") {
-		if time.Now().After(deadline) || strings.Contains(logs.String(), "session ended") {
-			break
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // polling a log, not waiting out a delay
-	}
+	// Until the server logged how the session ended, either way.
+	waitfor.Condition(t, "the server to log the session's end", waitfor.HangBound, func() bool {
+		out := logs.String()
+		return strings.Contains(out, "reset the connection") || strings.Contains(out, "session ended")
+	})
 	if out := logs.String(); strings.Contains(out, CodeInternal) || !strings.Contains(out, "reset the connection") {
 		t.Errorf("server log after a client reset:\n%s", out)
 	}

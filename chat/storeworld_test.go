@@ -4,22 +4,20 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"io"
-	"net"
-	"sync"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
 // Helpers for the fault-injection tests that run the server on the real
-// inventory (*certstore.Store on SQLite or MariaDB) instead of memStore:
+// inventory (*certstore.Store on SQLite, MariaDB or PostgreSQL) instead of memStore:
 // the store is the server's PeerChecker (through revocation.InventoryChecker),
 // Mailbox and RevocationFeed, as `scca chat server` wires it.
 
@@ -35,7 +33,7 @@ func newStoreWorld(t testing.TB, st, admin *certstore.Store, names ...string) *s
 	t.Helper()
 	sw := &storeWorld{world: newWorld(t), st: st, admin: admin, users: make(map[string]ClientConfig)}
 	for _, n := range names {
-		chain, key := sw.ca.issue(t, n, leafOpts{eku: x509.ExtKeyUsageClientAuth})
+		chain, key := sw.ca.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		if err := admin.Insert(context.Background(), inventoryRecord(chain[0])); err != nil {
 			t.Fatal(err)
 		}
@@ -86,21 +84,16 @@ func (sw *storeWorld) pendingCount(t testing.TB, recipient string) int64 {
 	return n
 }
 
-// waitPending waits up to 5 s for recipient's queue to hold want messages
+// waitPending waits (up to 30 s, a hang detector) for recipient's queue to hold want messages
 // (confirmations reach the store asynchronously).
 func (sw *storeWorld) waitPending(t testing.TB, recipient string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := sw.pendingCount(t, recipient)
-		if n == want {
-			return
+	waitfor.Check(t, waitfor.HangBound, func() error {
+		if n := sw.pendingCount(t, recipient); n != want {
+			return fmt.Errorf("%s has %d queued messages, want %d", recipient, n, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d queued messages, want %d", recipient, n, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // sqliteStores opens a fresh SQLite inventory twice: one handle for the
@@ -112,19 +105,15 @@ func sqliteStores(t testing.TB) (st, admin *certstore.Store) {
 	return openStore(t, url), admin
 }
 
-// mysqlStores creates a MariaDB database (SCCA_TEST_MYSQL_DSN) and opens it
-// twice: directly, and for the server through a dbProxy the test can cut.
-func mysqlStores(t testing.TB, prefix string) (st, admin *certstore.Store, p *dbProxy) {
+// serverStores creates a database on the server of driver ("mysql" or
+// "postgres", see testdb.Server) and opens it twice: directly, and for the
+// server through a proxy the test can cut.
+func serverStores(t testing.TB, driver, prefix string) (st, admin *certstore.Store, p *testdb.Proxy) {
 	t.Helper()
-	dsn := testdb.MySQL(t, prefix)
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = startDBProxy(t, cfg.Addr)
-	admin = openInventory(t, dsn)
-	cfg.Addr = p.addr
-	return openStore(t, cfg.FormatDSN()), admin, p
+	url := testdb.Server(t, driver, prefix)
+	viaProxy, p := testdb.Proxied(t, url)
+	admin = openInventory(t, url)
+	return openStore(t, viaProxy), admin, p
 }
 
 // openStore opens an inventory some other handle has migrated.
@@ -192,121 +181,5 @@ func (f *feedProbe) RevocationsSince(ctx context.Context, after int64, limit int
 // waitCount waits (up to 30 s, a hang detector) for counter to exceed from.
 func waitCount(t testing.TB, what string, counter *atomic.Int64, from int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for counter.Load() <= from {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// dbProxy forwards TCP connections to a database server. cut closes its
-// listener and every forwarded connection, as if the database host went
-// away; restore listens on the same port again.
-type dbProxy struct {
-	t      testing.TB
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	down  bool
-	wg    sync.WaitGroup
-}
-
-func startDBProxy(t testing.TB, target string) *dbProxy {
-	t.Helper()
-	p := &dbProxy{t: t, target: target, addr: "127.0.0.1:0", conns: make(map[net.Conn]struct{})}
-	p.restore()
-	t.Cleanup(p.cut)
-	return p
-}
-
-// restore starts accepting again, on the port of the first listener.
-func (p *dbProxy) restore() {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("proxy listen on %s: %v", p.addr, err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr, p.down = ln, ln.Addr().String(), false
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.serve(ln)
-}
-
-// cut stops accepting and closes every connection, then waits for the
-// forwarding goroutines to end.
-func (p *dbProxy) cut() {
-	p.mu.Lock()
-	p.down = true
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-func (p *dbProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		c.Close()
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *dbProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	c.Close()
-}
-
-func (p *dbProxy) serve(ln net.Listener) {
-	defer p.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			continue
-		}
-		p.wg.Add(1)
-		go p.forward(c)
-	}
-}
-
-func (p *dbProxy) forward(c net.Conn) {
-	defer p.wg.Done()
-	defer p.untrack(c)
-	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-	if err != nil {
-		return
-	}
-	if !p.track(up) {
-		return
-	}
-	defer p.untrack(up)
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		done <- struct{}{}
-	}
-	go pipe(up, c)
-	go pipe(c, up)
-	<-done
-	// One side ended: end the other, and wait for its copy to return.
-	c.Close()
-	up.Close()
-	<-done
+	waitfor.Condition(t, what, waitfor.HangBound, func() bool { return counter.Load() > from })
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -200,45 +201,54 @@ func (h *hangingStore) Get(ctx context.Context, issuerKeyID, serial string) (cer
 }
 
 // TestOCSPTryLaterWhenInventoryHangs checks that a lookup that never
-// returns yields tryLater within the lookup timeout, while /crl keeps
-// serving, and that the responder answers normally once the store returns.
+// returns yields tryLater exactly when the lookup timeout runs out, while
+// /crl keeps serving, and that the responder answers normally once the
+// store returns. The handler is called in process, in a synctest bubble:
+// the timeout is measured on the fake clock.
 func TestOCSPTryLaterWhenInventoryHangs(t *testing.T) {
-	f := newOCSPFixture(t)
-	hs := &hangingStore{fakeStore: f.st, release: make(chan struct{}), entered: make(chan struct{}, 16)}
-	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(hs.release) }) }
-	t.Cleanup(release)
-	const timeout = 200 * time.Millisecond
-	h, err := NewOCSPResponder(ResponderConfig{Issuer: f.root.cert, Signer: f.root.key, Store: hs, LookupTimeout: timeout, CacheTTL: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crlPath := filepath.Join(f.dir, "crl.der")
-	if _, err := PublishCRL(context.Background(), f.st, crlConfig(f.root), filepath.Join(f.dir, "crl.pem"), crlPath); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(NewHTTPHandler(ServerConfig{OCSP: h, CRLPath: crlPath}))
-	defer srv.Close()
-	req, _ := ocsp.CreateRequest(f.good.cert, f.root.cert, nil)
+	synctest.Test(t, func(t *testing.T) {
+		f := newOCSPFixture(t)
+		hs := &hangingStore{fakeStore: f.st, release: make(chan struct{}), entered: make(chan struct{}, 16)}
+		var releaseOnce sync.Once
+		release := func() { releaseOnce.Do(func() { close(hs.release) }) }
+		t.Cleanup(release)
+		const timeout = 200 * time.Millisecond
+		h, err := NewOCSPResponder(ResponderConfig{Issuer: f.root.cert, Signer: f.root.key, Store: hs, LookupTimeout: timeout, CacheTTL: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlPath := filepath.Join(f.dir, "crl.der")
+		if _, err := PublishCRL(context.Background(), f.st, crlConfig(f.root), filepath.Join(f.dir, "crl.pem"), crlPath); err != nil {
+			t.Fatal(err)
+		}
+		handler := NewHTTPHandler(ServerConfig{OCSP: h, CRLPath: crlPath})
+		serve := func(method, path string, body []byte) *httptest.ResponseRecorder {
+			r := httptest.NewRequest(method, path, bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/ocsp-request")
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, r)
+			return rec
+		}
+		req, _ := ocsp.CreateRequest(f.good.cert, f.root.cert, nil)
 
-	start := time.Now()
-	_, body := postOCSP(t, srv.URL+"/ocsp", http.MethodPost, req)
-	elapsed := time.Since(start)
-	if !bytes.Equal(body, ocsp.TryLaterErrorResponse) {
-		t.Fatalf("body %x, want tryLater", body)
-	}
-	if elapsed < timeout || elapsed > timeout+5*time.Second {
-		t.Errorf("tryLater after %v, want about %v", elapsed, timeout)
-	}
-	<-hs.entered
-	if resp, _ := postOCSP(t, srv.URL+"/crl", http.MethodGet, nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /crl during the outage: %d", resp.StatusCode)
-	}
-	release()
-	_, body = postOCSP(t, srv.URL+"/ocsp", http.MethodPost, req)
-	if r, err := ocsp.ParseResponseForCert(body, f.good.cert, f.root.cert); err != nil || r.Status != ocsp.Good {
-		t.Fatalf("after the outage: %v", err)
-	}
+		start := time.Now()
+		body := serve(http.MethodPost, "/ocsp", req).Body.Bytes()
+		if !bytes.Equal(body, ocsp.TryLaterErrorResponse) {
+			t.Fatalf("body %x, want tryLater", body)
+		}
+		if elapsed := time.Since(start); elapsed != timeout {
+			t.Errorf("tryLater after %v, want %v", elapsed, timeout)
+		}
+		<-hs.entered
+		if rec := serve(http.MethodGet, "/crl", nil); rec.Code != http.StatusOK {
+			t.Errorf("GET /crl during the outage: %d", rec.Code)
+		}
+		release()
+		body = serve(http.MethodPost, "/ocsp", req).Body.Bytes()
+		if r, err := ocsp.ParseResponseForCert(body, f.good.cert, f.root.cert); err != nil || r.Status != ocsp.Good {
+			t.Fatalf("after the outage: %v", err)
+		}
+	})
 }
 
 // swappingDelegate is a DelegateSource whose certificate a test replaces.

@@ -37,8 +37,12 @@ type Options struct {
 	// takes the server's word for it.
 	RootPEM []byte
 	// Enroll serves POST /v1/sign (see NewSignRelay); nil: enrolment is
-	// not offered and the request gets 404.
+	// not offered and the request gets 404 with NoEnrollReason.
 	Enroll http.Handler
+	// NoEnrollReason is the error the page shows when Enroll is nil (the
+	// embedding program's advice); empty: "enrolment is not offered by
+	// this server".
+	NoEnrollReason string
 }
 
 // Handler returns the http.Handler for the page and the WebSocket.
@@ -63,7 +67,11 @@ func Handler(o Options) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/sign", func(w http.ResponseWriter, r *http.Request) {
 		if o.Enroll == nil {
-			writeJSONError(w, http.StatusNotFound, "enrolment is not offered by this server (start it with --ca-url)")
+			reason := o.NoEnrollReason
+			if reason == "" {
+				reason = "enrolment is not offered by this server"
+			}
+			writeJSONError(w, http.StatusNotFound, reason)
 			return
 		}
 		o.Enroll.ServeHTTP(w, r)

@@ -45,8 +45,14 @@ func TestHandlerHeadersAndRoutes(t *testing.T) {
 	if rec := get("GET", "/secret", nil); rec.Code != http.StatusNotFound {
 		t.Fatalf("GET /secret = %d", rec.Code)
 	}
-	if rec := get("POST", "/v1/sign", nil); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "--ca-url") {
-		t.Fatalf("POST /v1/sign without relay = %d %s", rec.Code, rec.Body)
+	if rec := get("POST", "/v1/sign", nil); rec.Code != http.StatusNotFound ||
+		!strings.Contains(rec.Body.String(), "enrolment is not offered by this server") || strings.Contains(rec.Body.String(), "--") {
+		t.Fatalf("POST /v1/sign without relay = %d %s, want the library's advice-free refusal", rec.Code, rec.Body)
+	}
+	// The embedding program (the CLI) words the refusal with its advice.
+	h = web.Handler(web.Options{WebSocket: ws, NoEnrollReason: "ask the operator"})
+	if rec := get("POST", "/v1/sign", nil); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"ask the operator"`) {
+		t.Fatalf("POST /v1/sign with NoEnrollReason = %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Database names: Location.Driver, Driver.Name, certstore's dialects and
@@ -37,6 +38,9 @@ type Location struct {
 	DSN      string
 	Redacted string
 	Path     string // the database file, for SQLite; empty for a server
+	// IOTimeout, when set (by a Bounder), bounds each read and write on a
+	// server connection, for drivers whose DSN cannot say it.
+	IOTimeout time.Duration
 }
 
 // Driver is one database's driver-specific behaviour.

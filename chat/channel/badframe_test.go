@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // rawConn is a test peer that writes arbitrary bytes and reads frames.
@@ -235,7 +238,7 @@ func TestProofOfPossession(t *testing.T) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
 	cfg := w.clientConfig()
-	cfg.Key = newKey(t)
+	cfg.Key = testpki.NewKey(t)
 	c, err := dialConn(context.Background(), addr, cfg)
 	if err == nil {
 		err = c.Send(context.Background(), "impostor")
@@ -255,7 +258,7 @@ func TestProofOfPossession(t *testing.T) {
 	// And the client refuses a server holding the server certificate
 	// without its key.
 	scfg := w.serverConfig()
-	scfg.Key = newKey(t)
+	scfg.Key = testpki.NewKey(t)
 	addr2, _, _ := startServer(t, scfg)
 	if _, err := dialConn(context.Background(), addr2, w.clientConfig()); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("server without its key: %v, want ErrHandshake", err)
@@ -283,11 +286,5 @@ func TestIdleTimeout(t *testing.T) {
 // whose condition never comes; a loaded machine may take seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30s")
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for an event
-	}
+	waitfor.Condition(t, "the condition", waitfor.HangBound, cond)
 }

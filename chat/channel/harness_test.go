@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testnet"
+	"github.com/securechat/scca/internal/testpki"
 	"go.uber.org/goleak"
 )
 
@@ -123,6 +125,24 @@ func (r *received) rejections() []error {
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg testServerConfig) (string, *Server, *received) {
 	t.Helper()
+	ln := testnet.Loopback(t)
+	srv, rec := serveOn(t, cfg, ln)
+	return ln.Addr().String(), srv, rec
+}
+
+// servePipes serves cfg on an in-memory listener until the end of t, for
+// tests that run in a testing/synctest bubble; call it inside the bubble.
+func servePipes(t testing.TB, cfg testServerConfig) (*testnet.Listener, *Server, *received) {
+	t.Helper()
+	ln := testnet.Listen()
+	srv, rec := serveOn(t, cfg, ln)
+	return ln, srv, rec
+}
+
+// serveOn serves cfg on ln until the test ends; what OnMessage and
+// OnReject see (unless cfg sets them) is in the result.
+func serveOn(t testing.TB, cfg testServerConfig, ln net.Listener) (*Server, *received) {
+	t.Helper()
 	rec := &received{}
 	if cfg.OnMessage == nil {
 		cfg.OnMessage = rec.onMessage
@@ -131,10 +151,6 @@ func startServer(t testing.TB, cfg testServerConfig) (string, *Server, *received
 		cfg.OnReject = rec.onReject
 	}
 	srv, err := newTestServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +166,7 @@ func startServer(t testing.TB, cfg testServerConfig) (string, *Server, *received
 			t.Errorf("serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String(), srv, rec
+	return srv, rec
 }
 
 // testConn is the test application's client: messages and their acks.
@@ -223,8 +239,16 @@ func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	if err != nil {
 		t.Fatalf("good client: dial: %v", err)
 	}
+	assertGoodConn(t, c, rec)
+}
+
+// assertGoodConn checks a message c sends reaches the server; it closes c.
+func assertGoodConn(t testing.TB, c *testConn, rec *received) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	defer c.Close()
-	text := fmt.Sprintf("still alive %d", serialCounter.Add(1))
+	text := fmt.Sprintf("still alive %d", testpki.NextSerial())
 	if err := c.Send(ctx, text); err != nil {
 		t.Fatalf("good client: send: %v", err)
 	}

@@ -3,115 +3,18 @@ package channel
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
-
-// testCA is a tiny CA built with crypto/x509 directly.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-var serialCounter atomic.Int64
-
-func nextSerial() *big.Int { return big.NewInt(1000 + serialCounter.Add(1)) }
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newTestCA(t testing.TB, cn string) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	return &testCA{cert: mustCreate(t, tmpl, tmpl, key.Public(), key), key: key}
-}
-
-func mustCreate(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// leafOpts shape a leaf; zero values give a good certificate.
-type leafOpts struct {
-	eku       x509.ExtKeyUsage
-	isCA      bool
-	notBefore time.Time
-	notAfter  time.Time
-	serial    *big.Int
-	key       crypto.Signer // subject key; nil = fresh
-}
-
-func (c *testCA) issue(t testing.TB, cn string, o leafOpts) ([]*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	if o.key == nil {
-		o.key = newKey(t)
-	}
-	if o.notBefore.IsZero() {
-		o.notBefore = time.Now().Add(-time.Hour)
-	}
-	if o.notAfter.IsZero() {
-		o.notAfter = time.Now().Add(time.Hour)
-	}
-	if o.serial == nil {
-		o.serial = nextSerial()
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: o.serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: o.notBefore, NotAfter: o.notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{o.eku}, BasicConstraintsValid: true, IsCA: o.isCA,
-	}
-	if o.eku == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{cn}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	if o.isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	return []*x509.Certificate{mustCreate(t, tmpl, c.cert, o.key.Public(), c.key)}, o.key
-}
-
-func (c *testCA) pool() *x509.CertPool { return poolOf(c.cert) }
-
-func poolOf(certs ...*x509.Certificate) *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p
-}
 
 // fakeInventory is the test PeerChecker: serial -> fingerprint and status,
 // as the real inventory would answer.
@@ -178,7 +81,7 @@ func (f *fakeInventory) Check(_ context.Context, c *x509.Certificate) error {
 // world is one CA, one server identity, one good client identity, and the
 // inventories each side checks against.
 type world struct {
-	ca          *testCA
+	ca          *testpki.CA
 	serverChain []*x509.Certificate
 	serverKey   crypto.Signer
 	clientChain []*x509.Certificate
@@ -189,9 +92,9 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{ca: newTestCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = w.ca.issue(t, "localhost", leafOpts{eku: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	w := &world{ca: testpki.NewCA(t, "Test Root CA"), inv: newInventory(), clientInv: newInventory()}
+	w.serverChain, w.serverKey = w.ca.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(w.clientChain[0])
 	w.clientInv.add(w.serverChain[0])
 	return w
@@ -199,10 +102,10 @@ func newWorld(t testing.TB) *world {
 
 func (w *world) serverConfig() testServerConfig {
 	return testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: w.serverChain, Key: w.serverKey,
-		Roots: w.ca.pool(), Checker: w.inv}, HandshakeTimeout: 2 * time.Second}}
+		Roots: w.ca.Pool(), Checker: w.inv}, HandshakeTimeout: 2 * time.Second}}
 }
 
 func (w *world) clientConfig() ClientConfig {
-	return ClientConfig{Config: Config{Chain: w.clientChain, Key: w.clientKey, Roots: w.ca.pool(), Checker: w.clientInv},
+	return ClientConfig{Config: Config{Chain: w.clientChain, Key: w.clientKey, Roots: w.ca.Pool(), Checker: w.clientInv},
 		ServerName: "localhost", ClientID: "client123", HandshakeTimeout: 2 * time.Second}
 }

@@ -13,42 +13,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/securechat/scca/internal/testnet"
 )
 
 // Tests of the parse rules of docs/PROTOCOL.md §2 on both transports, in
 // both directions: a raw client against the server, and the Go client
 // against a server whose frames a proxy rewrites.
-
-// transport dials one way of reaching a server as a raw net.Conn.
-type transport struct {
-	name string
-	dial func(t *testing.T) net.Conn
-}
-
-func bothTransports(addr, url string) []transport {
-	return []transport{
-		{"tcp", func(t *testing.T) net.Conn {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}},
-		{"websocket", func(t *testing.T) net.Conn { return dialWSConn(t, url) }},
-	}
-}
-
-// dialWSConn is DialWebSocket's connection without the handshake.
-func dialWSConn(t *testing.T, url string) net.Conn {
-	t.Helper()
-	ctx := context.Background()
-	wc, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc.SetReadLimit(wsReadLimit(DefaultMaxFrame))
-	return newWSConn(websocket.NetConn(ctx, wc, websocket.MessageBinary))
-}
 
 // serverAnswer sends a client_hello body and returns "ok" for an accepting
 // server_hello, or the code of the server's rejection.
@@ -163,7 +133,7 @@ func TestServerParsesHelloExactly(t *testing.T) {
 	for _, tr := range bothTransports(addr, url) {
 		for _, tc := range cases {
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
-				if got := serverAnswer(t, tr.dial(t), tc.body()); got != tc.want {
+				if got := serverAnswer(t, tr.raw(t), tc.body()); got != tc.want {
 					t.Fatalf("server answered %q, want %q", got, tc.want)
 				}
 			})
@@ -205,7 +175,7 @@ func TestServerParsesRecordsExactly(t *testing.T) {
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
 				cfg := w.clientConfig()
 				cfg.JSONRecords = true // these cases respell JSON record frames
-				c, err := clientConn(tr.dial(t), cfg)
+				c, err := clientConn(tr.raw(t), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -294,7 +264,7 @@ func TestClientParsesServerHelloExactly(t *testing.T) {
 	for _, tr := range bothTransports(addr, url) {
 		for _, tc := range cases {
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
-				nc := tr.dial(t)
+				nc := tr.raw(t)
 				defer nc.Close()
 				rc := &rewriteConn{Conn: nc, br: bufio.NewReader(nc), f: func(typ string, body []byte) []byte {
 					if typ != typeServerHello {
@@ -336,20 +306,7 @@ func fakeServer(t *testing.T, w *world, serve func(*Session)) []transport {
 		}
 		serve(sess)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go run(c)
-		}
-	}()
+	addr := testnet.Serve(t, run)
 	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		wc, err := websocket.Accept(rw, r, nil)
 		if err != nil {
@@ -358,7 +315,7 @@ func fakeServer(t *testing.T, w *world, serve func(*Session)) []transport {
 		run(newWSConn(websocket.NetConn(context.WithoutCancel(r.Context()), wc, websocket.MessageBinary)))
 	}))
 	t.Cleanup(hs.Close)
-	return bothTransports(ln.Addr().String(), "ws"+strings.TrimPrefix(hs.URL, "http"))
+	return bothTransports(addr, "ws"+strings.TrimPrefix(hs.URL, "http"))
 }
 
 // TestClientRefusesWrongAckID: an ack whose id is not the count of
@@ -375,7 +332,7 @@ func TestClientRefusesWrongAckID(t *testing.T) {
 		_, _, _ = s.ReadRecord()                       // until the client hangs up
 	}) {
 		t.Run(tr.name, func(t *testing.T) {
-			c, err := clientConn(tr.dial(t), w.clientConfig())
+			c, err := clientConn(tr.raw(t), w.clientConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // Tests for session resumption (docs/PROTOCOL.md §13). End-to-end tests
@@ -104,7 +106,7 @@ func TestResumeTicketOfAnotherClientRefused(t *testing.T) {
 
 	// Mallory has the victim's ticket and certificate (both public on the
 	// wire or guessable) but neither the resumption secret nor the key.
-	malloryKey := newKey(t)
+	malloryKey := testpki.NewKey(t)
 	secret := make([]byte, BinderLen)
 	rand.Read(secret)
 	cfg := w.clientConfig()
@@ -125,7 +127,7 @@ func TestResumeTicketOfAnotherClientRefused(t *testing.T) {
 	}
 	// Mallory with her own certificate: the ticket is not hers, so the
 	// server runs a full handshake and attributes messages to her.
-	mChain, mKey := w.ca.issue(t, "mallory", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	mChain, mKey := w.ca.Issue(t, "mallory", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(mChain[0])
 	cfg = w.clientConfig()
 	cfg.Chain, cfg.Key, cfg.ClientID = mChain, mKey, ""
@@ -216,7 +218,7 @@ func TestResumeTicketBoundToClientCertificate(t *testing.T) {
 	w := newWorld(t)
 	addr, _, _ := startServer(t, w.serverConfig())
 	cache := fullThenTicket(t, addr, w.clientConfig())
-	chain, key := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	chain, key := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(chain[0])
 	cfg := w.clientConfig()
 	cfg.Chain, cfg.Key, cfg.Tickets = chain, key, cache
@@ -324,8 +326,8 @@ type resumeWorld struct {
 
 func newResumeWorld(t *testing.T, tc TicketConfig) *resumeWorld {
 	w := newWorld(t)
-	w.clientChain, w.clientKey = w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth,
-		notAfter: time.Now().Add(20 * time.Hour)})
+	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth,
+		NotAfter: time.Now().Add(20 * time.Hour)})
 	w.inv.add(w.clientChain[0])
 	rw := &resumeWorld{world: w, clk: &clock{t: time.Now()}}
 	scfg := w.serverConfig()

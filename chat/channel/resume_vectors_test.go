@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testpki"
 )
 
 // resumeVectors is chat/channel/testdata/resume_vectors.json, quoted in
@@ -50,7 +52,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	inv.add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: poolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
+		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	c, err := clientConn(cRec, ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: poolOf(root),
+	c, err := clientConn(cRec, ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
 		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123", Tickets: cache})
 	if err != nil {
 		t.Fatal(err)
@@ -132,26 +134,7 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 }
 
 func TestResumeVectors(t *testing.T) {
-	got := runResumeVectorSession(t)
-	path := filepath.Join("testdata", "resume_vectors.json")
-	if *update {
-		b, _ := json.MarshalIndent(got, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want resumeVectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		gb, _ := json.MarshalIndent(got, "", "  ")
-		t.Fatalf("resumption no longer matches testdata/resume_vectors.json (run with -update only for an intended protocol change):\n%s", gb)
-	}
+	want := golden.JSON(t, filepath.Join("testdata", "resume_vectors.json"), runResumeVectorSession(t))
 	// The binder, recomputed from the stored values alone (§13.3).
 	rs, _ := hex.DecodeString(want.ResumptionSecret)
 	hello := []byte(want.ClientHello)

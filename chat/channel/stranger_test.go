@@ -12,39 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/securechat/scca/internal/testpki"
 )
-
-// bothRawTransports runs a test against the same server over TCP and WebSocket.
-type rawTransport struct {
-	name string
-	dial func(ctx context.Context, cfg ClientConfig) (*testConn, error)
-	raw  func(t *testing.T) net.Conn
-}
-
-func bothRawTransports(t *testing.T, cfg testServerConfig) ([]rawTransport, *received) {
-	t.Helper()
-	addr, url, rec := startWSServer(t, cfg, WebSocketOptions{})
-	return []rawTransport{
-		{"tcp", func(ctx context.Context, cfg ClientConfig) (*testConn, error) { return dialConn(ctx, addr, cfg) },
-			func(t *testing.T) net.Conn { return dialRaw(t, addr).Conn }},
-		{"websocket", func(ctx context.Context, cfg ClientConfig) (*testConn, error) {
-			return connOf(DialWebSocket(ctx, url, &cfg))
-		},
-			func(t *testing.T) net.Conn {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				wc, _, err := websocket.Dial(ctx, url, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
-				t.Cleanup(func() { c.Close() })
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				return c
-			}},
-	}, rec
-}
 
 // rejection reads the server's answer to a bad hello: the code and reason
 // of its rejected server_hello.
@@ -67,13 +36,13 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 // a library's error text. The server's OnReject (and log) get the detail.
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
-	tps, rec := bothRawTransports(t, w.serverConfig())
-	unknownChain, unknownKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
-	revokedChain, revokedKey := w.ca.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
+	unknownChain, unknownKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	revokedChain, revokedKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.inv.add(revokedChain[0])
 	w.inv.revoke(revokedChain[0])
-	foreign := newTestCA(t, "Foreign CA")
-	foreignChain, foreignKey := foreign.issue(t, "client123", leafOpts{eku: x509.ExtKeyUsageClientAuth})
+	foreign := testpki.NewCA(t, "Foreign CA")
+	foreignChain, foreignKey := foreign.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	secrets := []string{unknownChain[0].SerialNumber.Text(16), revokedChain[0].SerialNumber.Text(16),
 		"revoked", "inventory", "fingerprint", "x509", "chain", "json", "serial"}
 	certCases := []struct {
@@ -86,7 +55,7 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 		{"revoked", revokedChain, revokedKey, errRevoked},
 		{"foreign CA", foreignChain, foreignKey, nil},
 	}
-	for _, tp := range tps {
+	for _, tp := range bothTransports(addr, url) {
 		for _, cc := range certCases {
 			t.Run(tp.name+"/"+cc.name, func(t *testing.T) {
 				cfg := w.clientConfig()
@@ -110,6 +79,7 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 		}
 		t.Run(tp.name+"/malformed hello", func(t *testing.T) {
 			c := tp.raw(t)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := c.Write(frameBytes([]byte(`{"type":"client_hello","version":"securechat/1","suites":7}`))); err != nil {
 				t.Fatal(err)
 			}

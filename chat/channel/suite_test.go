@@ -11,13 +11,14 @@ import (
 	"errors"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/securechat/scca/internal/golden"
 )
 
 // TestSuiteRegistry guards the values every suite must agree with: the
@@ -294,26 +295,7 @@ var suiteVectorFiles = []struct {
 func TestSuiteVectors(t *testing.T) {
 	for _, vf := range suiteVectorFiles {
 		t.Run(vf.file, func(t *testing.T) {
-			got := runVectorSessionWith(t, vf.mod)
-			path := filepath.Join("testdata", vf.file)
-			if *update {
-				b, _ := json.MarshalIndent(got, "", "  ")
-				if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want vectors
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Fatal(err)
-			}
-			if got != want {
-				gb, _ := json.MarshalIndent(got, "", "  ")
-				t.Fatalf("no longer matches %s (run with -update only for an intended protocol change):\n%s", path, gb)
-			}
+			want := golden.JSON(t, filepath.Join("testdata", vf.file), runVectorSessionWith(t, vf.mod))
 			checkVectorRecords(t, want)
 		})
 	}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/securechat/scca/internal/golden"
 )
 
 // moreVectors is chat/channel/testdata/vectors_more.json (docs/PROTOCOL.md §10.1):
@@ -53,7 +55,7 @@ func TestMoreVectors(t *testing.T) {
 	if hex.EncodeToString(keys0.Key) != base.CKey {
 		t.Fatal("c_ap_traffic_0 does not give the client key of vectors.json")
 	}
-	if *update {
+	if golden.Updating() {
 		writeMoreVectors(t, ap0)
 	}
 	b, err := os.ReadFile(vectorsMorePath)
@@ -128,10 +130,7 @@ func writeMoreVectors(t *testing.T, ap0 []byte) {
 		ECDSASignature: b64.EncodeToString(sig),
 		ErrorFrame:     x(vectorErrorFrame()),
 	}
-	b, _ := json.MarshalIndent(v, "", "  ")
-	if err := os.WriteFile(vectorsMorePath, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	golden.Write(t, vectorsMorePath, v)
 }
 
 // checkKeyUpdateVector recomputes next() and opens both frames with

@@ -11,16 +11,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite chat/channel/testdata/vectors.json")
+	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testpki"
+)
 
 // counterReader yields start, start+1, ... (mod 256): a randomness stream
 // any implementation can reproduce.
@@ -86,7 +85,7 @@ func fixedCert(t *testing.T, serial int64, cn string, isCA bool, eku x509.ExtKey
 	if parent == nil {
 		parent = tmpl
 	}
-	return mustCreate(t, tmpl, parent, pub, parentKey.(ed25519.PrivateKey))
+	return testpki.MustCreate(t, tmpl, parent, pub, parentKey.(ed25519.PrivateKey))
 }
 
 // runVectorSession runs a handshake and one message with pinned clock,
@@ -105,7 +104,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 	inv.add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: poolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
+		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +115,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 		defer close(done)
 		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
 	}()
-	ccfg := ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: poolOf(root),
+	ccfg := ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
 		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123"}
 	if mod != nil {
 		mod(&ccfg)
@@ -179,26 +178,7 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 }
 
 func TestVectors(t *testing.T) {
-	got := runVectorSession(t)
-	path := filepath.Join("testdata", "vectors.json")
-	if *update {
-		b, _ := json.MarshalIndent(got, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want vectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		gb, _ := json.MarshalIndent(got, "", "  ")
-		t.Fatalf("handshake no longer matches testdata/vectors.json (run with -update only for an intended protocol change):\n%s", gb)
-	}
+	want := golden.JSON(t, filepath.Join("testdata", "vectors.json"), runVectorSession(t))
 	// Decrypt the message frame from the stored values alone, spelling out
 	// the record format with nothing but crypto/aes (§6.2).
 	key, _ := hex.DecodeString(want.CKey)

@@ -96,7 +96,7 @@ func isMessage(ev chat.Event) bool { return ev.Kind == chat.EventMessage }
 
 func dbSQLite(t *testing.T) string { return databases(t)["sqlite"](t) }
 
-// TestDirectMessagesAcrossServers on SQLite and MariaDB: live on another
+// TestDirectMessagesAcrossServers on SQLite, MariaDB and PostgreSQL: live on another
 // server (delivered), offline (queued, replayed on whichever server the
 // recipient reaches), and exactly once per confirmation.
 func TestDirectMessagesAcrossServers(t *testing.T) {

@@ -3,15 +3,11 @@ package cluster
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +22,8 @@ import (
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
 	"github.com/securechat/scca/internal/testdb"
+	"github.com/securechat/scca/internal/testpki"
+	"github.com/securechat/scca/internal/waitfor"
 	"github.com/securechat/scca/revocation"
 )
 
@@ -53,32 +51,11 @@ func natsURL(tb testing.TB) string {
 
 var serials atomic.Int64
 
-func newKey(tb testing.TB) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
-
-func create(tb testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
 // world is a CA, one server identity shared by every node (they stand
 // behind one name), users in a real inventory, and a cluster prefix of its
 // own so tests sharing a NATS server do not see each other.
 type world struct {
-	caCert    *x509.Certificate
-	caKey     crypto.Signer
+	ca        *testpki.CA
 	srvChain  []*x509.Certificate
 	srvKey    crypto.Signer
 	dbURL     string
@@ -97,12 +74,7 @@ func newWorld(tb testing.TB, dbURL string, names ...string) *world {
 		prefix: fmt.Sprintf("scca.test%x", serials.Add(1)+time.Now().UnixNano()), heartbeat: 200 * time.Millisecond}
 	w.secret = make([]byte, 32)
 	_, _ = rand.Read(w.secret)
-	key := newKey(tb)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Cluster Test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		SubjectKeyId: []byte{1, 2, 3, 4}}
-	w.caCert, w.caKey = create(tb, tmpl, tmpl, key.Public(), key), key
+	w.ca = testpki.NewCA(tb, "Cluster Test CA")
 	w.srvChain, w.srvKey = w.issue(tb, "localhost", x509.ExtKeyUsageServerAuth)
 	w.admin = openStore(tb, dbURL, true)
 	for _, n := range names {
@@ -114,7 +86,7 @@ func newWorld(tb testing.TB, dbURL string, names ...string) *world {
 			Status: certstore.StatusActive}); err != nil {
 			tb.Fatal(err)
 		}
-		w.users[n] = chat.ClientConfig{Chain: chain, Key: k, Trust: ca.NewTrust(w.caCert), Checker: okServer{},
+		w.users[n] = chat.ClientConfig{Chain: chain, Key: k, Trust: ca.NewTrust(w.ca.Cert), Checker: okServer{},
 			ServerName: "localhost", ClientID: n, HandshakeTimeout: 5 * time.Second, Tickets: &chat.MemoryTicketCache{}}
 	}
 	return w
@@ -127,14 +99,7 @@ type okServer struct{}
 func (okServer) Check(context.Context, *x509.Certificate) error { return nil }
 
 func (w *world) issue(tb testing.TB, cn string, eku x509.ExtKeyUsage) ([]*x509.Certificate, crypto.Signer) {
-	key := newKey(tb)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1000 + serials.Add(1)), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku}, BasicConstraintsValid: true}
-	if eku == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames, tmpl.IPAddresses = []string{cn}, []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	return []*x509.Certificate{create(tb, tmpl, w.caCert, key.Public(), w.caKey)}, key
+	return w.ca.Issue(tb, cn, testpki.LeafOpts{EKU: eku})
 }
 
 func openStore(tb testing.TB, url string, migrate bool) *certstore.Store {
@@ -186,7 +151,7 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 		broker = o.wrap(b)
 	}
 	st := openStore(tb, w.dbURL, false)
-	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.caCert),
+	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.ca.Cert),
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st,
 		RevocationPoll: orDur(w.revPoll, 500*time.Millisecond), MaxConns: 4096, SendQueue: 1 << 16,
 		Tickets: chat.TicketConfig{Secret: w.secret, Spent: b.Spender(time.Hour)},
@@ -333,23 +298,18 @@ func nothingWithin(tb testing.TB, c *chat.Conn, d time.Duration) {
 	}
 }
 
-// waitFor polls cond every 10 ms for up to 10 s.
+// waitFor polls cond until it holds (30 s at most, a hang detector).
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(tb, what, waitfor.HangBound, cond)
 }
 
 // databases are the real inventories the tests run on.
 func databases(t *testing.T) map[string]func(*testing.T) string {
 	return map[string]func(*testing.T) string{
-		"sqlite":  func(t *testing.T) string { return testdb.SQLite(t) },
-		"mariadb": func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
+		"sqlite":   func(t *testing.T) string { return testdb.SQLite(t) },
+		"mariadb":  func(t *testing.T) string { return testdb.MySQL(t, "scca_cluster") },
+		"postgres": func(t *testing.T) string { return testdb.Postgres(t, "scca_cluster") },
 	}
 }
 

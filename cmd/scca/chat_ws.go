@@ -52,7 +52,8 @@ func (e *env) serveWebSocket(srv *chat.Server, cas *ca.Certificates) error {
 // webHandler serves the page next to the WebSocket; the root it offers for
 // the first-visit pin is this CA's.
 func (e *env) webHandler(ws http.Handler, cas *ca.Certificates) (http.Handler, error) {
-	o := web.Options{WebSocket: ws, RootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cas.Root.Raw})}
+	o := web.Options{WebSocket: ws, RootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cas.Root.Raw}),
+		NoEnrollReason: noEnrollReason}
 	if caURL := e.v.GetString("ca-url"); caURL != "" {
 		relay, err := web.NewSignRelay(web.RelayOptions{CAURL: caURL, Roots: cas.Trust().Roots, Logger: e.logger()})
 		if err != nil {

@@ -48,14 +48,9 @@ func killLoops() int {
 // without a row, no journal and no temporary file, and that re-issuing a
 // crashed name never yields a second active certificate.
 func TestIssueKill9LeavesNoOrphan(t *testing.T) {
-	for _, store := range []string{"sqlite", "mysql"} {
-		t.Run(store, func(t *testing.T) {
-			db := testdb.SQLite(t)
-			if store == "mysql" {
-				db = testdb.MySQL(t, "scca_kill")
-			}
-			runKillLoop(t, db)
-		})
+	t.Run("sqlite", func(t *testing.T) { runKillLoop(t, testdb.SQLite(t)) })
+	for _, driver := range testdb.Servers {
+		t.Run(driver, func(t *testing.T) { runKillLoop(t, testdb.Server(t, driver, "scca_kill")) })
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
@@ -35,7 +36,7 @@ var hints = []struct {
 	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
 	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
 	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
-	{certstore.ErrNoDatabase, "create it first, e.g. mysql -e 'CREATE DATABASE securechat' or psql -c 'CREATE DATABASE securechat', and GRANT the scca user on it, then `scca init` or `scca db migrate`"},
+	{certstore.ErrNoDatabase, "create it first (MySQL: mysql -e 'CREATE DATABASE securechat'; PostgreSQL: createdb securechat) and grant the scca user on it, then `scca init` or `scca db migrate`"},
 	{ca.ErrOutcomeUnknown, "nothing is lost: the next command on this certs dir, or `scca doctor --repair`, settles it once the inventory answers"},
 	{certstore.ErrUnreachable, "check --db (for SQLite, that its directory exists; for a server, that it is up and the user may log in)"},
 	{revocation.ErrCRLNotPublished, "the revocation is recorded; publish the CRL with `scca crl` once the problem is fixed"},
@@ -55,10 +56,38 @@ var hints = []struct {
 	{certstore.ErrAuditTampered, "the audit log or the certificates table was changed outside scca: restore the database from a backup and investigate"},
 	{errNoIdentity, "issue it with `scca issue client --cn NAME` (or `scca enroll`), or point --certs-dir at the directory that holds it"},
 	{errNoChatServer, "is `scca chat server` running there? Start it, or point --server at it (HOST:PORT, or ws://HOST:PORT/)"},
-	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only"},
+	{certstore.ErrAuditKeyPermissions, "the audit key must be readable by its owner only: chmod 600 on the file named above"},
+	{certstore.ErrAuditKeyNotLoaded, "this inventory's audit log is sealed: run the command where the CA's audit key (" + certstore.AuditKeyFile + " in --certs-dir) is, readable by its owner only"},
+	{ca.ErrNoHostName, "a server certificate is for a host: give it --dns NAME or --ip ADDR, or a host name as --cn"},
+	{ca.ErrNoPKCS12Password, "set SCCA_P12_PASSWORD to a non-empty password (or type one at the prompt)"},
 }
 
+// adviceHints are hints that name what the error carries (a directory, a
+// uid): each returns "" for an error it does not know.
+var adviceHints = []func(error) string{
+	func(err error) string {
+		var de *ca.DirPermissionError
+		switch {
+		case !errors.As(err, &de):
+			return ""
+		case de.Owner >= 0:
+			return fmt.Sprintf("whoever can write the CA directory can swap its files: take it over with `sudo chown -R %d %s`, or use a directory of your own", de.You, de.Dir)
+		default:
+			return fmt.Sprintf("whoever can write the CA directory can swap its files: run `chmod go-w %s`", de.Dir)
+		}
+	},
+}
+
+// noEnrollReason is what the browser page of `scca chat server --web` is
+// told when the server relays no enrolment.
+const noEnrollReason = "enrolment is not offered by this server (its operator offers it with --ca-url)"
+
 func hintFor(err error) string {
+	for _, advise := range adviceHints {
+		if h := advise(err); h != "" {
+			return h
+		}
+	}
 	for _, h := range hints {
 		if errors.Is(err, h.err) {
 			return h.hint

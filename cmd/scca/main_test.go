@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mattn/go-runewidth"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 func TestMain(m *testing.M) {
@@ -71,21 +73,19 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], strconv.Itoa(port))
 }
 
-// cmdWaitPort waits up to 10 s until something listens on 127.0.0.1:PORT.
+// cmdWaitPort waits (30 s at most) until something listens on 127.0.0.1:PORT.
 func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitport PORT")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	waitfor.Check(ts, waitfor.HangBound, func() error {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
+		if err != nil {
+			return fmt.Errorf("waiting for something to listen on port %s: %w", args[0], err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	ts.Fatalf("nothing listens on port %s after 10s", args[0])
+		c.Close()
+		return nil
+	})
 }
 
 // cmdCheckWidth fails unless every line of the last command's stdout is at

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one poller.
@@ -38,16 +40,10 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// waitFor polls cond until it holds or 10 s pass.
+// waitFor polls cond until it holds (30 s at most, a hang detector).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, what, waitfor.HangBound, cond)
 }
 
 // TestServeReloadsOnSIGHUP runs `scca serve --api-listen` in process, sends

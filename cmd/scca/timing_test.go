@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/securechat/scca/internal/waitfor"
 )
 
 // cmdMark records the current time in the script variable NAME:
@@ -44,15 +46,11 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	re, err := regexp.Compile(args[1])
 	ts.Check(err)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	waitfor.Check(ts, time.Minute, func() error {
 		data, _ := os.ReadFile(ts.MkAbs(args[0]))
 		if re.Match(data) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s never matched %q; it holds:\n%s", args[0], args[1], data)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for an event
-	}
+		return fmt.Errorf("waiting for %s to match %q; it holds:\n%s", args[0], args[1], data)
+	})
 }

@@ -5,12 +5,14 @@ package postgres
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,27 +37,10 @@ const (
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 	lockNotAvailable     = "55P03"
-	// The server answered the login: wrong user or password, unknown
-	// database. Not "cannot reach".
-	invalidAuthorization = "28000" // e.g. role "x" does not exist, no pg_hba.conf entry
+	invalidAuthSpec      = "28000" // e.g. no such role
 	invalidPassword      = "28P01"
-	invalidCatalogName   = "3D000" // database "x" does not exist
+	invalidCatalogName   = "3D000" // no such database
 )
-
-// fault names the login and database refusals.
-func fault(err error) error {
-	pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
-	if !ok {
-		return nil
-	}
-	switch pe.Code {
-	case invalidAuthorization, invalidPassword:
-		return sqldriver.ErrAccessDenied
-	case invalidCatalogName:
-		return sqldriver.ErrNoDatabase
-	}
-	return nil
-}
 
 // Connection settings forced on every PostgreSQL session: times are
 // TIMESTAMP(6) WITHOUT TIME ZONE in UTC, and goose's version table defaults
@@ -71,6 +56,7 @@ var driver = sqldriver.Driver{
 	Parse:       parseURL,
 	Open:        open,
 	Unreachable: unreachable,
+	Bound:       bound,
 	Fault:       fault,
 	Duplicate: func(err error) bool {
 		pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
@@ -125,11 +111,109 @@ func open(loc sqldriver.Location) (*sql.DB, error) {
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
 		cfg.ConnectTimeout = connectTimeout
 	}
+	if d := loc.IOTimeout; d > 0 {
+		cfg.ConnectTimeout = min(cfg.ConnectTimeout, d)
+		dial := cfg.DialFunc
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &boundedConn{Conn: c, d: d}, nil
+		}
+	}
 	// The store writes '?' placeholders; the connector rewrites them to $n.
 	db := sql.OpenDB(sqldriver.RebindConnector{Connector: stdlib.GetConnector(*cfg)})
 	db.SetConnMaxLifetime(3 * time.Minute)
 	db.SetMaxIdleConns(8)
 	return db, nil
+}
+
+// fault names the login and database refusals.
+func fault(err error) error {
+	pe, ok := sqldriver.ErrorAs[*pgconn.PgError](err)
+	if !ok {
+		return nil
+	}
+	switch pe.Code {
+	case invalidAuthSpec, invalidPassword:
+		return sqldriver.ErrAccessDenied
+	case invalidCatalogName:
+		return sqldriver.ErrNoDatabase
+	}
+	return nil
+}
+
+// bound makes every read and write on a connection fail after d without
+// progress, so a statement whose answer stops coming (a hung server, a
+// black-holed path) fails instead of hanging: pgx itself only gives up
+// when the caller's context ends.
+func bound(loc sqldriver.Location, d time.Duration) (sqldriver.Location, error) {
+	loc.IOTimeout = d
+	return loc, nil
+}
+
+// boundedConn puts a deadline of now+d on each Read and Write, or the
+// deadline pgx set (to cancel on a context's end), whichever is earlier.
+type boundedConn struct {
+	net.Conn
+	d time.Duration
+
+	mu            sync.Mutex
+	read, written time.Time // pgx's own deadlines; zero: none
+}
+
+func (c *boundedConn) Read(b []byte) (int, error) {
+	if err := c.arm(&c.read, c.Conn.SetReadDeadline); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *boundedConn) Write(b []byte) (int, error) {
+	if err := c.arm(&c.written, c.Conn.SetWriteDeadline); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// arm sets the deadline of one direction before an I/O call.
+func (c *boundedConn) arm(own *time.Time, set func(time.Time) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return set(earlier(*own, time.Now().Add(c.d)))
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline record pgx's own
+// deadlines, so arm keeps them.
+func (c *boundedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.read, c.written = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundedConn) SetReadDeadline(t time.Time) error {
+	return c.record(&c.read, t, c.Conn.SetReadDeadline)
+}
+
+func (c *boundedConn) SetWriteDeadline(t time.Time) error {
+	return c.record(&c.written, t, c.Conn.SetWriteDeadline)
+}
+
+func (c *boundedConn) record(own *time.Time, t time.Time, set func(time.Time) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*own = t
+	return set(t)
+}
+
+// earlier is the earlier of a (zero: none) and b.
+func earlier(a, b time.Time) time.Time {
+	if !a.IsZero() && a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // unreachable flattens the driver's error to text so that nothing
