@@ -34,11 +34,16 @@ func (mw *msgWorld) dialWS(t testing.TB, url, name string) *Conn {
 	return c
 }
 
-func TestLiveRevocationSaysWhyOnEveryTransport(t *testing.T) {
+// TestLiveRevocationEndsSession: a revocation ends the revoked client's
+// live session with certificate_revoked, over every transport, within the
+// watcher's bound; other sessions are untouched, and a session the
+// handshake let through just before the revocation is refused at
+// registration.
+func TestLiveRevocationEndsSession(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			mw := newMsgWorld(t, "alice", "bob")
-			addr, url, _ := startWSServer(t, mw.serverConfig(), WebSocketOptions{})
+			addr, url, srv, _ := startWSServerWith(t, mw.serverConfig(), WebSocketOptions{})
 			alice, bob := tr.dial(t, mw, addr, url, "alice"), tr.dial(t, mw, addr, url, "bob")
 			mw.store.waitWatching(t)
 			start := time.Now()
@@ -54,8 +59,25 @@ func TestLiveRevocationSaysWhyOnEveryTransport(t *testing.T) {
 			if elapsed > 2*time.Second {
 				t.Fatalf("revocation took %v to end the session, want < 2s", elapsed)
 			}
+			k := certKeyOf(mw.users["alice"].Chain[0])
+			if !srv.isRevoked(k.issuerKeyID, k.serial) {
+				t.Fatal("isRevoked does not report the revoked certificate")
+			}
 			if _, err := bob.Who(context.Background(), ""); err != nil {
 				t.Fatalf("bob's session was affected: %v", err)
+			}
+			var c *Conn
+			if tr.name == "websocket" {
+				c, err = DialWebSocket(context.Background(), url, mw.users["alice"])
+			} else {
+				c, err = Dial(context.Background(), addr, mw.users["alice"])
+			}
+			if err == nil {
+				defer c.Close()
+				_, err = c.Who(context.Background(), "")
+			}
+			if !errors.As(err, &re) || re.Code != CodeCertificateRevoked {
+				t.Fatalf("new session after revocation: %v, want %s", err, CodeCertificateRevoked)
 			}
 		})
 	}
