@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
 )
 
@@ -109,7 +108,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 		return p
 	}
 	scfg := w.serverConfig()
-	scfg.Trust, scfg.Roots, scfg.Intermediates = ca.Trust{}, pool(w.ca.Cert), x509.NewCertPool()
+	scfg.Roots, scfg.Intermediates = pool(w.ca.Cert), x509.NewCertPool()
 	srv, err := NewServer(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -118,20 +117,20 @@ func TestRootsAndIntermediates(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	ccfg := w.clientConfig()
-	ccfg.Trust, ccfg.Roots = ca.Trust{}, pool(w.ca.Cert)
+	ccfg.Roots, ccfg.Intermediates = pool(w.ca.Cert), nil
 	c, err := Dial(context.Background(), ln.Addr().String(), ccfg)
 	if err != nil {
 		t.Fatalf("dial with Roots: %v", err)
 	}
 	c.Close()
 
-	other := newWorld(t) // an unrelated CA: Roots must win over a good Trust
+	other := newWorld(t) // an unrelated CA
 	ccfg = w.clientConfig()
 	ccfg.Roots = pool(other.ca.Cert)
 	if _, err := Dial(context.Background(), ln.Addr().String(), ccfg); !errors.Is(err, ErrPeerCertificate) {
-		t.Fatalf("dial with foreign Roots and a good Trust: %v, want ErrPeerCertificate", err)
+		t.Fatalf("dial with foreign Roots: %v, want ErrPeerCertificate", err)
 	}
 	if _, err := NewServer(ServerConfig{Chain: scfg.Chain, Key: scfg.Key, Checker: scfg.Checker}); err == nil {
-		t.Fatal("NewServer without Roots or Trust succeeded")
+		t.Fatal("NewServer without Roots succeeded")
 	}
 }

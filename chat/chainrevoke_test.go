@@ -50,10 +50,10 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 	t.Run("server refuses a client under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.Cert), sc
+		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, sc
 		addr, _, rec := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.Cert), cc
+		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, cc
 		c, err := Dial(context.Background(), addr, ccfg)
 		if err != nil {
 			t.Fatalf("good chain: %v", err)
@@ -73,10 +73,10 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 	t.Run("client refuses a server under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Trust, scfg.Checker = ca.NewTrust(w.ca.Cert), sc
+		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, sc
 		addr, _, _ := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Trust, ccfg.Checker = ca.NewTrust(w.ca.Cert), cc
+		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, cc
 		w.clientInv.revoke(inter.Cert) // only the client's view changes
 		_, err := Dial(context.Background(), addr, ccfg)
 		if !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, errRevoked) {

@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat/channel"
 )
 
@@ -29,12 +28,9 @@ type ClientConfig struct {
 	// Intermediates (optional) and the certificates the server sends.
 	Roots         *x509.CertPool
 	Intermediates *x509.CertPool
-	// Trust is the former spelling of Roots and Intermediates (callers move
-	// to those), used when Roots is nil.
-	Trust      ca.Trust
-	Checker    PeerChecker // inventory or CRL/OCSP check of the server; required
-	ServerName string      // DNS name or IP the server certificate must match
-	ClientID   string      // optional; must equal our certificate's CN if set
+	Checker       PeerChecker // inventory or CRL/OCSP check of the server; required
+	ServerName    string      // DNS name or IP the server certificate must match
+	ClientID      string      // optional; must equal our certificate's CN if set
 
 	HandshakeTimeout time.Duration
 	WriteTimeout     time.Duration
@@ -68,8 +64,8 @@ func (cfg *ClientConfig) channelConfig() *channel.ClientConfig {
 		checker = statusChecker{checker}
 	}
 	return &channel.ClientConfig{
-		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: roots(cfg.Roots, cfg.Trust),
-			Intermediates: intermediates(cfg.Roots, cfg.Intermediates, cfg.Trust), Checker: checker,
+		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: cfg.Roots,
+			Intermediates: cfg.Intermediates, Checker: checker,
 			MaxFrame: cfg.MaxFrame, TimestampWindow: cfg.TimestampWindow, KeyUpdateAfter: cfg.KeyUpdateAfter,
 			WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand},
 		ServerName: cfg.ServerName, ClientID: cfg.ClientID, HandshakeTimeout: cfg.HandshakeTimeout,

@@ -1,10 +1,8 @@
 package chat
 
 import (
-	"crypto/x509"
 	"time"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat/channel"
 )
 
@@ -25,22 +23,6 @@ const (
 	DefaultTicketRotation     = channel.DefaultTicketRotation
 	DefaultMaxUsedTickets     = channel.DefaultMaxUsedTickets
 )
-
-// roots and intermediates are what a config trusts: its Roots and
-// Intermediates, or the deprecated Trust's when Roots is nil.
-func roots(r *x509.CertPool, legacy ca.Trust) *x509.CertPool {
-	if r == nil {
-		return legacy.Roots
-	}
-	return r
-}
-
-func intermediates(r, i *x509.CertPool, legacy ca.Trust) *x509.CertPool {
-	if r == nil {
-		return legacy.Intermediates
-	}
-	return i
-}
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {

@@ -114,12 +114,12 @@ func newWorld(t testing.TB) *world {
 }
 
 func (w *world) serverConfig() ServerConfig {
-	return ServerConfig{Chain: w.serverChain, Key: w.serverKey, Trust: trustOf(w.ca), Checker: w.inv,
+	return ServerConfig{Chain: w.serverChain, Key: w.serverKey, Roots: trustOf(w.ca).Roots, Intermediates: trustOf(w.ca).Intermediates, Checker: w.inv,
 		HandshakeTimeout: 2 * time.Second}
 }
 
 func (w *world) clientConfig() ClientConfig {
-	return ClientConfig{Chain: w.clientChain, Key: w.clientKey, Trust: trustOf(w.ca), Checker: w.clientInv,
+	return ClientConfig{Chain: w.clientChain, Key: w.clientKey, Roots: trustOf(w.ca).Roots, Intermediates: trustOf(w.ca).Intermediates, Checker: w.clientInv,
 		ServerName: "localhost", ClientID: "client123", HandshakeTimeout: 2 * time.Second}
 }
 

@@ -61,7 +61,7 @@ func TestHelperHoldSessions(t *testing.T) {
 	}
 	inv := newInventory()
 	inv.add(srvCert)
-	cfg := ClientConfig{Chain: []*x509.Certificate{leaf}, Key: key.(crypto.Signer), Trust: ca.NewTrust(root), Checker: inv, ServerName: "localhost"}
+	cfg := ClientConfig{Chain: []*x509.Certificate{leaf}, Key: key.(crypto.Signer), Roots: ca.NewTrust(root).Roots, Intermediates: ca.NewTrust(root).Intermediates, Checker: inv, ServerName: "localhost"}
 	conns := make([]*Conn, 0, n)
 	for i := range n {
 		c, err := Dial(context.Background(), os.Getenv("SCCA_HOLD_ADDR"), cfg)

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/chat/channel"
 	"github.com/securechat/scca/revocation"
 )
@@ -31,10 +30,7 @@ type ServerConfig struct {
 	// Intermediates (optional) and the certificates the client sends.
 	Roots         *x509.CertPool
 	Intermediates *x509.CertPool
-	// Trust is the former spelling of Roots and Intermediates (callers move
-	// to those), used when Roots is nil.
-	Trust   ca.Trust
-	Checker PeerChecker // inventory / revocation check; required (revocation.ErrUnavailable: store_unavailable)
+	Checker       PeerChecker // inventory / revocation check; required (revocation.ErrUnavailable: store_unavailable)
 
 	MaxFrame         int           // largest frame body after the handshake (DefaultMaxFrame)
 	HandshakeTimeout time.Duration // whole handshake deadline
@@ -179,8 +175,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 	}
 	ch, err := channel.NewServer(channel.ServerConfig{
-		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: roots(cfg.Roots, cfg.Trust),
-			Intermediates: intermediates(cfg.Roots, cfg.Intermediates, cfg.Trust), Checker: checker,
+		Config: channel.Config{Chain: cfg.Chain, Key: cfg.Key, Roots: cfg.Roots,
+			Intermediates: cfg.Intermediates, Checker: checker,
 			MaxFrame: cfg.MaxFrame, TimestampWindow: cfg.TimestampWindow, KeyUpdateAfter: cfg.KeyUpdateAfter,
 			WriteTimeout: cfg.WriteTimeout, Logger: srv.log, Now: cfg.Now, Rand: cfg.Rand},
 		HandshakeTimeout: cfg.HandshakeTimeout, MaxConns: cfg.MaxConns,

@@ -66,7 +66,7 @@ func newWorldWith(t *testing.T, o worldOptions) *world {
 	w := &world{a: a, st: st}
 	srvChain, srvKey := w.issue(t, ca.ProfileServer, "chat-server")
 	w.srv, err = chat.NewServer(chat.ServerConfig{
-		Chain: append(srvChain, a.Intermediate), Key: srvKey, Trust: a.Trust(),
+		Chain: append(srvChain, a.Intermediate), Key: srvKey, Roots: a.Trust().Roots, Intermediates: a.Trust().Intermediates,
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st, QueueLimit: 2,
 		SenderQuota: o.senderQuota, Cluster: chat.ClusterConfig{Broker: o.broker},
 	})
@@ -166,7 +166,7 @@ func (w *world) goClient(t *testing.T, cn string) *chat.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := chat.Dial(ctx, w.tcp, chat.ClientConfig{
-		Chain: append(chain, w.a.Intermediate), Key: key, Trust: w.a.Trust(),
+		Chain: append(chain, w.a.Intermediate), Key: key, Roots: w.a.Trust().Roots, Intermediates: w.a.Trust().Intermediates,
 		Checker: &revocation.InventoryChecker{Store: w.st}, ServerName: "127.0.0.1", ClientID: cn,
 	})
 	if err != nil {

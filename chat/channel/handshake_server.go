@@ -160,9 +160,10 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 	if len(chain) > 1 {
 		// Extra certificates the peer sent may only serve as intermediates
 		// below our configured roots.
-		inter = id.inter.Clone()
-		if inter == nil {
-			inter = x509.NewCertPool()
+		// Intermediates is optional: a nil pool cannot be cloned.
+		inter = x509.NewCertPool()
+		if id.inter != nil {
+			inter = id.inter.Clone()
 		}
 		for _, c := range chain[1:] {
 			inter.AddCert(c)

@@ -86,7 +86,7 @@ func newWorld(tb testing.TB, dbURL string, names ...string) *world {
 			Status: certstore.StatusActive}); err != nil {
 			tb.Fatal(err)
 		}
-		w.users[n] = chat.ClientConfig{Chain: chain, Key: k, Trust: ca.NewTrust(w.ca.Cert), Checker: okServer{},
+		w.users[n] = chat.ClientConfig{Chain: chain, Key: k, Roots: ca.NewTrust(w.ca.Cert).Roots, Intermediates: ca.NewTrust(w.ca.Cert).Intermediates, Checker: okServer{},
 			ServerName: "localhost", ClientID: n, HandshakeTimeout: 5 * time.Second, Tickets: &chat.MemoryTicketCache{}}
 	}
 	return w
@@ -151,7 +151,7 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 		broker = o.wrap(b)
 	}
 	st := openStore(tb, w.dbURL, false)
-	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Trust: ca.NewTrust(w.ca.Cert),
+	cfg := chat.ServerConfig{Chain: w.srvChain, Key: w.srvKey, Roots: ca.NewTrust(w.ca.Cert).Roots, Intermediates: ca.NewTrust(w.ca.Cert).Intermediates,
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st,
 		RevocationPoll: orDur(w.revPoll, 500*time.Millisecond), MaxConns: 4096, SendQueue: 1 << 16,
 		Tickets: chat.TicketConfig{Secret: w.secret, Spent: b.Spender(time.Hour)},

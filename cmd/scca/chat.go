@@ -96,7 +96,7 @@ logs go to stderr, or with --log-file to a file, as JSON or with
 			defer leave()
 			srv, err := chat.NewServer(chat.ServerConfig{
 				Cluster: clusterCfg, Tickets: tickets,
-				Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(),
+				Chain: append(chain, intermediates(cas)...), Key: key, Roots: cas.Trust().Roots, Intermediates: cas.Trust().Intermediates,
 				Checker: inventoryChain(cas, st),
 				// The inventory database also keeps direct messages for
 				// offline users and feeds live revocation (PROTOCOL.md §12).
@@ -293,7 +293,7 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	}
 	defer closeFn()
 	conn, err := dial(cmd.Context(), addr, chat.ClientConfig{
-		Chain: append(chain, intermediates(cas)...), Key: key, Trust: cas.Trust(), Checker: checker,
+		Chain: append(chain, intermediates(cas)...), Key: key, Roots: cas.Trust().Roots, Intermediates: cas.Trust().Intermediates, Checker: checker,
 		ServerName: name, Logger: e.logger(),
 	})
 	if err != nil {

@@ -121,7 +121,7 @@ func (d *demo) startServer(context.Context) error {
 		return err
 	}
 	srv, err := chat.NewServer(chat.ServerConfig{
-		Chain: chain, Key: key, Trust: d.ca.Trust(), Checker: &revocation.InventoryChecker{Store: d.store},
+		Chain: chain, Key: key, Roots: d.ca.Trust().Roots, Intermediates: d.ca.Trust().Intermediates, Checker: &revocation.InventoryChecker{Store: d.store},
 		OnMessage: func(from, text string) { d.e.printf("   [Server] Received secure message from %s: %s\n", from, text) },
 		OnReject: func(_ string, err error) {
 			d.e.printf("   [Server] Certificate validation failed: %v\n", err)
@@ -220,7 +220,7 @@ func (d *demo) dial(ctx context.Context, dir, id string) (*chat.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return chat.Dial(ctx, d.addr, chat.ClientConfig{
-		Chain: chain, Key: key, Trust: d.ca.Trust(), Checker: &revocation.InventoryChecker{Store: d.store},
+		Chain: chain, Key: key, Roots: d.ca.Trust().Roots, Intermediates: d.ca.Trust().Intermediates, Checker: &revocation.InventoryChecker{Store: d.store},
 		ServerName: "localhost",
 	})
 }
