@@ -1,5 +1,5 @@
 // Pins the browser implementation to the same bytes as Go: every value of
-// chat/testdata/vectors.json and resume_vectors.json (docs/PROTOCOL.md
+// chat/channel/testdata/vectors.json and resume_vectors.json (docs/PROTOCOL.md
 // §10, §13.6) is recomputed here with the page's own protocol code.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,8 +17,8 @@ import {
 } from "../src/handshake.js";
 import { parseCertificate, signatureVerifier, verifyServerChain } from "../src/pki.js";
 
-const v = JSON.parse(fs.readFileSync(new URL("../../chat/testdata/vectors.json", import.meta.url)));
-const rv = JSON.parse(fs.readFileSync(new URL("../../chat/testdata/resume_vectors.json", import.meta.url)));
+const v = JSON.parse(fs.readFileSync(new URL("../../chat/channel/testdata/vectors.json", import.meta.url)));
+const rv = JSON.parse(fs.readFileSync(new URL("../../chat/channel/testdata/resume_vectors.json", import.meta.url)));
 const NOW_MS = Date.parse(v.time);
 
 // stream returns the bytes start, start+1, … (the vectors' random streams).
