@@ -84,7 +84,7 @@ func TestServerParsesHelloExactly(t *testing.T) {
 			return []byte(s[:i] + s[j:])
 		}
 	}
-	pem := encodeChain(w.clientChain)
+	pem := encodeChain(w.ClientChain)
 	withCert := func(cert string) func() []byte {
 		return func() []byte {
 			h := goodHello(w)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -47,9 +48,9 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	root := fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
 	sCert := fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, sKey.Public(), caKey, root)
 	cCert := fixedCert(t, 3, "client123", false, x509.ExtKeyUsageClientAuth, cKey.Public(), caKey, root)
-	inv := newInventory()
-	inv.add(sCert)
-	inv.add(cCert)
+	inv := testchat.NewInventory()
+	inv.Add(sCert)
+	inv.Add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
 		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})

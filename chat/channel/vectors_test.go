@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -99,9 +100,9 @@ func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
 	root := fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
 	sCert := fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, sKey.Public(), caKey, root)
 	cCert := fixedCert(t, 3, "client123", false, x509.ExtKeyUsageClientAuth, cKey.Public(), caKey, root)
-	inv := newInventory()
-	inv.add(sCert)
-	inv.add(cCert)
+	inv := testchat.NewInventory()
+	inv.Add(sCert)
+	inv.Add(cCert)
 	now := func() time.Time { return vectorTime }
 	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
 		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})

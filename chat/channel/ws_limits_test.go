@@ -65,7 +65,7 @@ func TestWebSocketOversizedMessageRefused(t *testing.T) {
 			t.Fatalf("reply %q (%v), want a protocol_error rejection", reply, err)
 		}
 	})
-	if len(rec.rejections()) == 0 {
+	if len(rec.Rejections()) == 0 {
 		t.Fatal("server reported no rejected handshake")
 	}
 	assertGoodClientWS(t, w, url)
