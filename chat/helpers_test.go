@@ -66,19 +66,7 @@ func serveOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, *receive
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang bound
-	defer cancel()
-	c, err := Dial(ctx, addr, w.clientConfig())
-	if err != nil {
-		t.Fatalf("good client: dial: %v", err)
-	}
-	assertGoodConn(t, c, rec)
-}
-
-// assertGoodConn checks a message c sends reaches the server; it closes c.
-func assertGoodConn(t testing.TB, c *Conn, rec *received) {
-	t.Helper()
-	testchat.AssertDelivered(t, c, rec)
+	testchat.AssertGoodClient(t, func(ctx context.Context) (*Conn, error) { return Dial(ctx, addr, w.clientConfig()) }, rec)
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -24,12 +24,8 @@ func startWSServer(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (strin
 // startWSServerWith is startWSServer that also returns the Server.
 func startWSServerWith(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
 	t.Helper()
-	var addr string
-	var rec *received
-	srv, url := testchat.AlsoWebSocket(t, ErrServerClosed,
-		func() (srv *Server) { addr, srv, rec = startServer(t, cfg); return srv },
+	return testchat.AlsoWebSocket(t, ErrServerClosed, func() (string, *Server, *received) { return startServer(t, cfg) },
 		func(srv *Server, ln net.Listener) error { return srv.ServeWebSocket(ln, opts) })
-	return addr, url, srv, rec
 }
 
 func TestWebSocketAndTCPShareOneServer(t *testing.T) {

@@ -188,19 +188,7 @@ func (c *testConn) Close() error {
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := dialConn(ctx, addr, w.clientConfig())
-	if err != nil {
-		t.Fatalf("good client: dial: %v", err)
-	}
-	assertGoodConn(t, c, rec)
-}
-
-// assertGoodConn checks a message c sends reaches the server; it closes c.
-func assertGoodConn(t testing.TB, c *testConn, rec *received) {
-	t.Helper()
-	testchat.AssertDelivered(t, c, rec)
+	testchat.AssertGoodClient(t, func(ctx context.Context) (*testConn, error) { return dialConn(ctx, addr, w.clientConfig()) }, rec)
 }
 
 // clientConn runs the client handshake over conn.
@@ -208,22 +196,12 @@ func clientConn(conn net.Conn, cfg ClientConfig) (*testConn, error) {
 	return connOf(Handshake(context.Background(), conn, &cfg))
 }
 
-// startWSServer is startServer that also serves WebSocket clients.
-func startWSServer(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *received) {
+// startWSServer is startServer that also serves WebSocket clients: the
+// TCP address, the ws:// URL, the Server and what it received.
+func startWSServer(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
 	t.Helper()
-	addr, url, _, rec := startWSServerWith(t, cfg, opts)
-	return addr, url, rec
-}
-
-// startWSServerWith is startWSServer that also returns the Server.
-func startWSServerWith(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
-	t.Helper()
-	var addr string
-	var rec *received
-	srv, url := testchat.AlsoWebSocket(t, ErrServerClosed,
-		func() (srv *Server) { addr, srv, rec = startServer(t, cfg); return srv },
+	return testchat.AlsoWebSocket(t, ErrServerClosed, func() (string, *Server, *received) { return startServer(t, cfg) },
 		func(srv *Server, ln net.Listener) error { return srv.ServeWebSocket(ln, opts) })
-	return addr, url, srv, rec
 }
 
 // assertGoodClientWS checks a good client still gets through over

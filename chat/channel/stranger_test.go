@@ -37,7 +37,7 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 // a library's error text. The server's OnReject (and log) get the detail.
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
-	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
+	addr, url, _, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
 	unknownChain, unknownKey := w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	revokedChain, revokedKey := w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	w.Inv.Add(revokedChain[0])

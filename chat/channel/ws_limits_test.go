@@ -13,7 +13,7 @@ func TestWebSocketOversizedMessageRefused(t *testing.T) {
 	w := newWorld(t)
 	scfg := w.serverConfig()
 	scfg.MaxFrame = MinMaxFrame // read limit: one handshake frame and a bit
-	_, url, rec := startWSServer(t, scfg, WebSocketOptions{})
+	_, url, _, rec := startWSServer(t, scfg, WebSocketOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	t.Run("message above the read limit", func(t *testing.T) {

@@ -82,11 +82,13 @@ func Serve(tb testing.TB, srv Server, ln net.Listener, closed error) {
 	})
 }
 
-// AlsoWebSocket runs start, which starts a server until the end of tb,
-// then serveWS on a loopback listener of its own, and returns the server
-// and the ws:// URL. At the end of tb, once the server has shut down,
+// AlsoWebSocket runs start, which starts a server until the end of tb and
+// returns its TCP address, the server and what it receives, then serveWS
+// on a loopback listener of its own, and returns those with the ws:// URL
+// after the address. At the end of tb, once the server has shut down,
 // serveWS must return closed.
-func AlsoWebSocket[S any](tb testing.TB, closed error, start func() S, serveWS func(S, net.Listener) error) (S, string) {
+func AlsoWebSocket[S any](tb testing.TB, closed error, start func() (string, S, *Received),
+	serveWS func(S, net.Listener) error) (addr, url string, srv S, rec *Received) {
 	tb.Helper()
 	done := make(chan error, 1)
 	// Registered before start runs, so it runs after the server's Shutdown.
@@ -100,13 +102,13 @@ func AlsoWebSocket[S any](tb testing.TB, closed error, start func() S, serveWS f
 			tb.Error("ServeWebSocket did not return after Shutdown")
 		}
 	})
-	srv := start()
+	addr, srv, rec = start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	go func() { done <- serveWS(srv, ln) }()
-	return srv, "ws://" + ln.Addr().String() + "/chat"
+	return addr, "ws://" + ln.Addr().String() + "/chat", srv, rec
 }
 
 // Conn is a client connection AssertDelivered sends on.
@@ -130,4 +132,18 @@ func AssertDelivered(tb testing.TB, c Conn, rec *Received) {
 	if len(msgs) == 0 || msgs[len(msgs)-1] != "client123: "+text {
 		tb.Fatalf("good client: server saw %q, want last %q", msgs, text)
 	}
+}
+
+// AssertGoodClient checks dial still completes a handshake for the good
+// client "client123" and that a message it sends reaches the server whose
+// OnMessage is rec.
+func AssertGoodClient[C Conn](tb testing.TB, dial func(context.Context) (C, error), rec *Received) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitfor.HangBound)
+	defer cancel()
+	c, err := dial(ctx)
+	if err != nil {
+		tb.Fatalf("good client: dial: %v", err)
+	}
+	AssertDelivered(tb, c, rec)
 }
