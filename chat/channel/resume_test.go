@@ -147,40 +147,40 @@ func TestResumeTicketOfAnotherClientRefused(t *testing.T) {
 	}
 }
 
+// TestResumeAfterRevocationRefused: a ticket does not outlive a
+// revocation; the server re-checks the client's certificate and the client
+// the server's (§13.4).
 func TestResumeAfterRevocationRefused(t *testing.T) {
-	w := newWorld(t)
-	addr, _, _ := startServer(t, w.serverConfig())
-	cfg := w.clientConfig()
-	cfg.Tickets = fullThenTicket(t, addr, cfg)
-	w.Inv.Revoke(w.ClientChain[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := dialConn(ctx, addr, cfg)
-	if err == nil {
-		c.Close()
-		t.Fatal("revoked client resumed")
-	}
-	var re *RemoteError
-	if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
-		t.Fatalf("revoked client: %v, want certificate_rejected", err)
-	}
-}
-
-// TestResumeServerRevokedRefused: the client re-checks the server's
-// certificate too.
-func TestResumeServerRevokedRefused(t *testing.T) {
-	w := newWorld(t)
-	addr, _, _ := startServer(t, w.serverConfig())
-	cfg := w.clientConfig()
-	cfg.Tickets = fullThenTicket(t, addr, cfg)
-	w.ClientInv.Revoke(w.ServerChain[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if c, err := dialConn(ctx, addr, cfg); !errors.Is(err, ErrPeerCertificate) {
-		if err == nil {
-			c.Close()
-		}
-		t.Fatalf("revoked server: %v, want ErrPeerCertificate", err)
+	for _, tc := range []struct {
+		name   string
+		revoke func(*world)
+		ok     func(error) bool // the dial error is the refusal wanted
+		want   string
+	}{
+		{"client revoked", func(w *world) { w.Inv.Revoke(w.ClientChain[0]) }, func(err error) bool {
+			var re *RemoteError
+			return errors.As(err, &re) && re.Code == CodeCertificateRejected
+		}, "certificate_rejected"},
+		{"server revoked", func(w *world) { w.ClientInv.Revoke(w.ServerChain[0]) }, func(err error) bool {
+			return errors.Is(err, ErrPeerCertificate)
+		}, "ErrPeerCertificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			addr, _, _ := startServer(t, w.serverConfig())
+			cfg := w.clientConfig()
+			cfg.Tickets = fullThenTicket(t, addr, cfg)
+			tc.revoke(w)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := dialConn(ctx, addr, cfg)
+			if err == nil {
+				c.Close()
+			}
+			if !tc.ok(err) {
+				t.Fatalf("%s: resuming gave %v, want %s", tc.name, err, tc.want)
+			}
+		})
 	}
 }
 
