@@ -17,14 +17,6 @@ import (
 	"sync/atomic"
 )
 
-// The errors Inventory.Check returns.
-var (
-	ErrUnknownCert = errors.New("serial not in inventory")
-	ErrFingerprint = errors.New("fingerprint differs from inventory")
-	ErrRevoked     = errors.New("certificate revoked")
-	ErrUnavailable = errors.New("revocation source unavailable")
-)
-
 // Inventory is the tests' peer checker: serial -> fingerprint and status,
 // as the real inventory would answer.
 type Inventory struct {
@@ -93,3 +85,11 @@ func (f *Inventory) Check(_ context.Context, c *x509.Certificate) error {
 	}
 	return nil
 }
+
+// The errors Inventory.Check returns.
+var (
+	ErrUnknownCert = errors.New("serial not in inventory")
+	ErrFingerprint = errors.New("fingerprint differs from inventory")
+	ErrRevoked     = errors.New("certificate revoked")
+	ErrUnavailable = errors.New("revocation source unavailable")
+)
