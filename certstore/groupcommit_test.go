@@ -47,6 +47,18 @@ func (g *batchGate) taken() []int {
 	return append([]int(nil), g.sizes...)
 }
 
+// release opens the gate and waits until every blocker occupy started
+// (one per committer of s) has committed.
+func (g *batchGate) release(t *testing.T, s *Store, blockers <-chan error) {
+	t.Helper()
+	close(g.open)
+	for range s.d.committers {
+		if err := <-blockers; err != nil {
+			t.Fatalf("blocker: %v", err)
+		}
+	}
+}
+
 // waitFor polls cond until it holds, failing the test after a generous
 // deadline: a condition, not a fixed sleep.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -131,12 +143,7 @@ func testBatchForms(t *testing.T, fresh freshStore) {
 	blockers := occupy(t, s, g, clk, 0)
 	recs := []Record{testRecord(10, clk.Now()), clientRecord(11, "alice", clk.Now()), testRecord(12, clk.Now())}
 	results := insertAll(t, s, recs, nil)
-	close(g.open)
-	for range s.d.committers {
-		if err := <-blockers; err != nil {
-			t.Fatalf("blocker: %v", err)
-		}
-	}
+	g.release(t, s, blockers)
 	for i, r := range results {
 		if err := <-r; err != nil {
 			t.Errorf("insert %d: %v", i, err)
@@ -175,12 +182,7 @@ func testBatchCommitFails(t *testing.T, fresh freshStore) {
 	}
 	blockers := occupy(t, s, g, clk, 0)
 	results := insertAll(t, s, recs, nil)
-	close(g.open)
-	for range s.d.committers {
-		if err := <-blockers; err != nil {
-			t.Fatalf("blocker: %v", err)
-		}
-	}
+	g.release(t, s, blockers)
 	for i, r := range results {
 		if err := <-r; !errors.Is(err, errInjected) {
 			t.Errorf("insert %d: err = %v, want the batch's failure", i, err)
@@ -211,12 +213,7 @@ func testBatchItemRefused(t *testing.T, fresh freshStore) {
 	}
 	recs[1].DER = []byte("other DER, same serial")
 	results := insertAll(t, s, recs, nil)
-	close(g.open)
-	for range s.d.committers {
-		if err := <-blockers; err != nil {
-			t.Fatalf("blocker: %v", err)
-		}
-	}
+	g.release(t, s, blockers)
 	want := []error{nil, ErrDuplicate, ErrIdentityTaken, nil, ErrIdentityTaken, nil}
 	for i, r := range results {
 		err := <-r
@@ -246,12 +243,7 @@ func testBatchCancelQueued(t *testing.T, fresh freshStore) {
 	if err := <-results[1]; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled insert: err = %v, want context.Canceled", err)
 	}
-	close(g.open)
-	for range s.d.committers {
-		if err := <-blockers; err != nil {
-			t.Fatalf("blocker: %v", err)
-		}
-	}
+	g.release(t, s, blockers)
 	for _, i := range []int{0, 2} {
 		if err := <-results[i]; err != nil {
 			t.Errorf("insert %d: %v", i, err)
@@ -320,12 +312,7 @@ func TestGroupCommitRefusedAtCommitPostgres(t *testing.T) {
 	boom.CN = "boom.example.com"
 	recs := []Record{testRecord(10, clk.Now()), boom, clientRecord(12, "frank", clk.Now())}
 	results := insertAll(t, s, recs, nil)
-	close(g.open)
-	for range s.d.committers {
-		if err := <-blockers; err != nil {
-			t.Fatalf("blocker: %v", err)
-		}
-	}
+	g.release(t, s, blockers)
 	for i, r := range results {
 		if err := <-r; err == nil || !strings.Contains(err.Error(), "refused at commit") {
 			t.Errorf("insert %d: err = %v, want the refused commit", i, err)

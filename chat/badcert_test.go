@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -33,29 +34,29 @@ func TestServerRejectsBadClientCertificates(t *testing.T) {
 		{"foreign CA", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return foreign.Issue(t, "client123", client) }, true), ca.ErrUntrusted},
 		{"issuer name right, signature by another key", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return impostor.Issue(t, "client123", client) }, true), ca.ErrUntrusted},
 		{"expired", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Minute)})
+			return w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Minute)})
 		}, true), ca.ErrExpired},
 		{"not yet valid", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
+			return w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
 		}, true), ca.ErrNotYet},
-		{"unknown to inventory", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return w.ca.Issue(t, "client123", client) }, false), errUnknownCert},
+		{"unknown to inventory", certCase(w, func() ([]*x509.Certificate, crypto.Signer) { return w.CA.Issue(t, "client123", client) }, false), testchat.ErrUnknownCert},
 		{"same serial, different certificate", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, Serial: new(big.Int).Set(w.clientChain[0].SerialNumber)})
-		}, false), errFingerprint},
+			return w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, Serial: new(big.Int).Set(w.ClientChain[0].SerialNumber)})
+		}, false), testchat.ErrFingerprint},
 		{"server certificate used as client", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+			return w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
 		}, true), ca.ErrWrongEKU},
 		{"CA certificate as leaf", certCase(w, func() ([]*x509.Certificate, crypto.Signer) {
-			return w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, IsCA: true})
+			return w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth, IsCA: true})
 		}, true), ca.ErrLeafIsCA},
 		{"revoked", func(t *testing.T) ClientConfig {
-			chain, key := w.ca.Issue(t, "client123", client)
-			w.inv.add(chain[0])
-			w.inv.revoke(chain[0])
+			chain, key := w.CA.Issue(t, "client123", client)
+			w.Inv.Add(chain[0])
+			w.Inv.Revoke(chain[0])
 			cfg := w.clientConfig()
 			cfg.Chain, cfg.Key = chain, key
 			return cfg
-		}, errRevoked},
+		}, testchat.ErrRevoked},
 		{"client_id differs from CN", func(t *testing.T) ClientConfig {
 			cfg := w.clientConfig()
 			cfg.ClientID = "admin"
@@ -64,13 +65,13 @@ func TestServerRejectsBadClientCertificates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(rec.rejections())
+			before := len(rec.Rejections())
 			_, err := Dial(context.Background(), addr, tc.build(t))
 			var re *RemoteError
 			if !errors.Is(err, ErrRejectedByServer) || !errors.As(err, &re) || re.Code != CodeCertificateRejected {
 				t.Fatalf("dial: %v, want certificate_rejected from server", err)
 			}
-			rejs := rec.rejections()
+			rejs := rec.Rejections()
 			if len(rejs) != before+1 || !errors.Is(rejs[before], ErrPeerCertificate) || !errors.Is(rejs[before], tc.want) {
 				t.Fatalf("server rejections %v, want one wrapping %v", rejs[before:], tc.want)
 			}
@@ -85,7 +86,7 @@ func certCase(w *world, make func() ([]*x509.Certificate, crypto.Signer), known 
 	return func(t *testing.T) ClientConfig {
 		chain, key := make()
 		if known {
-			w.inv.add(chain[0])
+			w.Inv.Add(chain[0])
 		}
 		cfg := w.clientConfig()
 		cfg.Chain, cfg.Key = chain, key

@@ -108,7 +108,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 		return p
 	}
 	scfg := w.serverConfig()
-	scfg.Roots, scfg.Intermediates = pool(w.ca.Cert), x509.NewCertPool()
+	scfg.Roots, scfg.Intermediates = pool(w.CA.Cert), x509.NewCertPool()
 	srv, err := NewServer(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	ccfg := w.clientConfig()
-	ccfg.Roots, ccfg.Intermediates = pool(w.ca.Cert), nil
+	ccfg.Roots, ccfg.Intermediates = pool(w.CA.Cert), nil
 	c, err := Dial(context.Background(), ln.Addr().String(), ccfg)
 	if err != nil {
 		t.Fatalf("dial with Roots: %v", err)
@@ -126,7 +126,7 @@ func TestRootsAndIntermediates(t *testing.T) {
 
 	other := newWorld(t) // an unrelated CA
 	ccfg = w.clientConfig()
-	ccfg.Roots = pool(other.ca.Cert)
+	ccfg.Roots = pool(other.CA.Cert)
 	if _, err := Dial(context.Background(), ln.Addr().String(), ccfg); !errors.Is(err, ErrPeerCertificate) {
 		t.Fatalf("dial with foreign Roots: %v, want ErrPeerCertificate", err)
 	}

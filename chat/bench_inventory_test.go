@@ -46,7 +46,7 @@ func BenchmarkHandshakeInventory(b *testing.B) {
 		// sub-benchmark run closes it when that run ends.
 		store := func(b *testing.B) *certstore.Store {
 			st := openInventory(b, be.url(b))
-			if err := st.Insert(context.Background(), inventoryRecord(w.clientChain[0])); err != nil {
+			if err := st.Insert(context.Background(), inventoryRecord(w.ClientChain[0])); err != nil {
 				b.Fatal(err)
 			}
 			return st
@@ -94,7 +94,7 @@ func benchSecureChatInventory(b *testing.B, w *world, st *certstore.Store, cache
 	for b.Loop() {
 		c, err := Dial(context.Background(), addr, cfg)
 		if err != nil {
-			b.Fatalf("dial: %v (server rejections: %v)", err, rec.rejections())
+			b.Fatalf("dial: %v (server rejections: %v)", err, rec.Rejections())
 		}
 		c.sess.NetConn().Close()
 	}
@@ -166,7 +166,7 @@ func TestInventoryCheckerRefusesUnknown(t *testing.T) {
 		}
 		t.Fatalf("unrecorded client: err = %v, want ErrRejectedByServer", err)
 	}
-	if err := st.Insert(ctx, inventoryRecord(w.clientChain[0])); err != nil {
+	if err := st.Insert(ctx, inventoryRecord(w.ClientChain[0])); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Dial(ctx, addr, w.clientConfig())

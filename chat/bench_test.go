@@ -123,13 +123,13 @@ func tlsCert(chain []*x509.Certificate, key any) tls.Certificate {
 // X25519, no tickets.
 func tlsServerConfig(w *world) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs: trustOf(w.ca).Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
+		ClientCAs: trustOf(w.CA).Roots, Certificates: []tls.Certificate{tlsCert(w.ServerChain, w.ServerKey)},
 		CurvePreferences: []tls.CurveID{tls.X25519}, SessionTicketsDisabled: true}
 }
 
 func tlsClientConfig(w *world) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: trustOf(w.ca).Roots, ServerName: "localhost",
-		Certificates: []tls.Certificate{tlsCert(w.clientChain, w.clientKey)}, CurvePreferences: []tls.CurveID{tls.X25519}}
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: trustOf(w.CA).Roots, ServerName: "localhost",
+		Certificates: []tls.Certificate{tlsCert(w.ClientChain, w.ClientKey)}, CurvePreferences: []tls.CurveID{tls.X25519}}
 }
 
 // startTLSServer runs a TLS 1.3 server that requires and verifies a client

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 	"github.com/securechat/scca/revocation"
 )
@@ -27,22 +28,22 @@ func chainWorld(t *testing.T) (w *world, inter *testpki.CA, sc, cc *revocation.C
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
 	inter = &testpki.CA{Cert: testpki.MustCreate(t, tmpl, root.Cert, key.Public(), root.Key), Key: key}
-	w = &world{ca: root, inv: newInventory(), clientInv: newInventory()}
-	w.serverChain, w.serverKey = inter.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
-	w.clientChain, w.clientKey = inter.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w = &world{&testchat.World{CA: root, Inv: testchat.NewInventory(), ClientInv: testchat.NewInventory()}}
+	w.ServerChain, w.ServerKey = inter.Issue(t, "localhost", testpki.LeafOpts{EKU: x509.ExtKeyUsageServerAuth})
+	w.ClientChain, w.ClientKey = inter.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	// Each side sends its intermediate, as `scca chat` does.
-	w.serverChain = append(w.serverChain, inter.Cert)
-	w.clientChain = append(w.clientChain, inter.Cert)
-	for _, inv := range []*fakeInventory{w.inv, w.clientInv} {
-		inv.add(inter.Cert)
+	w.ServerChain = append(w.ServerChain, inter.Cert)
+	w.ClientChain = append(w.ClientChain, inter.Cert)
+	for _, inv := range []*fakeInventory{w.Inv, w.ClientInv} {
+		inv.Add(inter.Cert)
 	}
-	w.inv.add(w.clientChain[0])
-	w.clientInv.add(w.serverChain[0])
+	w.Inv.Add(w.ClientChain[0])
+	w.ClientInv.Add(w.ServerChain[0])
 	// Only the root is configured: the intermediate comes from the peer, so
 	// the checker must be given the chain the handshake verified.
 	cas := []*x509.Certificate{root.Cert}
-	sc = &revocation.ChainChecker{Default: w.inv, CAs: cas}
-	cc = &revocation.ChainChecker{Default: w.clientInv, CAs: cas}
+	sc = &revocation.ChainChecker{Default: w.Inv, CAs: cas}
+	cc = &revocation.ChainChecker{Default: w.ClientInv, CAs: cas}
 	return w, inter, sc, cc
 }
 
@@ -50,36 +51,36 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 	t.Run("server refuses a client under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, sc
+		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, sc
 		addr, _, rec := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, cc
+		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, cc
 		c, err := Dial(context.Background(), addr, ccfg)
 		if err != nil {
 			t.Fatalf("good chain: %v", err)
 		}
 		c.Close()
-		w.inv.revoke(inter.Cert) // only the server's view changes
+		w.Inv.Revoke(inter.Cert) // only the server's view changes
 		_, err = Dial(context.Background(), addr, ccfg)
 		var re *RemoteError
 		if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
 			t.Fatalf("dial = %v, want certificate_rejected", err)
 		}
-		rejs := rec.rejections()
-		if len(rejs) == 0 || !errors.Is(rejs[len(rejs)-1], errRevoked) {
+		rejs := rec.Rejections()
+		if len(rejs) == 0 || !errors.Is(rejs[len(rejs)-1], testchat.ErrRevoked) {
 			t.Fatalf("server rejections %v, want the revoked intermediate", rejs)
 		}
 	})
 	t.Run("client refuses a server under a revoked intermediate", func(t *testing.T) {
 		w, inter, sc, cc := chainWorld(t)
 		scfg := w.serverConfig()
-		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, sc
+		scfg.Roots, scfg.Intermediates, scfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, sc
 		addr, _, _ := startServer(t, scfg)
 		ccfg := w.clientConfig()
-		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.ca.Cert).Roots, nil, cc
-		w.clientInv.revoke(inter.Cert) // only the client's view changes
+		ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, cc
+		w.ClientInv.Revoke(inter.Cert) // only the client's view changes
 		_, err := Dial(context.Background(), addr, ccfg)
-		if !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, errRevoked) {
+		if !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, testchat.ErrRevoked) {
 			t.Fatalf("dial = %v, want the server's revoked intermediate refused", err)
 		}
 	})

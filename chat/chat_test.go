@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testchat"
 	"go.uber.org/goleak"
 )
 
@@ -34,7 +35,7 @@ func TestHandshakeAndMessages(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := rec.messages()
+	got := rec.Messages()
 	if len(got) != 4 || got[0] != "client123: Hello Secure Server!" || got[2] != "client123: ünïcødé ✓" {
 		t.Fatalf("server received %.60q", got)
 	}
@@ -66,7 +67,7 @@ func TestRevocationTakesEffectAtOnce(t *testing.T) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
 	assertGoodClient(t, w, addr, rec)
-	w.inv.revoke(w.clientChain[0])
+	w.Inv.Revoke(w.ClientChain[0])
 	_, err := Dial(context.Background(), addr, w.clientConfig())
 	if !errors.Is(err, ErrRejectedByServer) {
 		t.Fatalf("revoked client: %v, want ErrRejectedByServer", err)
@@ -75,8 +76,8 @@ func TestRevocationTakesEffectAtOnce(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != CodeCertificateRejected || re.Reason != publicReason(CodeCertificateRejected) {
 		t.Fatalf("rejection = %#v", re)
 	}
-	rejs := rec.rejections()
-	if len(rejs) != 1 || !errors.Is(rejs[0], errRevoked) || !errors.Is(rejs[0], ErrPeerCertificate) {
+	rejs := rec.Rejections()
+	if len(rejs) != 1 || !errors.Is(rejs[0], testchat.ErrRevoked) || !errors.Is(rejs[0], ErrPeerCertificate) {
 		t.Fatalf("server rejections = %v", rejs)
 	}
 }
@@ -84,16 +85,16 @@ func TestRevocationTakesEffectAtOnce(t *testing.T) {
 func TestFailClosedWhenCheckerUnavailable(t *testing.T) {
 	w := newWorld(t)
 	addr, _, rec := startServer(t, w.serverConfig())
-	w.inv.setUnavailable(true)
+	w.Inv.SetUnavailable(true)
 	if _, err := Dial(context.Background(), addr, w.clientConfig()); !errors.Is(err, ErrRejectedByServer) {
 		t.Fatalf("server with unavailable inventory accepted: %v", err)
 	}
-	w.inv.setUnavailable(false)
-	w.clientInv.setUnavailable(true)
-	if _, err := Dial(context.Background(), addr, w.clientConfig()); !errors.Is(err, errUnavailable) || !errors.Is(err, ErrPeerCertificate) {
+	w.Inv.SetUnavailable(false)
+	w.ClientInv.SetUnavailable(true)
+	if _, err := Dial(context.Background(), addr, w.clientConfig()); !errors.Is(err, testchat.ErrUnavailable) || !errors.Is(err, ErrPeerCertificate) {
 		t.Fatalf("client with unavailable revocation source: %v", err)
 	}
-	w.clientInv.setUnavailable(false)
+	w.ClientInv.SetUnavailable(false)
 	assertGoodClient(t, w, addr, rec)
 }
 
@@ -106,11 +107,11 @@ func TestClientRejectsServer(t *testing.T) {
 	}{
 		{"wrong server name", func(_ *ServerConfig, c *ClientConfig) { c.ServerName = "other.example" }, nil},
 		{"client certificate used as server", func(s *ServerConfig, _ *ClientConfig) {
-			s.Chain, s.Key = w.clientChain, w.clientKey
-			w.clientInv.add(w.clientChain[0])
+			s.Chain, s.Key = w.ClientChain, w.ClientKey
+			w.ClientInv.Add(w.ClientChain[0])
 		}, nil},
-		{"server revoked", func(_ *ServerConfig, _ *ClientConfig) { w.clientInv.revoke(w.serverChain[0]) }, errRevoked},
-		{"server unknown to client inventory", func(_ *ServerConfig, c *ClientConfig) { c.Checker = newInventory() }, errUnknownCert},
+		{"server revoked", func(_ *ServerConfig, _ *ClientConfig) { w.ClientInv.Revoke(w.ServerChain[0]) }, testchat.ErrRevoked},
+		{"server unknown to client inventory", func(_ *ServerConfig, c *ClientConfig) { c.Checker = testchat.NewInventory() }, testchat.ErrUnknownCert},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -24,7 +25,7 @@ type fakeClock struct {
 func (c *fakeClock) now() time.Time       { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) add(d time.Duration)  { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock            { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
-func cacheCalls(inv *fakeInventory) int64 { return inv.calls.Load() }
+func cacheCalls(inv *fakeInventory) int64 { return inv.Calls() }
 func checkOK(t *testing.T, c PeerChecker, cert *x509.Certificate) {
 	t.Helper()
 	if err := c.Check(context.Background(), cert); err != nil {
@@ -37,16 +38,16 @@ func checkOK(t *testing.T, c PeerChecker, cert *x509.Certificate) {
 // by every revocation event, unused (fail closed) while the feed is down.
 func TestCheckCache(t *testing.T) {
 	w := newWorld(t)
-	cert := w.clientChain[0]
+	cert := w.ClientChain[0]
 	clk := newFakeClock()
-	inv := newInventory()
+	inv := testchat.NewInventory()
 	c := newCheckCache(inv, 5*time.Second, clk.now) // capped at 1 s
 	if c.ttl != MaxCheckCacheTTL {
 		t.Fatalf("ttl %v, want the 1 s cap", c.ttl)
 	}
 
 	// Before the feed has answered nothing is cached.
-	inv.add(cert)
+	inv.Add(cert)
 	checkOK(t, c, cert)
 	checkOK(t, c, cert)
 	if n := cacheCalls(inv); n != 2 {
@@ -69,10 +70,10 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// A revocation event flushes: the revoked certificate is refused at once.
-	inv.revoke(cert)
+	inv.Revoke(cert)
 	c.flush()
-	if err := c.Check(context.Background(), cert); !errors.Is(err, errRevoked) {
-		t.Fatalf("after flush: %v, want errRevoked", err)
+	if err := c.Check(context.Background(), cert); !errors.Is(err, testchat.ErrRevoked) {
+		t.Fatalf("after flush: %v, want testchat.ErrRevoked", err)
 	}
 	// Negatives are never cached: every call asks.
 	before := cacheCalls(inv)
@@ -85,25 +86,25 @@ func TestCheckCache(t *testing.T) {
 
 	// Without any event, a revocation is seen by the first check that starts
 	// at most TTL after it (the bound holds without the feed).
-	other, _ := w.ca.Issue(t, "other", testpki.LeafOpts{})
-	inv.add(other[0])
+	other, _ := w.CA.Issue(t, "other", testpki.LeafOpts{})
+	inv.Add(other[0])
 	checkOK(t, c, other[0]) // cached until +1 s
-	inv.revoke(other[0])    // committed right after
+	inv.Revoke(other[0])    // committed right after
 	clk.add(MaxCheckCacheTTL)
-	if err := c.Check(context.Background(), other[0]); !errors.Is(err, errRevoked) {
-		t.Fatalf("1 s after revocation: %v, want errRevoked", err)
+	if err := c.Check(context.Background(), other[0]); !errors.Is(err, testchat.ErrRevoked) {
+		t.Fatalf("1 s after revocation: %v, want testchat.ErrRevoked", err)
 	}
 
 	// Feed down: flushed and bypassed; the checker's own failure refuses.
-	third, _ := w.ca.Issue(t, "third", testpki.LeafOpts{})
-	inv.add(third[0])
+	third, _ := w.CA.Issue(t, "third", testpki.LeafOpts{})
+	inv.Add(third[0])
 	checkOK(t, c, third[0])
 	c.setFeedHealthy(false)
-	inv.setUnavailable(true)
-	if err := c.Check(context.Background(), third[0]); !errors.Is(err, errUnavailable) {
-		t.Fatalf("feed down: %v, want the checker's errUnavailable (fail closed)", err)
+	inv.SetUnavailable(true)
+	if err := c.Check(context.Background(), third[0]); !errors.Is(err, testchat.ErrUnavailable) {
+		t.Fatalf("feed down: %v, want the checker's testchat.ErrUnavailable (fail closed)", err)
 	}
-	inv.setUnavailable(false)
+	inv.SetUnavailable(false)
 	checkOK(t, c, third[0])
 	before = cacheCalls(inv)
 	checkOK(t, c, third[0])
@@ -130,20 +131,20 @@ func (b *blockingChecker) Check(ctx context.Context, cert *x509.Certificate) err
 // revocation was reported is not cached (its answer may predate it).
 func TestCheckCacheSkipsAnswerSpanningFlush(t *testing.T) {
 	w := newWorld(t)
-	inv := newInventory()
-	inv.add(w.clientChain[0])
+	inv := testchat.NewInventory()
+	inv.Add(w.ClientChain[0])
 	bc := &blockingChecker{PeerChecker: inv, started: make(chan struct{}), release: make(chan struct{})}
 	c := newCheckCache(bc, time.Second, newFakeClock().now)
 	c.setFeedHealthy(true)
 	done := make(chan error)
-	go func() { done <- c.Check(context.Background(), w.clientChain[0]) }()
+	go func() { done <- c.Check(context.Background(), w.ClientChain[0]) }()
 	<-bc.started
 	c.flush()
 	close(bc.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- c.Check(context.Background(), w.clientChain[0]) }()
+	go func() { done <- c.Check(context.Background(), w.ClientChain[0]) }()
 	select {
 	case <-bc.started: // asked the checker again: nothing was cached
 	case err := <-done:
@@ -185,12 +186,12 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n := w.inv.calls.Load(); n != 1 {
+		if n := w.Inv.Calls(); n != 1 {
 			t.Fatalf("%d inventory checks for two handshakes, want 1", n)
 		}
 
-		w.inv.revoke(w.clientChain[0])
-		store.revoke(w.clientChain[0])
+		w.Inv.Revoke(w.ClientChain[0])
+		store.revoke(w.ClientChain[0])
 		// Two more polls: the second starts after the first one's flush.
 		before := probe.ok.Load()
 		time.Sleep(2 * poll)
@@ -203,8 +204,8 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 		}
 
 		other := w.clientConfig()
-		other.Chain, other.Key = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-		w.inv.add(other.Chain[0])
+		other.Chain, other.Key = w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		w.Inv.Add(other.Chain[0])
 		store.setDown(true)
 		failed := probe.failed.Load()
 		time.Sleep(poll)
@@ -212,13 +213,13 @@ func TestServerCheckCacheFollowsFeed(t *testing.T) {
 		if probe.failed.Load() != failed+1 {
 			t.Fatal("no failed poll in one interval with the feed down")
 		}
-		before = w.inv.calls.Load()
+		before = w.Inv.Calls()
 		for range 2 {
 			if err := handshake(other); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n := w.inv.calls.Load() - before; n != 2 {
+		if n := w.Inv.Calls() - before; n != 2 {
 			t.Fatalf("%d inventory checks for two handshakes while the feed is down, want 2", n)
 		}
 	})
@@ -243,8 +244,8 @@ func (s *signalSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte,
 // and the flight is held until the check passed.
 func TestServerSignsWhileCheckingClient(t *testing.T) {
 	w := newWorld(t)
-	bc := &blockingChecker{PeerChecker: w.inv, started: make(chan struct{}, 1), release: make(chan struct{})}
-	signer := &signalSigner{Signer: w.serverKey, signed: make(chan struct{}, 1)}
+	bc := &blockingChecker{PeerChecker: w.Inv, started: make(chan struct{}, 1), release: make(chan struct{})}
+	signer := &signalSigner{Signer: w.ServerKey, signed: make(chan struct{}, 1)}
 	cfg := w.serverConfig()
 	cfg.Checker, cfg.Key = bc, signer
 	cfg.HandshakeTimeout = 10 * time.Second

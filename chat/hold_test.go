@@ -13,19 +13,20 @@ import (
 	"testing"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/testchat"
 )
 
 // writePEMs hands the child process of BenchmarkIdleSessionMemory the
 // client identity and CA.
 func writePEMs(b *testing.B, dir string, w *world) {
-	keyDER, err := x509.MarshalPKCS8PrivateKey(w.clientKey)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(w.ClientKey)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for name, blk := range map[string]*pem.Block{
-		"ca.pem":     {Type: "CERTIFICATE", Bytes: w.ca.Cert.Raw},
-		"client.pem": {Type: "CERTIFICATE", Bytes: w.clientChain[0].Raw},
-		"server.pem": {Type: "CERTIFICATE", Bytes: w.serverChain[0].Raw},
+		"ca.pem":     {Type: "CERTIFICATE", Bytes: w.CA.Cert.Raw},
+		"client.pem": {Type: "CERTIFICATE", Bytes: w.ClientChain[0].Raw},
+		"server.pem": {Type: "CERTIFICATE", Bytes: w.ServerChain[0].Raw},
 		"key.pem":    {Type: "PRIVATE KEY", Bytes: keyDER},
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(blk), 0o600); err != nil {
@@ -59,8 +60,8 @@ func TestHelperHoldSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := newInventory()
-	inv.add(srvCert)
+	inv := testchat.NewInventory()
+	inv.Add(srvCert)
 	cfg := ClientConfig{Chain: []*x509.Certificate{leaf}, Key: key.(crypto.Signer), Roots: ca.NewTrust(root).Roots, Intermediates: ca.NewTrust(root).Intermediates, Checker: inv, ServerName: "localhost"}
 	conns := make([]*Conn, 0, n)
 	for i := range n {

@@ -181,8 +181,8 @@ func newMsgWorld(t testing.TB, names ...string) *msgWorld {
 	t.Helper()
 	mw := &msgWorld{world: newWorld(t), store: &memStore{}, users: make(map[string]ClientConfig)}
 	for _, n := range names {
-		chain, key := mw.ca.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-		mw.inv.add(chain[0])
+		chain, key := mw.CA.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		mw.Inv.Add(chain[0])
 		cfg := mw.clientConfig()
 		cfg.Chain, cfg.Key, cfg.ClientID = chain, key, n
 		mw.users[n] = cfg

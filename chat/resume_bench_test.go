@@ -59,7 +59,7 @@ func BenchmarkHandshakeResumed(b *testing.B) {
 func BenchmarkTLS13Resumption(b *testing.B) {
 	w := newWorld(b)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs: trustOf(w.ca).Roots, Certificates: []tls.Certificate{tlsCert(w.serverChain, w.serverKey)},
+		ClientCAs: trustOf(w.CA).Roots, Certificates: []tls.Certificate{tlsCert(w.ServerChain, w.ServerKey)},
 		CurvePreferences: []tls.CurveID{tls.X25519}}
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {

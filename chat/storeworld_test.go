@@ -33,7 +33,7 @@ func newStoreWorld(t testing.TB, st, admin *certstore.Store, names ...string) *s
 	t.Helper()
 	sw := &storeWorld{world: newWorld(t), st: st, admin: admin, users: make(map[string]ClientConfig)}
 	for _, n := range names {
-		chain, key := sw.ca.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+		chain, key := sw.CA.Issue(t, n, testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 		if err := admin.Insert(context.Background(), inventoryRecord(chain[0])); err != nil {
 			t.Fatal(err)
 		}

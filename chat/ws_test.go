@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/securechat/scca/internal/testchat"
 )
 
 // startWSServer serves cfg over TCP and WebSocket with one Server and
@@ -23,25 +24,8 @@ func startWSServer(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (strin
 // startWSServerWith is startWSServer that also returns the Server.
 func startWSServerWith(t *testing.T, cfg ServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
 	t.Helper()
-	done := make(chan error, 1)
-	// Registered first, so it runs after startServer's Shutdown.
-	t.Cleanup(func() {
-		select {
-		case err := <-done:
-			if !errors.Is(err, ErrServerClosed) {
-				t.Errorf("ServeWebSocket returned %v, want ErrServerClosed", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("ServeWebSocket did not return after Shutdown")
-		}
-	})
-	addr, srv, rec := startServer(t, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- srv.ServeWebSocket(ln, opts) }()
-	return addr, "ws://" + ln.Addr().String() + "/chat", srv, rec
+	return testchat.AlsoWebSocket(t, ErrServerClosed, func() (string, *Server, *received) { return startServer(t, cfg) },
+		func(srv *Server, ln net.Listener) error { return srv.ServeWebSocket(ln, opts) })
 }
 
 func TestWebSocketAndTCPShareOneServer(t *testing.T) {
@@ -76,7 +60,7 @@ func TestWebSocketAndTCPShareOneServer(t *testing.T) {
 	if err := ws.Send(ctx, big); err != nil {
 		t.Fatalf("large message over websocket: %v", err)
 	}
-	msgs := rec.messages()
+	msgs := rec.Messages()
 	if len(msgs) != 3 || msgs[0] != "client123: over tcp" || msgs[1] != "client123: over websocket" || len(msgs[2]) != len("client123: ")+len(big) {
 		t.Fatalf("server saw %d messages, first %q", len(msgs), msgs[:min(2, len(msgs))])
 	}
@@ -95,7 +79,7 @@ func TestWebSocketAndTCPShareOneServer(t *testing.T) {
 func TestWebSocketRejectsLikeTCP(t *testing.T) {
 	w := newWorld(t)
 	_, url, _ := startWSServer(t, w.serverConfig(), WebSocketOptions{})
-	w.inv.revoke(w.clientChain[0])
+	w.Inv.Revoke(w.ClientChain[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := DialWebSocket(ctx, url, w.clientConfig())

@@ -78,7 +78,7 @@ func goodHello(w *world) clientHello {
 	priv, _ := newKeyShare(rand.Reader)
 	copy(share, priv.PublicKey().Bytes())
 	return clientHello{Type: typeClientHello, Version: ProtocolVersion, Suites: []string{SuiteX25519AES256GCMSHA256},
-		ClientID: "client123", Certificate: encodeChain(w.clientChain), ClientRandom: b64.EncodeToString(random),
+		ClientID: "client123", Certificate: encodeChain(w.ClientChain), ClientRandom: b64.EncodeToString(random),
 		Timestamp: time.Now().Unix(), KeyShare: b64.EncodeToString(share), MaxFrame: DefaultMaxFrame}
 }
 
@@ -216,7 +216,7 @@ func TestReplayedHandshake(t *testing.T) {
 		if got := serverVerdict(t, c.br); got != CodeHandshakeFailed {
 			t.Fatalf("verdict %q, want %q", got, CodeHandshakeFailed)
 		}
-		if rejs := rec2.rejections(); len(rejs) != 1 || !errors.Is(rejs[0], ErrHandshake) {
+		if rejs := rec2.Rejections(); len(rejs) != 1 || !errors.Is(rejs[0], ErrHandshake) {
 			t.Fatalf("server rejections %v, want ErrHandshake", rejs)
 		}
 		assertGoodClient(t, w, addr2, rec2)
@@ -247,11 +247,11 @@ func TestProofOfPossession(t *testing.T) {
 	if !errors.Is(err, ErrRejectedByServer) {
 		t.Fatalf("impostor: %v, want ErrRejectedByServer", err)
 	}
-	if rejs := rec.rejections(); len(rejs) != 1 || !errors.Is(rejs[0], ErrHandshake) {
+	if rejs := rec.Rejections(); len(rejs) != 1 || !errors.Is(rejs[0], ErrHandshake) {
 		t.Fatalf("server rejections %v, want ErrHandshake", rejs)
 	}
-	if len(rec.messages()) != 0 {
-		t.Fatalf("impostor's message was delivered: %q", rec.messages())
+	if len(rec.Messages()) != 0 {
+		t.Fatalf("impostor's message was delivered: %q", rec.Messages())
 	}
 	assertGoodClient(t, w, addr, rec)
 

@@ -108,7 +108,7 @@ func testBadRecords(t *testing.T, jsonRecords bool) {
 			if c.sess.binary == jsonRecords {
 				t.Fatalf("session binary = %v, want %v", c.sess.binary, !jsonRecords)
 			}
-			before := len(rec.messages())
+			before := len(rec.Messages())
 			if _, err := c.sess.conn.Write(tc.attack(t, c)); err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func testBadRecords(t *testing.T, jsonRecords bool) {
 			}
 			// The replayed/reordered case may deliver the first, genuine
 			// frame; never more than one.
-			if n := len(rec.messages()) - before; n > 1 {
+			if n := len(rec.Messages()) - before; n > 1 {
 				t.Fatalf("server delivered %d messages from a tampered stream", n)
 			}
 			assertGoodClient(t, w, addr, rec)

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testnet"
-	"github.com/securechat/scca/internal/testpki"
 	"go.uber.org/goleak"
 )
 
@@ -91,36 +90,8 @@ func newTestServer(cfg testServerConfig) (*Server, error) {
 	return NewServer(cfg.ServerConfig, ackHandler{cfg})
 }
 
-// received collects what the server's OnMessage saw.
-type received struct {
-	mu   sync.Mutex
-	msgs []string
-	rejs []error
-}
-
-func (r *received) onMessage(from, text string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, from+": "+text)
-}
-
-func (r *received) onReject(_ string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rejs = append(r.rejs, err)
-}
-
-func (r *received) messages() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.msgs...)
-}
-
-func (r *received) rejections() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]error(nil), r.rejs...)
-}
+// received collects what the server's OnMessage and OnReject saw.
+type received = testchat.Received
 
 // startServer serves cfg on a loopback listener until the test ends.
 func startServer(t testing.TB, cfg testServerConfig) (string, *Server, *received) {
@@ -144,28 +115,12 @@ func servePipes(t testing.TB, cfg testServerConfig) (*testnet.Listener, *Server,
 func serveOn(t testing.TB, cfg testServerConfig, ln net.Listener) (*Server, *received) {
 	t.Helper()
 	rec := &received{}
-	if cfg.OnMessage == nil {
-		cfg.OnMessage = rec.onMessage
-	}
-	if cfg.OnReject == nil {
-		cfg.OnReject = rec.onReject
-	}
+	rec.Hook(&cfg.OnMessage, &cfg.OnReject)
 	srv, err := newTestServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("serve returned %v, want ErrServerClosed", err)
-		}
-	})
+	testchat.Serve(t, srv, ln, ErrServerClosed)
 	return srv, rec
 }
 
@@ -233,29 +188,7 @@ func (c *testConn) Close() error {
 // delivers a message for a good client.
 func assertGoodClient(t testing.TB, w *world, addr string, rec *received) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := dialConn(ctx, addr, w.clientConfig())
-	if err != nil {
-		t.Fatalf("good client: dial: %v", err)
-	}
-	assertGoodConn(t, c, rec)
-}
-
-// assertGoodConn checks a message c sends reaches the server; it closes c.
-func assertGoodConn(t testing.TB, c *testConn, rec *received) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	defer c.Close()
-	text := fmt.Sprintf("still alive %d", testpki.NextSerial())
-	if err := c.Send(ctx, text); err != nil {
-		t.Fatalf("good client: send: %v", err)
-	}
-	msgs := rec.messages()
-	if len(msgs) == 0 || msgs[len(msgs)-1] != "client123: "+text {
-		t.Fatalf("good client: server saw %q, want last %q", msgs, text)
-	}
+	testchat.AssertGoodClient(t, func(ctx context.Context) (*testConn, error) { return dialConn(ctx, addr, w.clientConfig()) }, rec)
 }
 
 // clientConn runs the client handshake over conn.
@@ -263,30 +196,12 @@ func clientConn(conn net.Conn, cfg ClientConfig) (*testConn, error) {
 	return connOf(Handshake(context.Background(), conn, &cfg))
 }
 
-// startWSServer is startServer that also serves WebSocket clients.
-func startWSServer(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *received) {
+// startWSServer is startServer that also serves WebSocket clients: the
+// TCP address, the ws:// URL, the Server and what it received.
+func startWSServer(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
 	t.Helper()
-	addr, url, _, rec := startWSServerWith(t, cfg, opts)
-	return addr, url, rec
-}
-
-// startWSServerWith is startWSServer that also returns the Server.
-func startWSServerWith(t *testing.T, cfg testServerConfig, opts WebSocketOptions) (string, string, *Server, *received) {
-	t.Helper()
-	done := make(chan error, 1)
-	// Registered first, so it runs after startServer's Shutdown.
-	t.Cleanup(func() {
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("ServeWebSocket returned %v, want ErrServerClosed", err)
-		}
-	})
-	addr, srv, rec := startServer(t, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- srv.ServeWebSocket(ln, opts) }()
-	return addr, "ws://" + ln.Addr().String() + "/chat", srv, rec
+	return testchat.AlsoWebSocket(t, ErrServerClosed, func() (string, *Server, *received) { return startServer(t, cfg) },
+		func(srv *Server, ln net.Listener) error { return srv.ServeWebSocket(ln, opts) })
 }
 
 // assertGoodClientWS checks a good client still gets through over

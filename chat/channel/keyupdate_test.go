@@ -27,7 +27,7 @@ func TestKeyUpdate(t *testing.T) {
 	if c.sess.out.seq > 2 || c.sess.in.seq > 3 {
 		t.Fatalf("sequence numbers %d/%d: keys were not updated", c.sess.out.seq, c.sess.in.seq)
 	}
-	if n := len(rec.messages()); n != 20 {
+	if n := len(rec.Messages()); n != 20 {
 		t.Fatalf("server got %d messages", n)
 	}
 }

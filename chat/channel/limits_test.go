@@ -14,6 +14,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/securechat/scca/internal/testchat"
 )
 
 // dialFrom opens a raw TCP connection to addr from the loopback address ip
@@ -86,7 +88,7 @@ func TestSilentPeersAreDisplacedAndCut(t *testing.T) {
 		if err != nil {
 			t.Fatalf("good client once the waiters are old: %v", err)
 		}
-		assertGoodConn(t, c, rec) // displaced a
+		testchat.AssertDelivered(t, c, rec) // displaced a
 		if at := (<-cutA).Sub(start); at != cfg.FirstFrameTimeout/4 {
 			t.Errorf("the displaced peer was cut after %v, want %v", at, cfg.FirstFrameTimeout/4)
 		}
@@ -155,7 +157,7 @@ func TestHandshakeFlood(t *testing.T) {
 	cfg := w.serverConfig()
 	cfg.HandshakeTimeout = 10 * time.Second
 	cfg.FirstFrameTimeout = time.Second
-	tcpAddr, url, srvRef, _ := startWSServerWith(t, cfg, WebSocketOptions{})
+	tcpAddr, url, srvRef, _ := startWSServer(t, cfg, WebSocketOptions{})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var opened atomic.Int64

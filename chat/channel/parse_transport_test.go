@@ -54,7 +54,7 @@ func TestServerParsesHelloExactly(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.serverConfig()
 	cfg.HandshakeTimeout = time.Second
-	addr, url, _ := startWSServer(t, cfg, WebSocketOptions{})
+	addr, url, _, _ := startWSServer(t, cfg, WebSocketOptions{})
 	good := func() string { return string(marshal(goodHello(w))) }
 	replace := func(old, new string) func() []byte {
 		return func() []byte {
@@ -84,7 +84,7 @@ func TestServerParsesHelloExactly(t *testing.T) {
 			return []byte(s[:i] + s[j:])
 		}
 	}
-	pem := encodeChain(w.clientChain)
+	pem := encodeChain(w.ClientChain)
 	withCert := func(cert string) func() []byte {
 		return func() []byte {
 			h := goodHello(w)
@@ -145,7 +145,7 @@ func TestServerParsesHelloExactly(t *testing.T) {
 // handshake: the server answers an ack, or protocol_error.
 func TestServerParsesRecordsExactly(t *testing.T) {
 	w := newWorld(t)
-	addr, url, _ := startWSServer(t, w.serverConfig(), WebSocketOptions{})
+	addr, url, _, _ := startWSServer(t, w.serverConfig(), WebSocketOptions{})
 	cases := []struct {
 		name    string
 		rewrite func(body string) string
@@ -244,7 +244,7 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 // when the parser must accept, the signature (ErrHandshake).
 func TestClientParsesServerHelloExactly(t *testing.T) {
 	w := newWorld(t)
-	addr, url, _ := startWSServer(t, w.serverConfig(), WebSocketOptions{})
+	addr, url, _, _ := startWSServer(t, w.serverConfig(), WebSocketOptions{})
 	cases := []struct {
 		name     string
 		old, new string

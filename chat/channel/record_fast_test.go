@@ -64,7 +64,7 @@ func TestPooledBuffersKeepMessagesIntact(t *testing.T) {
 			want = append(want, "client123: "+text)
 		}
 	}
-	got := rec.messages()
+	got := rec.Messages()
 	if len(got) != len(want) {
 		t.Fatalf("server got %d messages, want %d", len(got), len(want))
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -54,7 +55,7 @@ func TestResumeSucceedsAndMessagesFlow(t *testing.T) {
 	cfg := w.clientConfig()
 	cache := fullThenTicket(t, addr, cfg)
 	cfg.Tickets = cache
-	calls := w.inv.calls.Load()
+	calls := w.Inv.Calls()
 	for i, text := range []string{"resumed once", "resumed twice"} {
 		c := dialT(t, addr, cfg)
 		if !c.Resumed() {
@@ -66,7 +67,7 @@ func TestResumeSucceedsAndMessagesFlow(t *testing.T) {
 		if err := c.Send(context.Background(), text); err != nil {
 			t.Fatal(err)
 		}
-		if msgs := rec.messages(); msgs[len(msgs)-1] != "client123: "+text {
+		if msgs := rec.Messages(); msgs[len(msgs)-1] != "client123: "+text {
 			t.Fatalf("server saw %q", msgs)
 		}
 		if cache.Get(cfg.ServerName) == nil {
@@ -74,7 +75,7 @@ func TestResumeSucceedsAndMessagesFlow(t *testing.T) {
 		}
 	}
 	// Revocation is re-checked on every resumption (§13.4).
-	if got := w.inv.calls.Load() - calls; got != 2 {
+	if got := w.Inv.Calls() - calls; got != 2 {
 		t.Fatalf("server checked the client certificate %d times in 2 resumptions, want 2", got)
 	}
 }
@@ -127,8 +128,8 @@ func TestResumeTicketOfAnotherClientRefused(t *testing.T) {
 	}
 	// Mallory with her own certificate: the ticket is not hers, so the
 	// server runs a full handshake and attributes messages to her.
-	mChain, mKey := w.ca.Issue(t, "mallory", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-	w.inv.add(mChain[0])
+	mChain, mKey := w.CA.Issue(t, "mallory", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w.Inv.Add(mChain[0])
 	cfg = w.clientConfig()
 	cfg.Chain, cfg.Key, cfg.ClientID = mChain, mKey, ""
 	cfg.Tickets = &MemoryTicketCache{}
@@ -141,45 +142,45 @@ func TestResumeTicketOfAnotherClientRefused(t *testing.T) {
 	if err := mc.Send(context.Background(), "hi"); err != nil {
 		t.Fatal(err)
 	}
-	if msgs := rec.messages(); msgs[len(msgs)-1] != "mallory: hi" {
+	if msgs := rec.Messages(); msgs[len(msgs)-1] != "mallory: hi" {
 		t.Fatalf("attribution: %q", msgs)
 	}
 }
 
+// TestResumeAfterRevocationRefused: a ticket does not outlive a
+// revocation; the server re-checks the client's certificate and the client
+// the server's (§13.4).
 func TestResumeAfterRevocationRefused(t *testing.T) {
-	w := newWorld(t)
-	addr, _, _ := startServer(t, w.serverConfig())
-	cfg := w.clientConfig()
-	cfg.Tickets = fullThenTicket(t, addr, cfg)
-	w.inv.revoke(w.clientChain[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := dialConn(ctx, addr, cfg)
-	if err == nil {
-		c.Close()
-		t.Fatal("revoked client resumed")
-	}
-	var re *RemoteError
-	if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
-		t.Fatalf("revoked client: %v, want certificate_rejected", err)
-	}
-}
-
-// TestResumeServerRevokedRefused: the client re-checks the server's
-// certificate too.
-func TestResumeServerRevokedRefused(t *testing.T) {
-	w := newWorld(t)
-	addr, _, _ := startServer(t, w.serverConfig())
-	cfg := w.clientConfig()
-	cfg.Tickets = fullThenTicket(t, addr, cfg)
-	w.clientInv.revoke(w.serverChain[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if c, err := dialConn(ctx, addr, cfg); !errors.Is(err, ErrPeerCertificate) {
-		if err == nil {
-			c.Close()
-		}
-		t.Fatalf("revoked server: %v, want ErrPeerCertificate", err)
+	for _, tc := range []struct {
+		name   string
+		revoke func(*world)
+		ok     func(error) bool // the dial error is the refusal wanted
+		want   string
+	}{
+		{"client revoked", func(w *world) { w.Inv.Revoke(w.ClientChain[0]) }, func(err error) bool {
+			var re *RemoteError
+			return errors.As(err, &re) && re.Code == CodeCertificateRejected
+		}, "certificate_rejected"},
+		{"server revoked", func(w *world) { w.ClientInv.Revoke(w.ServerChain[0]) }, func(err error) bool {
+			return errors.Is(err, ErrPeerCertificate)
+		}, "ErrPeerCertificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			addr, _, _ := startServer(t, w.serverConfig())
+			cfg := w.clientConfig()
+			cfg.Tickets = fullThenTicket(t, addr, cfg)
+			tc.revoke(w)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := dialConn(ctx, addr, cfg)
+			if err == nil {
+				c.Close()
+			}
+			if !tc.ok(err) {
+				t.Fatalf("%s: resuming gave %v, want %s", tc.name, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -218,8 +219,8 @@ func TestResumeTicketBoundToClientCertificate(t *testing.T) {
 	w := newWorld(t)
 	addr, _, _ := startServer(t, w.serverConfig())
 	cache := fullThenTicket(t, addr, w.clientConfig())
-	chain, key := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-	w.inv.add(chain[0])
+	chain, key := w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w.Inv.Add(chain[0])
 	cfg := w.clientConfig()
 	cfg.Chain, cfg.Key, cfg.Tickets = chain, key, cache
 	if c := dialT(t, addr, cfg); c.Resumed() {
@@ -326,9 +327,9 @@ type resumeWorld struct {
 
 func newResumeWorld(t *testing.T, tc TicketConfig) *resumeWorld {
 	w := newWorld(t)
-	w.clientChain, w.clientKey = w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth,
+	w.ClientChain, w.ClientKey = w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth,
 		NotAfter: time.Now().Add(20 * time.Hour)})
-	w.inv.add(w.clientChain[0])
+	w.Inv.Add(w.ClientChain[0])
 	rw := &resumeWorld{world: w, clk: &clock{t: time.Now()}}
 	scfg := w.serverConfig()
 	scfg.Now, scfg.Tickets = rw.clk.now, tc
@@ -431,9 +432,9 @@ func TestResumeServerDecisions(t *testing.T) {
 	})
 	t.Run("revoked", func(t *testing.T) {
 		rw := newResumeWorld(t, TicketConfig{})
-		rw.inv.revoke(rw.clientChain[0])
-		if err := serverResume(t, rw.srv, rw.hello(t)); !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, errRevoked) {
-			t.Fatalf("revoked: %v, want ErrPeerCertificate wrapping errRevoked", err)
+		rw.Inv.Revoke(rw.ClientChain[0])
+		if err := serverResume(t, rw.srv, rw.hello(t)); !errors.Is(err, ErrPeerCertificate) || !errors.Is(err, testchat.ErrRevoked) {
+			t.Fatalf("revoked: %v, want ErrPeerCertificate wrapping testchat.ErrRevoked", err)
 		}
 	})
 	t.Run("used set full", func(t *testing.T) {

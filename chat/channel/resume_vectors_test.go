@@ -2,18 +2,14 @@ package channel
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
-	"github.com/securechat/scca/internal/testpki"
 )
 
 // resumeVectors is chat/channel/testdata/resume_vectors.json, quoted in
@@ -43,19 +39,9 @@ type resumeVectors struct {
 }
 
 func runResumeVectorSession(t *testing.T) resumeVectors {
-	caKey, sKey, cKey := fixedKey(1), fixedKey(2), fixedKey(3)
-	root := fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
-	sCert := fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, sKey.Public(), caKey, root)
-	cCert := fixedCert(t, 3, "client123", false, x509.ExtKeyUsageClientAuth, cKey.Public(), caKey, root)
-	inv := newInventory()
-	inv.add(sCert)
-	inv.add(cCert)
-	now := func() time.Time { return vectorTime }
-	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newVectorPeers(t)
+	srv, cCert := p.srv, p.cCert
+	var err error
 	// Pinned ticket key (bytes 0x40...: 32 key bytes, then the 8-byte key
 	// id) and a ticket sealed with nonce bytes 0xc0...
 	if srv.tickets.current, err = newTicketKey(&counterReader{next: 0x40}, vectorTime); err != nil {
@@ -72,46 +58,15 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 	srv.tickets.rand = srv.id.rand
 	cache := &MemoryTicketCache{}
 	cache.Put("chat.example", &SessionTicket{Ticket: ticket, Secret: rs, Expires: vectorTime.Add(time.Hour),
-		ServerCert: sCert, ClientCert: cCert.Raw, Suite: SuiteX25519AES256GCMSHA256})
-
-	sEnd, cEnd := net.Pipe()
-	sRec, cRec := &recorder{Conn: sEnd}, &recorder{Conn: cEnd}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
-	}()
-	c, err := clientConn(cRec, ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
-		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123", Tickets: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Resumed() {
+		ServerCert: p.sCert, ClientCert: cCert.Raw, Suite: SuiteX25519AES256GCMSHA256})
+	ccfg := p.ccfg
+	ccfg.Tickets = cache
+	s := p.run(t, ccfg)
+	if !s.c.Resumed() {
 		t.Fatal("vector session did not resume")
 	}
-	const text = "Hello Secure Server!"
-	if err := c.Send(context.Background(), text); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	<-done
-	cf, sf := splitFrames(cRec.written), splitFrames(sRec.written)
-	body := func(f []byte) string { return string(f[FrameHeaderLen:]) }
-	th := NewTranscript()
-	th.Add(cf[0][4:])
-	th.Add(sf[0][4:])
-	thSH := th.Sum()
-	th.Add(sf[1][4:])
-	thSF := th.Sum()
-	th.Add(cf[1][4:])
-	thCF := th.Sum()
-	cPriv, _ := newKeyShare(&counterReader{next: 32})
-	sPriv, _ := newKeyShare(&counterReader{next: 0x80 + 32})
-	shared, err := cPriv.ECDH(sPriv.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := ResumedHandshakeSecret(rs, shared)
+	cf, sf, body, thCF := s.cf, s.sf, frameBody, s.thCF
+	hs := ResumedHandshakeSecret(rs, s.shared)
 	c2s := NewTrafficKeys(SuiteAES256GCM, ExpandLabel(hs, "c ap traffic", thCF, 32))
 	s2c := NewTrafficKeys(SuiteAES256GCM, ExpandLabel(hs, "s ap traffic", thCF, 32))
 	var ch clientHelloExt
@@ -126,8 +81,8 @@ func runResumeVectorSession(t *testing.T) resumeVectors {
 		BinderKey: x(ExpandLabel(rs, "res binder", nil, BinderLen)), Binder: ch.Binder,
 		ClientHello: body(cf[0]), ServerHello: body(sf[0]), ServerFinish: body(sf[1]), ClientFinish: body(cf[1]),
 		NewTicketFrame: body(sf[2]),
-		THServerHello:  x(thSH), THServerFinish: x(thSF), THClientFinish: x(thCF),
-		SharedSecret: x(shared), HSecret: x(hs),
+		THServerHello:  x(s.thSH), THServerFinish: x(s.thSF), THClientFinish: x(s.thCF),
+		SharedSecret: x(s.shared), HSecret: x(hs),
 		CKey: x(c2s.Key), CIV: x(c2s.IV), SKey: x(s2c.Key), SIV: x(s2c.IV),
 		NextSecret: x(ResumptionSecret(hs, thCF)), MessageFrame: body(cf[2]),
 	}

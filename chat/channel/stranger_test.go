@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -36,11 +37,11 @@ func rejection(t *testing.T, c net.Conn) (code, reason string) {
 // a library's error text. The server's OnReject (and log) get the detail.
 func TestRejectionsTellStrangersNothing(t *testing.T) {
 	w := newWorld(t)
-	addr, url, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
-	unknownChain, unknownKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-	revokedChain, revokedKey := w.ca.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
-	w.inv.add(revokedChain[0])
-	w.inv.revoke(revokedChain[0])
+	addr, url, _, rec := startWSServer(t, w.serverConfig(), WebSocketOptions{})
+	unknownChain, unknownKey := w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	revokedChain, revokedKey := w.CA.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+	w.Inv.Add(revokedChain[0])
+	w.Inv.Revoke(revokedChain[0])
 	foreign := testpki.NewCA(t, "Foreign CA")
 	foreignChain, foreignKey := foreign.Issue(t, "client123", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
 	secrets := []string{unknownChain[0].SerialNumber.Text(16), revokedChain[0].SerialNumber.Text(16),
@@ -51,8 +52,8 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 		key    crypto.Signer
 		detail error
 	}{
-		{"unknown serial", unknownChain, unknownKey, errUnknownCert},
-		{"revoked", revokedChain, revokedKey, errRevoked},
+		{"unknown serial", unknownChain, unknownKey, testchat.ErrUnknownCert},
+		{"revoked", revokedChain, revokedKey, testchat.ErrRevoked},
 		{"foreign CA", foreignChain, foreignKey, nil},
 	}
 	for _, tp := range bothTransports(addr, url) {
@@ -60,7 +61,7 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 			t.Run(tp.name+"/"+cc.name, func(t *testing.T) {
 				cfg := w.clientConfig()
 				cfg.Chain, cfg.Key = cc.chain, cc.key
-				before := len(rec.rejections())
+				before := len(rec.Rejections())
 				_, err := tp.dial(context.Background(), cfg)
 				var re *RemoteError
 				if !errors.As(err, &re) || re.Code != CodeCertificateRejected {
@@ -70,8 +71,8 @@ func TestRejectionsTellStrangersNothing(t *testing.T) {
 					t.Errorf("reason %q, want the generic %q", re.Reason, PublicReason(CodeCertificateRejected))
 				}
 				assertSaysNothing(t, re.Reason, secrets)
-				waitFor(t, func() bool { return len(rec.rejections()) > before })
-				got := rec.rejections()[before]
+				waitFor(t, func() bool { return len(rec.Rejections()) > before })
+				got := rec.Rejections()[before]
 				if !errors.Is(got, ErrPeerCertificate) || (cc.detail != nil && !errors.Is(got, cc.detail)) {
 					t.Errorf("server's OnReject got %v, want the detail %v", got, cc.detail)
 				}

@@ -142,7 +142,7 @@ func TestSuiteNegotiation(t *testing.T) {
 			c.Close()
 		}
 	}
-	if n := len(rec.messages()); n != len(cases)*2*5 {
+	if n := len(rec.Messages()); n != len(cases)*2*5 {
 		t.Fatalf("server got %d messages", n)
 	}
 	cfg := w.clientConfig()
@@ -276,8 +276,8 @@ func TestBinaryRecordsNoDowngrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if len(rec.messages()) != 1 {
-		t.Fatalf("server got %q", rec.messages())
+	if len(rec.Messages()) != 1 {
+		t.Fatalf("server got %q", rec.Messages())
 	}
 }
 

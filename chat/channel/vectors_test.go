@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/golden"
+	"github.com/securechat/scca/internal/testchat"
 	"github.com/securechat/scca/internal/testpki"
 )
 
@@ -88,6 +89,90 @@ func fixedCert(t *testing.T, serial int64, cn string, isCA bool, eku x509.ExtKey
 	return testpki.MustCreate(t, tmpl, parent, pub, parentKey.(ed25519.PrivateKey))
 }
 
+// vectorText is the message every vector session sends.
+const vectorText = "Hello Secure Server!"
+
+// vectorPeers are the pinned identities (Ed25519 keys, so signatures are
+// deterministic), clock and randomness of the vector sessions: the
+// server's stream is bytes 0x80.., the client's bytes 0x00...
+type vectorPeers struct {
+	root, sCert, cCert *x509.Certificate
+	sKey, cKey         ed25519.PrivateKey
+	srv                *Server
+	ccfg               ClientConfig // JSON records, no tickets
+}
+
+func newVectorPeers(t *testing.T) *vectorPeers {
+	caKey := fixedKey(1)
+	p := &vectorPeers{sKey: fixedKey(2), cKey: fixedKey(3)}
+	p.root = fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
+	p.sCert = fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, p.sKey.Public(), caKey, p.root)
+	p.cCert = fixedCert(t, 3, "client123", false, x509.ExtKeyUsageClientAuth, p.cKey.Public(), caKey, p.root)
+	inv := testchat.NewInventory()
+	inv.Add(p.sCert)
+	inv.Add(p.cCert)
+	now := func() time.Time { return vectorTime }
+	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{p.sCert}, Key: p.sKey,
+		Roots: testpki.PoolOf(p.root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.srv = srv
+	p.ccfg = ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{p.cCert}, Key: p.cKey, Roots: testpki.PoolOf(p.root),
+		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123"}
+	return p
+}
+
+// vectorSession is one recorded session: the client, each side's frames,
+// the transcript hashes through server_hello, server_finish and
+// client_finish, and the X25519 shared secret.
+type vectorSession struct {
+	c                *testConn
+	cf, sf           [][]byte
+	thSH, thSF, thCF []byte
+	shared           []byte
+}
+
+// run serves one connection of p.srv over a recorded pipe, runs the client
+// handshake with ccfg, sends vectorText and closes.
+func (p *vectorPeers) run(t *testing.T, ccfg ClientConfig) vectorSession {
+	sEnd, cEnd := net.Pipe()
+	sRec, cRec := &recorder{Conn: sEnd}, &recorder{Conn: cEnd}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&serverConn{srv: p.srv, conn: sRec, remote: "pipe"}).serve()
+	}()
+	c, err := clientConn(cRec, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(context.Background(), vectorText); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	<-done
+	s := vectorSession{c: c, cf: splitFrames(cRec.written), sf: splitFrames(sRec.written)}
+	th := NewTranscript()
+	th.Add(s.cf[0][4:])
+	th.Add(s.sf[0][4:])
+	s.thSH = th.Sum()
+	th.Add(s.sf[1][4:])
+	s.thSF = th.Sum()
+	th.Add(s.cf[1][4:])
+	s.thCF = th.Sum()
+	// The X25519 private keys follow the 32-byte randoms in each stream.
+	cPriv, _ := newKeyShare(&counterReader{next: 32})
+	sPriv, _ := newKeyShare(&counterReader{next: 0x80 + 32})
+	if s.shared, err = cPriv.ECDH(sPriv.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// frameBody is f without its 4-byte length.
+func frameBody(f []byte) string { return string(f[FrameHeaderLen:]) }
+
 // runVectorSession runs a handshake and one message with pinned clock,
 // randomness and Ed25519 keys (deterministic signatures) and records it.
 func runVectorSession(t *testing.T) vectors { return runVectorSessionWith(t, nil) }
@@ -95,74 +180,30 @@ func runVectorSession(t *testing.T) vectors { return runVectorSessionWith(t, nil
 // runVectorSessionWith is runVectorSession with the client configuration
 // changed by mod (another suite, binary records).
 func runVectorSessionWith(t *testing.T, mod func(*ClientConfig)) vectors {
-	caKey, sKey, cKey := fixedKey(1), fixedKey(2), fixedKey(3)
-	root := fixedCert(t, 1, "Vector Root CA", true, 0, caKey.Public(), caKey, nil)
-	sCert := fixedCert(t, 2, "chat.example", false, x509.ExtKeyUsageServerAuth, sKey.Public(), caKey, root)
-	cCert := fixedCert(t, 3, "client123", false, x509.ExtKeyUsageClientAuth, cKey.Public(), caKey, root)
-	inv := newInventory()
-	inv.add(sCert)
-	inv.add(cCert)
-	now := func() time.Time { return vectorTime }
-	srv, err := newTestServer(testServerConfig{ServerConfig: ServerConfig{Config: Config{Chain: []*x509.Certificate{sCert}, Key: sKey,
-		Roots: testpki.PoolOf(root), Checker: inv, Now: now, Rand: &counterReader{next: 0x80}}}, OnMessage: func(string, string) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sEnd, cEnd := net.Pipe()
-	sRec, cRec := &recorder{Conn: sEnd}, &recorder{Conn: cEnd}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		(&serverConn{srv: srv, conn: sRec, remote: "pipe"}).serve()
-	}()
-	ccfg := ClientConfig{JSONRecords: true, Config: Config{Chain: []*x509.Certificate{cCert}, Key: cKey, Roots: testpki.PoolOf(root),
-		Checker: inv, Now: now, Rand: &counterReader{}}, ServerName: "chat.example", ClientID: "client123"}
+	p := newVectorPeers(t)
+	ccfg := p.ccfg
 	if mod != nil {
 		mod(&ccfg)
 	}
-	c, err := clientConn(cRec, ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const text = "Hello Secure Server!"
-	if err := c.Send(context.Background(), text); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	<-done
-	cf, sf := splitFrames(cRec.written), splitFrames(sRec.written)
-	body := func(f []byte) string { return string(f[FrameHeaderLen:]) }
-	th := NewTranscript()
-	th.Add(cf[0][4:])
-	th.Add(sf[0][4:])
-	thSH := th.Sum()
-	th.Add(sf[1][4:])
-	thSF := th.Sum()
-	th.Add(cf[1][4:])
-	thCF := th.Sum()
-	cPriv, _ := newKeyShare(&counterReader{next: 32})
-	sPriv, _ := newKeyShare(&counterReader{next: 0x80 + 32})
-	shared, err := cPriv.ECDH(sPriv.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := HandshakeSecret(shared)
+	s := p.run(t, ccfg)
+	c, cf, sf, body := s.c, s.cf, s.sf, frameBody
+	hs := HandshakeSecret(s.shared)
 	st := c.sess.out.keys.Suite
-	c2s := NewTrafficKeys(st, ExpandLabel(hs, "c ap traffic", thCF, 32))
-	s2c := NewTrafficKeys(st, ExpandLabel(hs, "s ap traffic", thCF, 32))
+	c2s := NewTrafficKeys(st, ExpandLabel(hs, "c ap traffic", s.thCF, 32))
+	s2c := NewTrafficKeys(st, ExpandLabel(hs, "s ap traffic", s.thCF, 32))
 	x := hex.EncodeToString
 	v := vectors{
 		Note:       "securechat/1 test vectors: see docs/PROTOCOL.md §10; frames are JSON bodies without the 4-byte length",
 		Time:       vectorTime.Format(time.RFC3339),
 		ClientRand: "bytes 0x00, 0x01, 0x02, ... (client_random, then X25519 private key)",
 		ServerRand: "bytes 0x80, 0x81, 0x82, ... (server_random, then X25519 private key)",
-		CACert:     encodeChain([]*x509.Certificate{root}), ServerCert: encodeChain([]*x509.Certificate{sCert}),
-		ClientCert: encodeChain([]*x509.Certificate{cCert}), ServerKeySeed: x(sKey.Seed()), ClientKeySeed: x(cKey.Seed()),
+		CACert:     encodeChain([]*x509.Certificate{p.root}), ServerCert: encodeChain([]*x509.Certificate{p.sCert}),
+		ClientCert: encodeChain([]*x509.Certificate{p.cCert}), ServerKeySeed: x(p.sKey.Seed()), ClientKeySeed: x(p.cKey.Seed()),
 		ClientHello: body(cf[0]), ServerHello: body(sf[0]), ServerFinish: body(sf[1]), ClientFinish: body(cf[1]),
-		THServerHello: x(thSH), THServerFinish: x(thSF), THClientFinish: x(thCF),
-		SharedSecret: x(shared), HSecret: x(hs),
+		THServerHello: x(s.thSH), THServerFinish: x(s.thSF), THClientFinish: x(s.thCF),
+		SharedSecret: x(s.shared), HSecret: x(hs),
 		CKey: x(c2s.Key), CIV: x(c2s.IV), SKey: x(s2c.Key), SIV: x(s2c.IV),
-		Plaintext: text, MessageFrame: body(cf[2]), AckFrame: body(sf[2]),
+		Plaintext: vectorText, MessageFrame: body(cf[2]), AckFrame: body(sf[2]),
 	}
 	if mod == nil {
 		return v

@@ -13,7 +13,7 @@ func TestWebSocketOversizedMessageRefused(t *testing.T) {
 	w := newWorld(t)
 	scfg := w.serverConfig()
 	scfg.MaxFrame = MinMaxFrame // read limit: one handshake frame and a bit
-	_, url, rec := startWSServer(t, scfg, WebSocketOptions{})
+	_, url, _, rec := startWSServer(t, scfg, WebSocketOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	t.Run("message above the read limit", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestWebSocketOversizedMessageRefused(t *testing.T) {
 			t.Fatalf("reply %q (%v), want a protocol_error rejection", reply, err)
 		}
 	})
-	if len(rec.rejections()) == 0 {
+	if len(rec.Rejections()) == 0 {
 		t.Fatal("server reported no rejected handshake")
 	}
 	assertGoodClientWS(t, w, url)

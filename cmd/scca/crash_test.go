@@ -33,6 +33,16 @@ func sccaBinary(t *testing.T) string {
 	return bin
 }
 
+// sccaOn makes scca commands (bin, as from sccaBinary) on the
+// certificate directory dir and the inventory db, acting as "test".
+func sccaOn(bin, dir, db string) func(args ...string) *exec.Cmd {
+	return func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"--certs-dir", dir, "--db", db}, args...)...)
+		cmd.Env = append(os.Environ(), "SCCA_ACTOR=test")
+		return cmd
+	}
+}
+
 // killLoops is how many issue processes the kill -9 test kills per store;
 // SCCA_KILL_LOOPS raises it for the figures in the README.
 func killLoops() int {
@@ -57,11 +67,7 @@ func TestIssueKill9LeavesNoOrphan(t *testing.T) {
 func runKillLoop(t *testing.T, db string) {
 	bin := sccaBinary(t)
 	dir := filepath.Join(t.TempDir(), "certs")
-	scca := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(bin, append([]string{"--certs-dir", dir, "--db", db}, args...)...)
-		cmd.Env = append(os.Environ(), "SCCA_ACTOR=test")
-		return cmd
-	}
+	scca := sccaOn(bin, dir, db)
 	if out, err := scca("init").CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}

@@ -41,11 +41,7 @@ func TestReceiverKill9Duplicates(t *testing.T) {
 	db := testdb.MySQL(t, "scca_recvkill")
 	bin := sccaBinary(t)
 	dir := filepath.Join(t.TempDir(), "certs")
-	scca := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(bin, append([]string{"--certs-dir", dir, "--db", db}, args...)...)
-		cmd.Env = append(os.Environ(), "SCCA_ACTOR=test")
-		return cmd
-	}
+	scca := sccaOn(bin, dir, db)
 	for _, args := range [][]string{{"init"}, {"issue", "server", "--cn", "server", "--dns", "localhost", "--ip", "127.0.0.1"},
 		{"issue", "client", "--cn", "alice"}, {"issue", "client", "--cn", "bob"}, {"issue", "client", "--cn", "carol"}} {
 		if out, err := scca(args...).CombinedOutput(); err != nil {

@@ -18,6 +18,15 @@ var ErrExists = errors.New("file already exists")
 
 // Write atomically replaces path with data and mode perm.
 func Write(path string, data []byte, perm fs.FileMode) error {
+	if err := replace(path, data, perm); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// replace stages data and renames it over path: Write without the
+// directory fsync, which the caller owes.
+func replace(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := Stage(path, data, perm)
 	if err != nil {
 		return err
@@ -26,7 +35,7 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // Stage writes data to a fsynced temporary file next to path and returns its

@@ -2,9 +2,7 @@ package atomicfile
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 )
@@ -86,13 +84,8 @@ func WriteContext(ctx context.Context, path string, data []byte, perm fs.FileMod
 	if !ok {
 		return Write(path, data, perm)
 	}
-	tmp, err := Stage(path, data, perm)
-	if err != nil {
+	if err := replace(path, data, perm); err != nil {
 		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("replace %s: %w", path, err)
 	}
 	d.Add(filepath.Dir(path))
 	return nil
