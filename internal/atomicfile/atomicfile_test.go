@@ -159,3 +159,26 @@ func TestDirSyncsReportsAMissingDirectory(t *testing.T) {
 		t.Fatal("Sync of a missing directory succeeded")
 	}
 }
+
+// One write done for several owners (the group commit's audit anchor):
+// every owner gets the deferred directory, and DirSyncsFrom finds them.
+func TestHandToGivesEveryOwnerTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	var shared, a, b DirSyncs
+	ctx := WithDirSyncs(context.Background(), &shared)
+	if DirSyncsFrom(ctx) != &shared || DirSyncsFrom(context.Background()) != nil {
+		t.Fatal("DirSyncsFrom does not return what the context carries")
+	}
+	if err := WriteContext(ctx, filepath.Join(dir, "anchor.json"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shared.HandTo(&a, &b)
+	for name, d := range map[string]*DirSyncs{"a": &a, "b": &b} {
+		if len(d.dirs) != 1 || d.dirs[0] != dir {
+			t.Fatalf("owner %s defers %v, want [%s]", name, d.dirs, dir)
+		}
+		if err := d.Sync(); err != nil {
+			t.Fatalf("owner %s: %v", name, err)
+		}
+	}
+}
