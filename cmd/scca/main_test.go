@@ -20,9 +20,25 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	skipRaceExitSleep()
 	testscript.Main(m, map[string]func(){
 		"scca": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
+}
+
+// skipRaceExitSleep stops the race runtime of the scca processes the tests
+// start (this race-built binary, run as scca) from sleeping before they
+// exit: GORACE's atexit_sleep_ms defaults to 1 s, which made every command in
+// a script, and every issue in the kill -9 loops, take over a second though
+// it needs tens of milliseconds. The race detector stays on in the children;
+// only races in the last second after main returns go unwatched there. A
+// GORACE that already sets atexit_sleep_ms is left as it is.
+func skipRaceExitSleep() {
+	g := os.Getenv("GORACE")
+	if strings.Contains(g, "atexit_sleep_ms") {
+		return
+	}
+	os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
 }
 
 // TestScripts runs the end-to-end CLI scenarios in testdata/script/*.txtar,
