@@ -2,9 +2,12 @@ package chat
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +87,70 @@ func TestRevokedIntermediateRefusedBothWays(t *testing.T) {
 			t.Fatalf("dial = %v, want the server's revoked intermediate refused", err)
 		}
 	})
+}
+
+// TestRevokedIntermediateEndsLiveSessions: revoking an intermediate CA ends
+// the live sessions of the clients it issued (their next handshake would be
+// refused, so their sessions must not outlive the revocation), whether the
+// client sent the intermediate or the server had it in its Intermediates
+// pool; a session under another issuer stays up.
+func TestRevokedIntermediateEndsLiveSessions(t *testing.T) {
+	for _, sent := range []bool{true, false} {
+		name := map[bool]string{true: "client sends the intermediate", false: "server's Intermediates pool"}[sent]
+		t.Run(name, func(t *testing.T) {
+			w, inter, sc, cc := chainWorld(t)
+			store := &memStore{}
+			scfg := w.serverConfig()
+			scfg.Roots, scfg.Checker = ca.NewTrust(w.CA.Cert).Roots, sc
+			scfg.Intermediates = x509.NewCertPool()
+			scfg.Intermediates.AddCert(inter.Cert)
+			scfg.Mailbox, scfg.Revocations, scfg.RevocationPoll = store, store, 20*time.Millisecond
+			addr, _, rec := startServer(t, scfg)
+			dial := func(chain []*x509.Certificate, key crypto.Signer) *Conn {
+				t.Helper()
+				ccfg := w.clientConfig()
+				ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, cc
+				ccfg.Chain, ccfg.Key, ccfg.ClientID = chain, key, chain[0].Subject.CommonName
+				c, err := Dial(context.Background(), addr, ccfg)
+				if err != nil {
+					t.Fatalf("dial as %s: %v (server: %v)", chain[0].Subject.CommonName, err, rec.Rejections())
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			chain := w.ClientChain
+			if !sent {
+				chain = chain[:1]
+			}
+			under := dial(chain, w.ClientKey)
+			// A client issued by the root itself: the revocation is not its.
+			rootChain, rootKey := w.CA.Issue(t, "direct", testpki.LeafOpts{EKU: x509.ExtKeyUsageClientAuth})
+			w.Inv.Add(rootChain[0])
+			direct := dial(rootChain, rootKey)
+			store.waitWatching(t)
+
+			w.Inv.Revoke(inter.Cert)
+			store.revoke(inter.Cert)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var re *RemoteError
+			if _, err := under.Receive(ctx); !errors.As(err, &re) || re.Code != CodeCertificateRevoked {
+				t.Fatalf("session under the revoked intermediate: %v, want %s", err, CodeCertificateRevoked)
+			}
+			if !strings.Contains(re.Reason, fmt.Sprintf("%x", inter.Cert.SerialNumber)) {
+				t.Fatalf("reason %q does not name the intermediate's serial", re.Reason)
+			}
+			if _, err := direct.Who(context.Background(), ""); err != nil {
+				t.Fatalf("session under the root after the intermediate's revocation: %v", err)
+			}
+			// And the check cache (on with a feed) keeps the whole chain
+			// checked: the next handshake under the intermediate is refused.
+			ccfg := w.clientConfig()
+			ccfg.Roots, ccfg.Intermediates, ccfg.Checker = ca.NewTrust(w.CA.Cert).Roots, nil, cc
+			ccfg.Chain, ccfg.Key = chain, w.ClientKey
+			if _, err := Dial(context.Background(), addr, ccfg); !errors.As(err, &re) || re.Code != CodeCertificateRejected {
+				t.Fatalf("new handshake under the revoked intermediate: %v, want %s", err, CodeCertificateRejected)
+			}
+		})
+	}
 }

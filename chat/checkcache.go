@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"sync"
 	"time"
+
+	"github.com/securechat/scca/chat/channel"
 )
 
 // MaxCheckCacheTTL bounds how long a positive PeerChecker answer is reused
@@ -49,7 +51,31 @@ func newCheckCache(next PeerChecker, ttl time.Duration, now func() time.Time) *c
 // DER) was found good less than ttl ago and nothing was revoked since;
 // otherwise it asks the wrapped checker.
 func (c *checkCache) Check(ctx context.Context, cert *x509.Certificate) error {
-	fp := sha256.Sum256(cert.Raw)
+	return c.cached(ctx, sha256.Sum256(cert.Raw), func(ctx context.Context) error { return c.next.Check(ctx, cert) })
+}
+
+// CheckChain keeps the wrapped checker's chain ability (channel.PeerChainChecker):
+// the whole verified chain is checked, so a revoked intermediate refuses the
+// peers it issued, and the answer is cached for that exact chain (the
+// SHA-256 of its certificates' SHA-256s, leaf first). A checker without the
+// ability is given the leaf, as channel.CheckPeerChain would.
+func (c *checkCache) CheckChain(ctx context.Context, chain []*x509.Certificate) error {
+	if len(chain) == 0 {
+		return c.next.Check(ctx, nil)
+	}
+	h := sha256.New()
+	for _, cert := range chain {
+		fp := sha256.Sum256(cert.Raw)
+		h.Write(fp[:])
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return c.cached(ctx, key, func(ctx context.Context) error { return channel.CheckPeerChain(ctx, c.next, chain) })
+}
+
+// cached answers for key from the cache, or runs check and remembers a
+// positive answer (the rules are on checkCache).
+func (c *checkCache) cached(ctx context.Context, fp [sha256.Size]byte, check func(context.Context) error) error {
 	start := c.now()
 	c.mu.Lock()
 	if until, ok := c.m[fp]; ok && c.healthy && start.Before(until) {
@@ -58,7 +84,7 @@ func (c *checkCache) Check(ctx context.Context, cert *x509.Certificate) error {
 	}
 	gen := c.gen
 	c.mu.Unlock()
-	if err := c.next.Check(ctx, cert); err != nil {
+	if err := check(ctx); err != nil {
 		return err // never cached: the next handshake asks again
 	}
 	c.mu.Lock()

@@ -3,6 +3,7 @@ package chat
 import (
 	"github.com/securechat/scca/chat/channel"
 
+	"bytes"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -23,11 +24,27 @@ func certKeyOf(c *x509.Certificate) certKey {
 	return certKey{issuerKeyID: hex.EncodeToString(c.AuthorityKeyId), serial: fmt.Sprintf("%x", c.SerialNumber)}
 }
 
+// chainKeys are the keys of a session's chain below its trust anchor: the
+// leaf and each intermediate CA, so that revoking an intermediate ends the
+// sessions of every certificate it issued, as it refuses their next
+// handshake (docs/PROTOCOL.md §7.3). A self-issued certificate (the root)
+// is not revoked, only removed from trust.
+func chainKeys(chain []*x509.Certificate) []certKey {
+	keys := make([]certKey, 0, len(chain))
+	for i, c := range chain {
+		if i > 0 && bytes.Equal(c.RawIssuer, c.RawSubject) {
+			break
+		}
+		keys = append(keys, certKeyOf(c))
+	}
+	return keys
+}
+
 // member is one established session as the relay sees it.
 type member struct {
 	sess  *channel.Session
 	cn    string
-	cert  certKey
+	certs []certKey // chainKeys: the leaf first, then its issuing CAs
 	out   *outbox
 	rooms map[string]struct{} // guarded by hub.mu
 
@@ -95,11 +112,15 @@ func removeFrom[K comparable](m map[K]map[*member]struct{}, k K, mb *member) {
 func (h *hub) register(m *member) (revokedReason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r, ok := h.revoked[m.cert]; ok {
-		return r
+	for _, k := range m.certs {
+		if r, ok := h.revoked[k]; ok {
+			return r
+		}
 	}
 	addTo(h.byCN, m.cn, m)
-	addTo(h.byCert, m.cert, m)
+	for _, k := range m.certs {
+		addTo(h.byCert, k, m)
+	}
 	h.cl.publishLocked(clusterEvent{K: evOnline, CN: m.cn})
 	return ""
 }
@@ -109,14 +130,18 @@ func (h *hub) unregister(m *member) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	removeFrom(h.byCN, m.cn, m)
-	removeFrom(h.byCert, m.cert, m)
+	for _, k := range m.certs {
+		removeFrom(h.byCert, k, m)
+	}
 	for room := range m.rooms {
 		h.leaveLocked(m, room)
 	}
 	h.cl.publishLocked(clusterEvent{K: evOffline, CN: m.cn})
 }
 
-// revoke records a revoked certificate and ends its live sessions.
+// revoke records a revoked certificate and ends its live sessions: those
+// of the certificate itself and, for an intermediate CA, those of every
+// certificate it issued.
 func (h *hub) revoke(k certKey, reason string) int {
 	h.mu.Lock()
 	h.revoked[k] = reason

@@ -19,7 +19,7 @@ type relay Server
 func (r *relay) ServeSession(_ context.Context, sess *channel.Session) {
 	s := (*Server)(r)
 	log := sess.Logger()
-	m := &member{sess: sess, cn: sess.PeerCN(), cert: certKeyOf(sess.PeerCertificates()[0]), rooms: make(map[string]struct{})}
+	m := &member{sess: sess, cn: sess.PeerCN(), certs: chainKeys(sess.PeerCertificates()), rooms: make(map[string]struct{})}
 	m.out = startOutbox(sess, s.cfg.SendQueue, s.cfg.SendQueueBytes, func(err error) {
 		log.Info("writing to session failed", "err", err)
 		sess.Kill(CodeTimeout, "write failed")

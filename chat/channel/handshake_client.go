@@ -193,10 +193,11 @@ func (h *clientHandshake) checkServerCertificate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := verifyPeer(ctx, h.id, chain, x509.ExtKeyUsageServerAuth, h.cfg.ServerName); err != nil {
+	verified, err := verifyPeer(ctx, h.id, chain, x509.ExtKeyUsageServerAuth, h.cfg.ServerName)
+	if err != nil {
 		return err
 	}
-	h.peer = chain
+	h.peer = verified
 	return nil
 }
 

@@ -143,19 +143,23 @@ func (h *serverHandshake) checkClientCertificate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := verifyPeer(ctx, h.srv.id, chain, x509.ExtKeyUsageClientAuth, ""); err != nil {
+	verified, err := verifyPeer(ctx, h.srv.id, chain, x509.ExtKeyUsageClientAuth, "")
+	if err != nil {
 		return err
 	}
 	cn := chain[0].Subject.CommonName
 	if h.ch.ClientID != "" && h.ch.ClientID != cn {
 		return fmt.Errorf("%w: client_id %q does not match certificate CN %q", ErrPeerCertificate, truncate(h.ch.ClientID, maxIDLen), cn)
 	}
-	h.peer = chain
+	h.peer = verified
 	return nil
 }
 
-// verifyPeer is the certificate check both sides share.
-func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku x509.ExtKeyUsage, name string) error {
+// verifyPeer is the certificate check both sides share. It returns the
+// verified chain, leaf first and trust anchor last: what the status check
+// saw, and what the session reports as the peer (a live revocation of any
+// certificate in it ends the session).
+func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku x509.ExtKeyUsage, name string) ([]*x509.Certificate, error) {
 	inter := id.inter
 	if len(chain) > 1 {
 		// Extra certificates the peer sent may only serve as intermediates
@@ -171,9 +175,9 @@ func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku
 	}
 	verified, err := leafcheck.Verify(id.roots, inter, chain[0], eku, name, id.now())
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPeerCertificate, err)
+		return nil, fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
-	return checkStatus(ctx, id, verified)
+	return verified, checkStatus(ctx, id, verified)
 }
 
 // checkStatus asks the PeerChecker, within id.statusTimeout. A check that

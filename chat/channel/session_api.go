@@ -11,9 +11,12 @@ import (
 // about the peer and the connection, and the server-side controls a
 // Handler's read loop uses to cooperate with Shutdown.
 
-// PeerCertificates is the peer's certificate chain, leaf first: as
-// verified by the handshake, or the leaf remembered with the ticket of a
-// resumed one.
+// PeerCertificates is the peer's certificate chain, leaf first: after a
+// full handshake the chain it verified, trust anchor last (the
+// intermediates may come from the local Intermediates pool rather than
+// the peer); after a resumed one the chain the client sent, whose leaf
+// the ticket binds (the rest is not verified again; the PeerChecker
+// rebuilds the leaf's chain from its configured CAs, §13.4).
 func (s *Session) PeerCertificates() []*x509.Certificate { return s.peer }
 
 // PeerCN is the common name of the peer's verified certificate.
