@@ -19,11 +19,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/internal/atomicfile"
 )
 
 // Errors callers branch on (the CLI turns them into hints).
@@ -230,6 +232,10 @@ type EnrollRequest struct {
 type Result struct {
 	Cert  *x509.Certificate
 	Paths Paths
+	// Recovered is set when an earlier enrollment or renewal of the
+	// identity had been interrupted (a crash between its renames) and was
+	// finished first (Recover).
+	Recovered bool
 }
 
 // Enroll generates a key here (it never leaves this process except into
@@ -242,6 +248,10 @@ func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (*Result, error)
 		return nil, err
 	}
 	paths := PathsFor(req.Dir, req.CN)
+	recovered, err := Recover(req.Dir, req.CN)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(paths.Cert); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrExists, paths.Cert)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -267,7 +277,7 @@ func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (*Result, error)
 	if err := files.write(req.Dir, paths); err != nil {
 		return nil, err
 	}
-	return &Result{Cert: leaf, Paths: paths}, nil
+	return &Result{Cert: leaf, Paths: paths, Recovered: recovered}, nil
 }
 
 // newKeyAndCSR generates a key (or reuses key) and a CSR carrying only the
@@ -333,11 +343,16 @@ type RenewRequest struct {
 }
 
 // Renew authenticates with the identity's current certificate (mutual TLS)
-// and replaces its key (unless SameKey), certificate and chain, atomically
-// file by file. The CA supersedes the previous certificate in the same
-// transaction that records the new one.
+// and replaces its key (unless SameKey), certificate and chain as one set
+// (a crash leaves the old set or the new one; Recover, which Renew runs
+// first, finishes an interrupted one). The CA supersedes the previous
+// certificate in the same transaction that records the new one.
 func Renew(ctx context.Context, c *Client, req RenewRequest) (*Result, error) {
 	paths := PathsFor(req.Dir, req.ID)
+	recovered, err := Recover(req.Dir, req.ID)
+	if err != nil {
+		return nil, err
+	}
 	pair, err := tls.LoadX509KeyPair(paths.Cert, paths.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load current certificate: %w", err)
@@ -354,9 +369,11 @@ func Renew(ctx context.Context, c *Client, req RenewRequest) (*Result, error) {
 		c.Roots = []*x509.Certificate{cas.Root}
 	}
 	c.Certificate = &pair
-	var keep crypto.Signer
-	if req.SameKey {
-		keep = signer
+	keep := signer
+	if !req.SameKey {
+		if keep, err = c.requestKey(paths, req.KeyType); err != nil {
+			return nil, err
+		}
 	}
 	key, csrPEM, err := c.newKeyAndCSR(req.KeyType, req.ID, keep)
 	if err != nil {
@@ -379,7 +396,49 @@ func Renew(ctx context.Context, c *Client, req RenewRequest) (*Result, error) {
 	if err := files.write(req.Dir, paths); err != nil {
 		return nil, err
 	}
-	return &Result{Cert: leaf, Paths: paths}, nil
+	// The key is in place: a later renewal makes a new one.
+	if err := os.Remove(requestKeyPath(paths)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("remove %s: %w", requestKeyPath(paths), err)
+	}
+	return &Result{Cert: leaf, Paths: paths, Recovered: recovered}, nil
+}
+
+// requestKeyPath is where a renewal keeps the new key of its request until
+// the key is in place (hidden, 0600, next to the key file).
+func requestKeyPath(p Paths) string {
+	return filepath.Join(filepath.Dir(p.Key), "."+filepath.Base(p.Key)+".next")
+}
+
+// requestKey is the new key of a renewal: the one an earlier attempt
+// stored, if any (its reply may have been lost after the CA superseded the
+// current certificate: the CA answers the same request again, see
+// replay.go), else a fresh one, stored durably before it is used.
+func (c *Client) requestKey(p Paths, kt ca.KeyType) (crypto.Signer, error) {
+	path := requestKeyPath(p)
+	if data, err := os.ReadFile(path); err == nil {
+		if key, err := ca.ParseKeyPEM(data, nil); err == nil {
+			return key, nil
+		}
+		// Unreadable: no request can have been sent with it.
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	rnd := c.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	key, err := ca.GenerateKey(kt, rnd)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.EncodeKeyPEM(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(path, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	return key, atomicfile.SyncDir(filepath.Dir(path))
 }
 
 func parseCerts(data []byte) ([]*x509.Certificate, error) {

@@ -40,53 +40,51 @@ type identityFiles struct {
 	intermediate *x509.Certificate // written on enrollment, when there is one
 }
 
-// write stages every file (fsynced under temporary names), then renames
-// them into place: the key (0600) first, then the certificate, the chain
-// and the CA files. A crash can only fall between two renames, where a
-// new key may sit next to the old certificate; `scca renew` then fails to
-// load the pair and the identity must be re-enrolled, which is why the
-// renames follow each other with no other work between them.
+// write makes the identity's new files visible as one set: a crash leaves
+// either the old set or the new one, never a new key beside the old
+// certificate (which would brick the identity: `scca renew` authenticates
+// with that pair). Every file is staged under a temporary name and fsynced;
+// a journal naming each temporary file and its destination is written
+// atomically, and only then are the files renamed into place. The next
+// Enroll, Renew or Recover of the identity finishes the renames a crash
+// interrupted (or, without a journal, removes the staged files: the old
+// set was never touched).
 func (f identityFiles) write(dir string, p Paths) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create certs dir: %w", err)
 	}
-	type file struct {
-		path string
-		data []byte
-		mode fs.FileMode
+	var files []journalEntry
+	add := func(path string, data []byte, mode fs.FileMode) {
+		files = append(files, journalEntry{Path: path, data: data, mode: mode})
 	}
-	files := []file{}
 	if f.keyPEM != nil {
-		files = append(files, file{p.Key, f.keyPEM, 0o600})
+		add(p.Key, f.keyPEM, 0o600)
 	}
-	files = append(files, file{p.Cert, pemCert(f.leaf.Raw), 0o644}, file{p.Chain, f.chainPEM, 0o644})
+	add(p.Cert, pemCert(f.leaf.Raw), 0o644)
+	add(p.Chain, f.chainPEM, 0o644)
 	if f.root != nil {
-		files = append(files, file{p.Root, pemCert(f.root.Raw), 0o644})
+		add(p.Root, pemCert(f.root.Raw), 0o644)
 	}
 	if f.intermediate != nil {
-		files = append(files, file{filepath.Join(dir, ca.IntermediateCertFile), pemCert(f.intermediate.Raw), 0o644})
+		add(filepath.Join(dir, ca.IntermediateCertFile), pemCert(f.intermediate.Raw), 0o644)
 	}
-	var staged []string
-	defer func() {
-		for _, tmp := range staged {
-			os.Remove(tmp)
-		}
-	}()
-	for _, fl := range files {
-		tmp, err := atomicfile.Stage(fl.path, fl.data, fl.mode)
-		if err != nil {
+	j := journal{Files: files}
+	if err := j.stage(); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(journalPath(p), j.encode(), 0o600); err != nil {
+		j.discard()
+		return err
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return err // the journal and the staged files stay: Recover finishes
+	}
+	if crashHook != nil {
+		if err := crashHook(); err != nil {
 			return err
 		}
-		staged = append(staged, tmp)
 	}
-	for i, fl := range files {
-		if err := atomicfile.Commit(staged[i], fl.path, false); err != nil {
-			return err
-		}
-		staged[i] = ""
-	}
-	staged = nil
-	return nil
+	return j.finish(p)
 }
 
 // ReadCertificate reads the first certificate of a PEM file.

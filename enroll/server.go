@@ -29,6 +29,7 @@ type Store interface {
 	InsertAuthorized(ctx context.Context, rec certstore.Record, auth certstore.Authorization) error
 	LookupToken(ctx context.Context, id string) (certstore.Token, error)
 	Get(ctx context.Context, issuerKeyID, serial string) (certstore.Record, error)
+	List(ctx context.Context, f certstore.Filter, fn func(certstore.Record) error) error
 }
 
 // ServerConfig configures the API server.
@@ -208,6 +209,11 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.checkRenewable(r.Context(), prev)
+	var sup *supersededError
+	if errors.As(err, &sup) {
+		s.replayRenewal(w, r, prev, sup, req.CSR)
+		return
+	}
 	if err != nil {
 		s.fail(w, "renew", http.StatusForbidden, err.Error())
 		return
@@ -258,17 +264,21 @@ func (s *Server) checkRenewable(ctx context.Context, prev *x509.Certificate) (ca
 	if sum := sha256.Sum256(prev.Raw); rec.Fingerprint != hex.EncodeToString(sum[:]) {
 		return "", errors.New("certificate differs from the one in the inventory")
 	}
-	if st := rec.StatusAt(s.cfg.Now()); st != certstore.StatusActive {
-		return "", errors.New("certificate is " + st)
-	}
 	if rec.Type != p.RecordType() {
 		return "", errors.New("certificate type does not match its usage")
+	}
+	st := rec.StatusAt(s.cfg.Now())
+	if st != certstore.StatusActive && !isSuperseded(rec) {
+		return "", errors.New("certificate is " + st)
 	}
 	if a.Intermediate != nil {
 		in, err := s.cfg.Store.Get(ctx, hex.EncodeToString(a.Root.SubjectKeyId), a.Intermediate.SerialNumber.Text(16))
 		if err == nil && in.Status == certstore.StatusRevoked {
 			return "", errors.New("the issuing CA certificate is revoked")
 		}
+	}
+	if st != certstore.StatusActive {
+		return "", &supersededError{rec: rec} // perhaps a retry (replay.go)
 	}
 	return p, nil
 }

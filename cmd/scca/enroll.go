@@ -143,6 +143,11 @@ certificate's lifetime (with jitter; failures are retried with backoff);
 			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 			r := &enroll.Renewer{
 				Current: func() (*x509.Certificate, error) {
+					// Finish an interrupted renewal first, so the
+					// schedule follows the certificate in force.
+					if _, err := enroll.Recover(req.Dir, req.ID); err != nil {
+						return nil, err
+					}
 					return enroll.ReadCertificate(enroll.PathsFor(req.Dir, req.ID).Cert)
 				},
 				Renew: func(ctx context.Context) (*x509.Certificate, error) {
@@ -172,6 +177,9 @@ certificate's lifetime (with jitter; failures are retried with backoff);
 }
 
 func printIdentity(e *env, verb string, res *enroll.Result) {
+	if res.Recovered {
+		e.statusf("Finished the interrupted replacement of %s's files first\n", res.Paths.Cert)
+	}
 	e.statusf("%s %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
 		verb, res.Cert.Subject.CommonName, certSerial(res.Cert),
 		res.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), res.Paths.Cert, res.Paths.Key, res.Paths.Chain)
