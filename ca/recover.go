@@ -122,12 +122,29 @@ func (a recoverer) run(ctx context.Context) (*Recovery, error) {
 			}
 		}
 	}
+	named := setJournals(a.dir, entries)
 	for _, e := range entries {
-		if n := e.Name(); atomicfile.IsTemp(n) && !keep[n[strings.LastIndex(n, ".tmp-")+5:]] {
+		if n := e.Name(); atomicfile.IsTemp(n) && !keep[n[strings.LastIndex(n, ".tmp-")+5:]] && !strings.Contains(named, n) {
 			a.removeStray(filepath.Join(a.dir, n), opts, rep)
 		}
 	}
 	return rep, nil
+}
+
+// setJournals returns the text of the file-set journals in dir
+// (".<name>.journal", written by package enroll while it replaces an
+// identity's files): a temporary file one of them names is part of a set
+// that the identity's next enroll or renew finishes, not a stray.
+func setJournals(dir string, entries []os.DirEntry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".journal") {
+			if data, err := os.ReadFile(filepath.Join(dir, n)); err == nil {
+				b.Write(data)
+			}
+		}
+	}
+	return b.String()
 }
 
 // removeStray removes an abandoned temporary file.

@@ -285,3 +285,36 @@ func TestIssueLostCommitReplyUnknownOutcome(t *testing.T) {
 }
 
 var _ Inventory = (*certstore.Store)(nil)
+
+// TestRecoverKeepsTempsOfAFileSetJournal: an identity enrolled into the CA's
+// own directory whose renewal crashed has a journal naming its staged files
+// (package enroll); they are the identity's to finish, not strays, however
+// old. Unnamed ones still go.
+func TestRecoverKeepsTempsOfAFileSetJournal(t *testing.T) {
+	a, _ := newTestCA(t, KeyECDSAP256, false)
+	staged := filepath.Join(a.Dir(), ".alice_key.pem.tmp-0011223344556677")
+	stray := filepath.Join(a.Dir(), ".alice_cert.pem.tmp-8899aabbccddeeff")
+	journal := `{"files":[{"path":"` + filepath.Join(a.Dir(), "alice_key.pem") + `","tmp":"` + staged + `"}]}`
+	if err := os.WriteFile(filepath.Join(a.Dir(), ".alice_cert.pem.journal"), []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-2 * DefaultStaleAfter)
+	for _, p := range []string{staged, stray} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := a.Recover(context.Background(), RecoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Removed) != 1 || rep.Removed[0] != stray {
+		t.Errorf("removed %v, want only the unnamed %s", rep.Removed, stray)
+	}
+	if _, err := os.Stat(staged); err != nil {
+		t.Errorf("a staged file the journal names was removed: %v", err)
+	}
+}
