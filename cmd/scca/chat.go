@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
+	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
 )
@@ -332,6 +333,13 @@ func (e *env) chatIdentity(defaultID string) ([]*x509.Certificate, crypto.Signer
 		id = defaultID
 	}
 	if id != "" {
+		// A renewal a crash interrupted (scca renew's journal) is
+		// finished first, so the key and certificate load as a pair.
+		if done, err := enroll.Recover(e.certsDir(), id); err != nil {
+			return nil, nil, err
+		} else if done {
+			e.statusf("Finished the interrupted replacement of %s's files first\n", id)
+		}
 		return identityIn(e.certsDir(), id)
 	}
 	if certPath == "" || keyPath == "" {
