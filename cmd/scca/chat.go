@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securechat/scca/ca"
-	"github.com/securechat/scca/enroll"
 	"github.com/securechat/scca/certstore"
 	"github.com/securechat/scca/chat"
+	"github.com/securechat/scca/enroll"
 )
 
 func newChatCmd(e *env) *cobra.Command {
