@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"sync"
 	"time"
 
@@ -61,7 +62,7 @@ func (c *checkCache) Check(ctx context.Context, cert *x509.Certificate) error {
 // ability is given the leaf, as channel.CheckPeerChain would.
 func (c *checkCache) CheckChain(ctx context.Context, chain []*x509.Certificate) error {
 	if len(chain) == 0 {
-		return c.next.Check(ctx, nil)
+		return errors.New("no certificate to check")
 	}
 	h := sha256.New()
 	for _, cert := range chain {

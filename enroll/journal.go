@@ -148,13 +148,20 @@ func identityPaths(dir string, p Paths) []string {
 // files are left to `scca doctor --repair`: another identity's enrollment
 // may be staging them right now.
 func removeStrays(p Paths) (bool, error) {
+	dir := filepath.Dir(p.Cert)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
 	removed := false
-	for _, path := range []string{p.Key, p.Cert, p.Chain} {
-		matches, err := filepath.Glob(atomicfile.TempName(escapeGlob(path), "*"))
-		if err != nil {
-			return removed, err
-		}
-		for _, m := range matches {
+	for _, e := range ents {
+		for _, path := range []string{p.Key, p.Cert, p.Chain} {
+			if !strings.HasPrefix(e.Name(), filepath.Base(atomicfile.TempName(path, ""))) {
+				continue
+			}
+			m := filepath.Join(dir, e.Name())
 			if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return removed, fmt.Errorf("remove %s: %w", m, err)
 			}
@@ -162,16 +169,4 @@ func removeStrays(p Paths) (bool, error) {
 		}
 	}
 	return removed, nil
-}
-
-// escapeGlob quotes the glob metacharacters of a path.
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -157,13 +157,15 @@ func TestRecoverFinishesOrCleans(t *testing.T) {
 		}
 	})
 	for name, content := range map[string]string{
-		"damaged journal": `{"files":[{"path":`,
-		"foreign journal": `{"files":[{"path":"/etc/passwd","tmp":"/tmp/x"}]}`,
+		"damaged journal":     `{"files":[{"path":`,
+		"foreign journal":     `{"files":[{"path":"/etc/passwd","tmp":"/tmp/x"}]}`,
+		"foreign staged file": `{"files":[{"path":"CERT","tmp":"/tmp/.alice_cert.pem.tmp-1"}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := newTestCA(t, caOptions{})
 			dir, res := enrolled(t, c)
 			oldCert, _ := os.ReadFile(res.Paths.Cert)
+			content = strings.ReplaceAll(content, "CERT", res.Paths.Cert)
 			if err := os.WriteFile(journalPath(res.Paths), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/securechat/scca/ca"
@@ -96,18 +98,6 @@ func (s *Server) successor(ctx context.Context, prev *x509.Certificate, sup *sup
 }
 
 func sameNames(a, b *x509.Certificate) bool {
-	if len(a.DNSNames) != len(b.DNSNames) || len(a.IPAddresses) != len(b.IPAddresses) {
-		return false
-	}
-	for i := range a.DNSNames {
-		if a.DNSNames[i] != b.DNSNames[i] {
-			return false
-		}
-	}
-	for i := range a.IPAddresses {
-		if !a.IPAddresses[i].Equal(b.IPAddresses[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a.DNSNames, b.DNSNames) &&
+		slices.EqualFunc(a.IPAddresses, b.IPAddresses, func(x, y net.IP) bool { return x.Equal(y) })
 }
