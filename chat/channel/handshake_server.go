@@ -160,25 +160,21 @@ func (h *serverHandshake) checkClientCertificate(ctx context.Context) error {
 // saw, and what the session reports as the peer (a live revocation of any
 // certificate in it ends the session).
 func verifyPeer(ctx context.Context, id identity, chain []*x509.Certificate, eku x509.ExtKeyUsage, name string) ([]*x509.Certificate, error) {
-	inter := id.inter
-	if len(chain) > 1 {
-		// Extra certificates the peer sent may only serve as intermediates
-		// below our configured roots.
-		// Intermediates is optional: a nil pool cannot be cloned.
-		inter = x509.NewCertPool()
-		if id.inter != nil {
-			inter = id.inter.Clone()
-		}
-		for _, c := range chain[1:] {
-			inter.AddCert(c)
-		}
-	}
-	verified, err := leafcheck.Verify(id.roots, inter, chain[0], eku, name, id.now())
+	// Extra certificates the peer sent may only serve as intermediates
+	// below our configured roots.
+	verified, err := verifiedChains.Verify(id.roots, id.inter, chain[1:], chain[0], eku, name, id.now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPeerCertificate, err)
 	}
 	return verified, checkStatus(ctx, id, verified)
 }
+
+// verifiedChains remembers the chains peers' certificates verified to
+// (docs/PROTOCOL.md §7.4): a peer that comes back with the same
+// certificates, which parseChain then answers with the same values, is not
+// verified again signature by signature; validity is checked on every use,
+// and the status check (inventory, revocation) always runs.
+var verifiedChains = leafcheck.NewCache(maxCachedChains, 10*time.Minute)
 
 // checkStatus asks the PeerChecker, within id.statusTimeout. A check that
 // could not be made (the source is unavailable or too slow) is not a

@@ -37,21 +37,36 @@ var (
 // about revocation; the checks it skips are made here, and revocation is the
 // caller's job (package revocation).
 func Verify(roots, intermediates *x509.CertPool, cert *x509.Certificate, purpose x509.ExtKeyUsage, name string, now time.Time) ([]*x509.Certificate, error) {
+	if err := checkLeaf(cert, purpose, now); err != nil {
+		return nil, err
+	}
+	return verifyChain(roots, intermediates, cert, purpose, name, now)
+}
+
+// checkLeaf makes the checks of Verify that crypto/x509 skips or that are
+// cheap enough to repeat on every use (Cache runs them on every hit).
+func checkLeaf(cert *x509.Certificate, purpose x509.ExtKeyUsage, now time.Time) error {
 	if cert.BasicConstraintsValid && cert.IsCA {
-		return nil, ErrLeafIsCA
+		return ErrLeafIsCA
 	}
 	if cert.SerialNumber == nil || cert.SerialNumber.Sign() <= 0 {
-		return nil, ErrNoSerial
+		return ErrNoSerial
 	}
 	if !slices.Contains(cert.ExtKeyUsage, purpose) {
-		return nil, fmt.Errorf("%w: need %s", ErrWrongEKU, ekuName(purpose))
+		return fmt.Errorf("%w: need %s", ErrWrongEKU, ekuName(purpose))
 	}
 	if now.Before(cert.NotBefore) {
-		return nil, fmt.Errorf("%w: valid from %s", ErrNotYet, cert.NotBefore.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: valid from %s", ErrNotYet, cert.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(cert.NotAfter) {
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, cert.NotAfter.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: expired at %s", ErrExpired, cert.NotAfter.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+// verifyChain builds and checks the chain (signatures, validity, EKU
+// nesting, constraints) and the name: the part of Verify that Cache reuses.
+func verifyChain(roots, intermediates *x509.CertPool, cert *x509.Certificate, purpose x509.ExtKeyUsage, name string, now time.Time) ([]*x509.Certificate, error) {
 	chains, err := cert.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: intermediates,
