@@ -1,28 +1,41 @@
 package enroll
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/securechat/scca/certstore"
 )
 
-// Metrics are the online CA's Prometheus metrics, in a registry of their
-// own (never the global one, so two servers in one test do not collide).
+// Metrics are the online CA's metrics in the Prometheus text format, kept in
+// a set of their own (never the global one, so two servers in one test do
+// not collide). github.com/VictoriaMetrics/metrics writes the format; it
+// replaced client_golang, whose package initialisation (default registry,
+// Go and process collectors, protobuf descriptors) every scca command paid
+// for at start-up, `scca issue` included.
 type Metrics struct {
-	reg         *prometheus.Registry
-	issued      *prometheus.CounterVec // by method: token, renewal
-	renewals    prometheus.Counter
-	revRequests *prometheus.CounterVec // by kind: crl, ocsp
-	latency     *prometheus.HistogramVec
-	errors      *prometheus.CounterVec // by endpoint and HTTP status
+	set         *metrics.Set
+	renewals    *metrics.Counter
+	revocations *metrics.Counter
+	feed        *revocationCounter // nil without a feed
 }
+
+// latencyBuckets are the upper bounds of scca_inventory_latency_seconds:
+// 100 µs growing by 2.5x, twelve buckets (to about 24 s).
+var latencyBuckets = func() []float64 {
+	b := make([]float64, 12)
+	for i, v := 0, 0.0001; i < len(b); i, v = i+1, v*2.5 {
+		b[i] = v
+	}
+	return b
+}()
 
 // RevocationFeed is the part of the inventory the revocation counter reads;
 // certstore.Store implements it.
@@ -35,64 +48,88 @@ type RevocationFeed interface {
 // counts revocations recorded in the inventory by any process since the
 // metrics were created (read from the audit log at each scrape).
 func NewMetrics(ctx context.Context, feed RevocationFeed) (*Metrics, error) {
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scca_issuances_total", Help: "Certificates issued through the API, by what authorised them.",
-		}, []string{"method"}),
-		renewals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scca_renewals_total", Help: "Certificates renewed through the API.",
-		}),
-		revRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scca_revocation_requests_total", Help: "CRL and OCSP requests served.",
-		}, []string{"kind"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "scca_inventory_latency_seconds", Help: "Inventory operations made by the API.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
-		}, []string{"op"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scca_api_errors_total", Help: "API requests answered with an error, by endpoint and status.",
-		}, []string{"endpoint", "code"}),
-	}
+	s := metrics.NewSet()
+	m := &Metrics{set: s, renewals: s.NewCounter("scca_renewals_total")}
+	// The labelled series that always exist start at zero, so a dashboard
+	// sees them before the first event.
 	for _, method := range []string{"token", "renewal"} {
-		m.issued.WithLabelValues(method)
+		m.counter("scca_issuances_total", "method", method)
 	}
 	for _, kind := range []string{"crl", "ocsp"} {
-		m.revRequests.WithLabelValues(kind)
+		m.counter("scca_revocation_requests_total", "kind", kind)
 	}
-	m.reg.MustRegister(m.issued, m.renewals, m.revRequests, m.latency, m.errors)
 	if feed != nil {
 		rc, err := newRevocationCounter(ctx, feed)
 		if err != nil {
 			return nil, err
 		}
-		m.reg.MustRegister(rc)
+		m.feed = rc
+		m.revocations = s.NewCounter("scca_revocations_total")
 	}
 	return m, nil
 }
 
-// Handler serves the metrics in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+// counter returns the counter name{label="value",...}; labels are pairs.
+// Label values are ours or HTTP status texts, quoted as the text format
+// wants (backslash, quote and newline escaped).
+func (m *Metrics) counter(name string, labels ...string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(series(name, labels...))
 }
 
-// Registry is where further collectors can be registered.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+func series(name string, labels ...string) string {
+	if len(labels) == 0 {
+		return name
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte('{')
+	for i := 0; i+1 < len(labels); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", labels[i], labels[i+1])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// Handler serves the metrics in the Prometheus text format. A scrape whose
+// revocation feed cannot be read fails with 500 rather than report a stale
+// count.
+func (m *Metrics) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.feed != nil {
+			n, err := m.feed.total(r.Context())
+			if err != nil {
+				http.Error(w, "metrics: read the revocation feed: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			m.revocations.Set(n)
+		}
+		var buf bytes.Buffer
+		m.set.WritePrometheus(&buf)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(buf.Bytes())
+	})
+}
 
 // observe times one inventory operation.
 func (m *Metrics) observe(op string, start time.Time) {
-	m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	m.set.GetOrCreatePrometheusHistogramExt(series("scca_inventory_latency_seconds", "op", op), latencyBuckets).
+		UpdateDuration(start)
 }
 
 // CountRevocationRequests wraps the plain-HTTP CRL/OCSP handler so the
 // requests it serves are counted, by the first path segment.
 func (m *Metrics) CountRevocationRequests(h http.Handler) http.Handler {
+	ocsp := m.counter("scca_revocation_requests_total", "kind", "ocsp")
+	crl := m.counter("scca_revocation_requests_total", "kind", "crl")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/ocsp"):
-			m.revRequests.WithLabelValues("ocsp").Inc()
+			ocsp.Inc()
 		case strings.HasPrefix(r.URL.Path, "/crl"):
-			m.revRequests.WithLabelValues("crl").Inc()
+			crl.Inc()
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -102,10 +139,9 @@ func (m *Metrics) CountRevocationRequests(h http.Handler) http.Handler {
 // so revocations by `scca revoke` in another process are counted too.
 type revocationCounter struct {
 	feed  RevocationFeed
-	desc  *prometheus.Desc
 	mu    sync.Mutex
 	after int64
-	total float64
+	count uint64
 }
 
 func newRevocationCounter(ctx context.Context, feed RevocationFeed) (*revocationCounter, error) {
@@ -113,33 +149,27 @@ func newRevocationCounter(ctx context.Context, feed RevocationFeed) (*revocation
 	if err != nil {
 		return nil, err
 	}
-	return &revocationCounter{
-		feed: feed, after: last,
-		desc: prometheus.NewDesc("scca_revocations_total",
-			"Revocations recorded in the inventory (by any process, supersessions included) since this server started.", nil, nil),
-	}, nil
+	return &revocationCounter{feed: feed, after: last}, nil
 }
 
-func (c *revocationCounter) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *revocationCounter) Collect(ch chan<- prometheus.Metric) {
+// total reads the revocations recorded since the last scrape and returns
+// the count since the server started.
+func (c *revocationCounter) total(ctx context.Context) (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for {
 		evs, err := c.feed.RevocationsSince(ctx, c.after, 1000)
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.desc, err)
-			return
+			return 0, err
 		}
 		for _, e := range evs {
 			c.after = e.AuditID
-			c.total++
+			c.count++
 		}
 		if len(evs) < 1000 {
-			break
+			return c.count, nil
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, c.total)
 }

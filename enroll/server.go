@@ -398,7 +398,7 @@ func (m *Metrics) countIssued(method string) {
 	if m == nil {
 		return
 	}
-	m.issued.WithLabelValues(method).Inc()
+	m.counter("scca_issuances_total", "method", method).Inc()
 	if method == "renewal" {
 		m.renewals.Inc()
 	}
@@ -406,7 +406,7 @@ func (m *Metrics) countIssued(method string) {
 
 func (m *Metrics) countError(endpoint string, code int) {
 	if m != nil {
-		m.errors.WithLabelValues(endpoint, http.StatusText(code)).Inc()
+		m.counter("scca_api_errors_total", "code", http.StatusText(code), "endpoint", endpoint).Inc()
 	}
 }
 
