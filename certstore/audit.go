@@ -104,6 +104,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (Audi
 // read after the lock is granted, so it is never stale; the lock is held
 // until the commit.
 func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEntry) ([]AuditEntry, error) {
+	if err := s.seal.Ready(); err != nil {
+		return nil, fmt.Errorf("append audit entry: %w", err)
+	}
 	if s.seal != nil && s.seal.Key == nil {
 		return nil, fmt.Errorf("append audit entry: %w", ErrAuditKeyNotLoaded)
 	}

@@ -20,6 +20,9 @@ func sealedAt(t *testing.T, url string, clk *fakeClock, dir string) *Store {
 		}
 	}
 	seal, err := LoadAuditSeal(dir)
+	if err == nil && seal != nil {
+		err = seal.Ready()
+	}
 	if err != nil || seal == nil || seal.Key == nil {
 		t.Fatalf("LoadAuditSeal = %+v, %v", seal, err)
 	}
@@ -220,6 +223,9 @@ func testAuditSeal(t *testing.T, fresh func(t *testing.T) (*Store, *fakeClock, s
 	t.Run("a writer without the key is refused, one without the seal is caught", func(t *testing.T) {
 		s, clk, url, dir := seed(t)
 		seal, _ := LoadAuditSeal(dir)
+		if err := seal.Ready(); err != nil {
+			t.Fatal(err)
+		}
 		seal.Key = nil
 		verifyOnly, err := Open(ctx, url, Options{Now: clk.Now, AuditSeal: seal})
 		if err != nil {
@@ -274,7 +280,63 @@ func TestAuditKeyFiles(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, AuditKeyFile))
 	seal, err := LoadAuditSeal(dir)
+	if err == nil {
+		err = seal.Ready()
+	}
 	if err != nil || seal.Key != nil || seal.Public == nil {
 		t.Errorf("LoadAuditSeal with the public key only = %+v, %v; want verify-only", seal, err)
+	}
+}
+
+// TestAuditKeyMismatch: a private key that is not the public key's pair,
+// or not a key at all, is reported by Ready and refused by every append,
+// so nothing is sealed with it.
+func TestAuditKeyMismatch(t *testing.T) {
+	for name, corrupt := range map[string]func(dir string){
+		"another key pair": func(dir string) {
+			other := t.TempDir()
+			if err := NewAuditKey(other, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(other, AuditKeyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"not a key": func(dir string) {
+			if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := NewAuditKey(dir, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			corrupt(dir)
+			seal, err := LoadAuditSeal(dir)
+			if err != nil {
+				t.Fatalf("LoadAuditSeal = %v; the key is parsed in the background", err)
+			}
+			if err := seal.Ready(); err == nil || seal.Key != nil {
+				t.Fatalf("Ready = %v, Key set %v; want an error and no key", err, seal.Key != nil)
+			}
+			clk := newClock()
+			s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), Options{Now: clk.Now, AuditSeal: seal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Insert(context.Background(), testRecord(1, clk.Now())); err == nil {
+				t.Fatal("Insert with an unusable audit key succeeded")
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/gofrs/flock"
 
@@ -60,6 +61,40 @@ type AuditSeal struct {
 	// file, outside the database, so stripping seals cannot pass entries
 	// off as older than the key. 0 means 1: every entry.
 	SealedFrom int64
+
+	// loading is the private key LoadAuditSeal parses in the background;
+	// ready moves it into Key once.
+	loading *keyLoad
+	ready   sync.Once
+	loadErr error
+}
+
+// keyLoad is a private key being parsed by another goroutine.
+type keyLoad struct {
+	done chan struct{}
+	key  ed25519.PrivateKey
+	err  error
+}
+
+// Ready waits for the private key that LoadAuditSeal parses in the
+// background and reports whether it is unusable (malformed, or not the
+// public key's pair). Expanding an Ed25519 key builds the process's base
+// point table (about a millisecond of CPU), which a short command such as
+// `scca issue` then overlaps with opening the inventory. Callers that
+// loaded the seal call Ready before relying on it; signing waits for it
+// too.
+func (s *AuditSeal) Ready() error {
+	if s == nil {
+		return nil
+	}
+	s.ready.Do(func() {
+		if s.loading == nil {
+			return
+		}
+		<-s.loading.done
+		s.Key, s.loadErr = s.loading.key, s.loading.err
+	})
+	return s.loadErr
 }
 
 // sealedFromHeader is the PEM header of the public key file that holds
@@ -112,7 +147,9 @@ func NewAuditKey(dir string, sealedFrom int64, rnd io.Reader) error {
 // LoadAuditSeal reads the audit seal of the CA directory dir. It returns
 // nil, nil when dir has no audit key at all (an unsealed log). The private
 // key is loaded when this user may read it; otherwise the seal can only
-// verify. A private key that group or others can access is refused.
+// verify. A private key that group or others can access is refused. The
+// key file is read here and parsed in the background: call Ready for the
+// outcome.
 func LoadAuditSeal(dir string) (*AuditSeal, error) {
 	seal := &AuditSeal{AnchorPath: filepath.Join(dir, AuditAnchorFile)}
 	pubPEM, err := os.ReadFile(filepath.Join(dir, AuditPublicKeyFile))
@@ -143,12 +180,13 @@ func LoadAuditSeal(dir string) (*AuditSeal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read audit key: %w", err)
 	}
-	if seal.Key, err = parseAuditKey(keyPEM); err != nil {
-		return nil, err
-	}
-	if !seal.Public.Equal(seal.Key.Public()) {
-		return nil, fmt.Errorf("%s does not match %s", AuditKeyFile, AuditPublicKeyFile)
-	}
+	seal.loading = &keyLoad{done: make(chan struct{})}
+	go func(l *keyLoad, pub ed25519.PublicKey) {
+		defer close(l.done)
+		if l.key, l.err = parseAuditKey(keyPEM); l.err == nil && !pub.Equal(l.key.Public()) {
+			l.key, l.err = nil, fmt.Errorf("%s does not match %s", AuditKeyFile, AuditPublicKeyFile)
+		}
+	}(seal.loading, seal.Public)
 	return seal, nil
 }
 

@@ -5,13 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"modernc.org/sqlite"
+	"github.com/securechat/scca/certstore/dialect/sqlite"
 )
 
 // TestSQLiteCommitsAreDurable: the embedded inventory runs in WAL mode with
 // synchronous=FULL, so a commit returns only after its WAL frames are
-// synced (README, Performance: the fsync table), and SQLite syncs with
-// fdatasync. With NORMAL a commit would become durable only at the next
+// synced (README, Performance: the fsync table), and the pure-Go build's
+// SQLite syncs with fdatasync (the cgo build's with fsync). With NORMAL a commit would become durable only at the next
 // checkpoint, after the issued files and the audit anchor.
 func TestSQLiteCommitsAreDurable(t *testing.T) {
 	s := openAt(t, "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), nil)
@@ -24,7 +24,15 @@ func TestSQLiteCommitsAreDurable(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
 		t.Fatalf("synchronous = %d, %v; want 2 (FULL)", sync, err)
 	}
-	if !sqlite.FdatasyncEnabled() {
+	var busy int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil || busy <= 0 {
+		t.Fatalf("busy_timeout = %d, %v; want a wait for the lock", busy, err)
+	}
+	var fk int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+	if sqlite.Driver == "modernc.org/sqlite" && !sqlite.Fdatasync() {
 		t.Error("SQLite commits with fsync, want fdatasync")
 	}
 }

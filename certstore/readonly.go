@@ -3,15 +3,13 @@ package certstore
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-)
 
-// readOnlySQLitePragmas: no journal_mode (changing it writes) and no
-// _txlock=immediate (a read-only connection never takes the write lock).
-const readOnlySQLitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)"
+	"github.com/securechat/scca/certstore/sqldriver"
+)
 
 // openSQLiteReadOnly opens an existing SQLite inventory for reading only
 // (Options.ReadOnly), creating nothing: no database file, no lock file.
@@ -24,24 +22,17 @@ const readOnlySQLitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(
 // is writing, and the only way to read one on read-only media. Immutable
 // reports whether that was needed; then changes made later elsewhere are not
 // seen by this handle.
-func openSQLiteReadOnly(loc Location) (db *sql.DB, immutable bool, err error) {
+func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immutable bool, err error) {
+	if drv.OpenReadOnly == nil {
+		return nil, false, fmt.Errorf("the %s driver cannot open read-only", drv.Name)
+	}
 	if _, err := os.Stat(loc.Path); err != nil {
 		return nil, false, err
 	}
 	_, shmErr := os.Stat(loc.Path + "-shm")
 	immutable = errors.Is(shmErr, fs.ErrNotExist) && !dirWritable(filepath.Dir(loc.Path))
-	dsn := "file:" + sqliteURIPath(loc.Path) + "?mode=ro&" + readOnlySQLitePragmas
-	if immutable {
-		dsn += "&immutable=1"
-	}
-	db, err = sql.Open(DriverSQLite, dsn)
+	db, err = drv.OpenReadOnly(loc, immutable)
 	return db, immutable, err
-}
-
-// sqliteURIPath escapes a file path for an SQLite URI filename, where '%'
-// starts an escape ('?' and '#' are refused by parseSQLiteURL already).
-func sqliteURIPath(p string) string {
-	return strings.ReplaceAll(filepath.ToSlash(p), "%", "%25")
 }
 
 // Immutable reports whether a read-only SQLite store was opened immutable

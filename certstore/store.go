@@ -66,7 +66,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.ReadOnly && loc.Driver == DriverSQLite {
-		s.db, s.immutable, err = openSQLiteReadOnly(loc)
+		s.db, s.immutable, err = openSQLiteReadOnly(drv, loc)
 	} else {
 		s.db, err = drv.Open(bounded)
 	}

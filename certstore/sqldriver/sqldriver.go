@@ -54,6 +54,10 @@ type Driver struct {
 	// Open returns a handle whose statements use '?' placeholders,
 	// whatever the database's own placeholder syntax.
 	Open func(loc Location) (*sql.DB, error)
+	// OpenReadOnly opens an existing database file for reading only,
+	// creating nothing; immutable also takes no locks and reads no WAL.
+	// Optional: only a file database (SQLite) has it.
+	OpenReadOnly func(loc Location, immutable bool) (*sql.DB, error)
 	// Unreachable explains a failed first contact, wrapping ErrUnreachable,
 	// without the password.
 	Unreachable func(loc Location, err error) error

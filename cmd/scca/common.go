@@ -75,7 +75,17 @@ func (e *env) openWithSeal(ctx context.Context, readOnly bool) (*certstore.Store
 	opts := e.storeOptions()
 	opts.AuditSeal = seal
 	opts.ReadOnly = readOnly
-	return certstore.Open(ctx, e.dbURL(), opts)
+	st, err := certstore.Open(ctx, e.dbURL(), opts)
+	if err != nil {
+		return nil, err
+	}
+	// The audit key was parsed while the inventory opened; a bad one is
+	// reported now, before any work, as it was before that overlap.
+	if err := seal.Ready(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // ensureAuditKey creates the audit key beside the CA keys unless the certs

@@ -1,6 +1,15 @@
-// Package sqlite links the pure-Go SQLite driver (modernc.org/sqlite) into
-// a program and registers it with the inventory (package certstore):
-// import it for its side effect to use sqlite:PATH inventories.
+// Package sqlite links an SQLite driver into a program and registers it
+// with the inventory (package certstore): import it for its side effect to
+// use sqlite:PATH inventories.
+//
+// Which driver depends on the build. With cgo (the default wherever a C
+// compiler is installed) it is github.com/mattn/go-sqlite3, SQLite's own C
+// code: a short-lived command such as `scca issue` starts faster and runs
+// its statements faster with it. Without cgo (CGO_ENABLED=0, or no C
+// compiler) it is modernc.org/sqlite, the same C code translated to Go, so
+// a static binary still has an embedded inventory. Both read and write the
+// same files with the same settings; sqlite_cgo.go and sqlite_nocgo.go hold
+// what differs (the DSN syntax and the error types).
 package sqlite
 
 import (
@@ -9,90 +18,51 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
-
-	"modernc.org/sqlite" // also registers the pure-Go "sqlite" database/sql driver
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/securechat/scca/certstore/sqldriver"
 )
 
 func init() {
 	sqldriver.Register(&sqliteDriver)
-	// Commits sync with fdatasync(2) rather than fsync(2): the same
-	// durability (data and the size needed to read it back), without
-	// forcing a journal commit for the WAL's timestamps. It is what SQLite
-	// does in every Linux distribution's build; where it is unavailable
-	// (macOS, Windows) SQLite keeps fsync and the error says only that.
-	_, _ = sqlite.Fdatasync(true)
 }
 
-// pragmas are applied by modernc.org/sqlite on every new connection.
-// busy_timeout makes a writer wait for another process's transaction instead
-// of failing with SQLITE_BUSY; WAL lets readers run beside the one writer;
-// _txlock=immediate makes every transaction BEGIN IMMEDIATE, so the write
-// lock is taken up front and read-then-write transactions cannot deadlock.
+// Settings applied on every new connection (the DSN syntax is the
+// driver's: pragmas in sqlite_cgo.go and sqlite_nocgo.go).
+//
+// busy_timeout makes a writer wait for another process's transaction
+// instead of failing with SQLITE_BUSY; WAL lets readers run beside the one
+// writer; the transaction lock "immediate" makes every transaction BEGIN
+// IMMEDIATE, so the write lock is taken up front and read-then-write
+// transactions cannot deadlock.
 //
 // synchronous=FULL: a commit returns only after its WAL frames are synced,
 // so a committed issuance or revocation survives a power cut, and it is
 // durable before the key and certificate files that it vouches for are
 // linked and before the audit anchor names it (with NORMAL a commit was
-// durable only at the next checkpoint, here when the command closed the
-// store, after those files). It costs one sync per commit, the one the
-// README's fsync table lists for the inventory.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-	"&_pragma=foreign_keys(on)&_pragma=synchronous(FULL)&_txlock=immediate"
-
-// codeMask keeps the primary result code of an extended code.
-const codeMask = 0xff
+// durable only at the next checkpoint, after those files). It costs one
+// sync per commit, the one the README's fsync table lists for the
+// inventory.
+const defaultBusy = 10 * time.Second
 
 var sqliteDriver = sqldriver.Driver{
-	Name:        sqldriver.SQLite,
-	Parse:       parseURL,
-	Open:        open,
-	Unreachable: unreachable,
-	Duplicate: func(err error) bool {
-		se, ok := sqldriver.ErrorAs[*sqlite.Error](err)
-		return ok && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
-	},
-	Retryable: func(err error) bool {
-		se, ok := sqldriver.ErrorAs[*sqlite.Error](err)
-		code := 0
-		if ok {
-			code = se.Code() & codeMask
-		}
-		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
-	},
-	Fault: fault,
-	Bound: bound,
-}
-
-// faults maps primary SQLite result codes to plain words; extended codes
-// (SQLITE_READONLY_DBMOVED = 1544, SQLITE_IOERR_* ...) share their primary
-// code's low byte.
-var faults = map[int]error{
-	sqlite3.SQLITE_FULL:     sqldriver.ErrDiskFull,
-	sqlite3.SQLITE_READONLY: sqldriver.ErrReadOnly,
-	sqlite3.SQLITE_IOERR:    sqldriver.ErrDiskIO,
-	sqlite3.SQLITE_CANTOPEN: sqldriver.ErrCannotOpen,
-	sqlite3.SQLITE_PERM:     sqldriver.ErrCannotOpen,
-	sqlite3.SQLITE_AUTH:     sqldriver.ErrCannotOpen,
-	sqlite3.SQLITE_CORRUPT:  sqldriver.ErrCorrupt,
-	sqlite3.SQLITE_NOTADB:   sqldriver.ErrCorrupt,
-}
-
-func fault(err error) error {
-	if se, ok := sqldriver.ErrorAs[*sqlite.Error](err); ok {
-		return faults[se.Code()&codeMask]
-	}
-	return nil
+	Name:         sqldriver.SQLite,
+	Parse:        parseURL,
+	Open:         open,
+	OpenReadOnly: openReadOnly,
+	Unreachable:  unreachable,
+	Duplicate:    duplicate,
+	Retryable:    retryable,
+	Fault:        fault,
+	Bound:        bound,
 }
 
 // bound makes a writer wait at most d for another process's lock (SQLite's
-// busy timeout) instead of the default in pragmas.
+// busy timeout) instead of the default.
 func bound(loc sqldriver.Location, d time.Duration) (sqldriver.Location, error) {
-	loc.DSN = strings.Replace(loc.DSN, "busy_timeout(10000)", fmt.Sprintf("busy_timeout(%d)", d.Milliseconds()), 1)
+	loc.DSN = loc.Path + "?" + pragmas(d)
 	return loc, nil
 }
 
@@ -107,14 +77,14 @@ func parseURL(raw string) (sqldriver.Location, bool, error) {
 	if path == "" {
 		return sqldriver.Location{}, true, errors.New("sqlite URL has no file path (want sqlite:PATH)")
 	}
-	// modernc.org/sqlite splits its DSN at the first '?', so a path holding
-	// one cannot be expressed.
+	// Both drivers split their DSN at the first '?', so a path holding one
+	// cannot be expressed; '#' would end a URI filename.
 	if strings.ContainsAny(path, "?#") {
 		return sqldriver.Location{}, true, fmt.Errorf("sqlite path %q must not contain '?' or '#'", path)
 	}
 	return sqldriver.Location{
 		Driver:   sqldriver.SQLite,
-		DSN:      path + "?" + pragmas,
+		DSN:      path + "?" + pragmas(defaultBusy),
 		Redacted: "sqlite:" + path,
 		Path:     path,
 	}, true, nil
@@ -128,7 +98,23 @@ func open(loc sqldriver.Location) (*sql.DB, error) {
 	if err := createPrivate(loc.Path); err != nil {
 		return nil, err
 	}
-	return sql.Open(sqldriver.SQLite, loc.DSN)
+	return sql.Open(driverName, loc.DSN)
+}
+
+// openReadOnly opens loc's existing file for reading only, as a URI
+// filename with mode=ro (and immutable=1 when asked: no locks, no WAL).
+func openReadOnly(loc sqldriver.Location, immutable bool) (*sql.DB, error) {
+	dsn := "file:" + uriPath(loc.Path) + "?mode=ro&" + readOnlyPragmas(defaultBusy)
+	if immutable {
+		dsn += "&immutable=1"
+	}
+	return sql.Open(driverName, dsn)
+}
+
+// uriPath escapes a file path for an SQLite URI filename, where '%' starts
+// an escape ('?' and '#' are refused by parseURL already).
+func uriPath(p string) string {
+	return strings.ReplaceAll(filepath.ToSlash(p), "%", "%25")
 }
 
 // createPrivate creates a new SQLite inventory file readable by its owner
