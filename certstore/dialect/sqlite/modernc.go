@@ -1,5 +1,3 @@
-//go:build !cgo
-
 package sqlite
 
 import (
@@ -12,9 +10,7 @@ import (
 	"github.com/securechat/scca/certstore/sqldriver"
 )
 
-// Driver is the SQLite driver this build links (see the package doc).
-const Driver = "modernc.org/sqlite"
-
+// driverName is modernc.org/sqlite's database/sql name.
 const driverName = "sqlite"
 
 func init() {
