@@ -122,7 +122,10 @@ func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEnt
 		e.Hash = auditHash(e)
 		var seal any // NULL: no audit key configured
 		if s.seal != nil {
-			seal = s.seal.sign(e.Hash)
+			var err error
+			if seal, err = s.seal.sign(e.Hash); err != nil {
+				return nil, err
+			}
 		}
 		args = append(args, e.ID, timeArg(e.At), e.Actor, e.Action,
 			e.IssuerKeyID, e.Serial, e.Details, e.PrevHash, e.Hash, seal)

@@ -2,6 +2,12 @@ package certstore
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -339,4 +345,115 @@ func TestAuditKeyMismatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditSealKeyTypes: new audit keys are ECDSA P-256 and their seals
+// are 64-byte r||s signatures that verify under the public key only; an
+// Ed25519 audit key made before still seals and verifies; a seal by another
+// key, a flipped bit or the wrong length is refused.
+func TestAuditSealKeyTypes(t *testing.T) {
+	dir := t.TempDir()
+	if err := NewAuditKey(dir, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := LoadAuditSeal(dir)
+	if err == nil {
+		err = fresh.Ready()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := fresh.Key.(*ecdsa.PrivateKey); !ok || k.Curve != elliptic.P256() {
+		t.Fatalf("new audit key is %T, want ECDSA P-256", fresh.Key)
+	}
+	_, legacyKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := &AuditSeal{Key: legacyKey, Public: legacyKey.Public()}
+	hash := strings.Repeat("ab", 32)
+	for name, seal := range map[string]*AuditSeal{"ecdsa-p256": fresh, "ed25519": legacy} {
+		t.Run(name, func(t *testing.T) {
+			sig, err := seal.sign(hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sig) != 2*sealSize {
+				t.Fatalf("seal has %d hex digits, want %d (the column holds 128)", len(sig), 2*sealSize)
+			}
+			if !seal.verify(hash, sig) {
+				t.Fatal("a fresh seal does not verify")
+			}
+			last := byte('0') // another last hex digit: a changed signature
+			if sig[len(sig)-1] == '0' {
+				last = '1'
+			}
+			changed := sig[:len(sig)-1] + string(last)
+			for bad, s := range map[string]string{
+				"other hash": sig,
+				"changed":    changed,
+				"short":      sig[:len(sig)-2],
+				"not hex":    "zz" + sig[2:],
+				"empty":      "",
+			} {
+				h := hash
+				if bad == "other hash" {
+					h = strings.Repeat("cd", 32)
+				}
+				if seal.verify(h, s) {
+					t.Errorf("%s: verified", bad)
+				}
+			}
+			other := legacy
+			if seal == legacy {
+				other = fresh
+			}
+			if (&AuditSeal{Public: other.Public}).verify(hash, sig) {
+				t.Error("a seal verified under another audit key")
+			}
+		})
+	}
+}
+
+// TestLegacyEd25519AuditKeyLoads: a CA directory whose audit key files were
+// made when audit keys were Ed25519 still loads, signs and verifies.
+func TestLegacyEd25519AuditKeyLoads(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	pubDER, _ := x509.MarshalPKIXPublicKey(pub)
+	if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, AuditPublicKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER,
+		Headers: map[string]string{sealedFromHeader: "3"}}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seal, err := LoadAuditSeal(dir)
+	if err == nil {
+		err = seal.Ready()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := seal.Key.(ed25519.PrivateKey); !ok || seal.SealedFrom != 3 {
+		t.Fatalf("legacy key loaded as %T from %d", seal.Key, seal.SealedFrom)
+	}
+	hash := strings.Repeat("0f", 32)
+	sig, err := seal.sign(hash)
+	if err != nil || !seal.verify(hash, sig) || !ed25519.Verify(pub, []byte(auditSealDomain+hash), mustHex(t, sig)) {
+		t.Fatalf("legacy seal %q, %v does not verify", sig, err)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

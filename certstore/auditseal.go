@@ -2,7 +2,12 @@ package certstore
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,7 +31,7 @@ import (
 // never in the database: whoever can write the database but not this
 // directory cannot forge a seal, nor move the anchor back.
 const (
-	AuditKeyFile       = "audit_key.pem"     // Ed25519 private key, PKCS#8, 0600
+	AuditKeyFile       = "audit_key.pem"     // ECDSA P-256 (or, from before, Ed25519) private key, PKCS#8, 0600
 	AuditPublicKeyFile = "audit_key.pub.pem" // its public key, for auditors
 	AuditAnchorFile    = "audit_anchor.json" // the newest sealed entry, 0600
 )
@@ -48,11 +54,14 @@ const auditSealDomain = "scca audit seal v1\x00"
 // can then neither rewrite an entry (its seal breaks) nor cut the tail and
 // move the head back (the anchor still names the lost entry).
 type AuditSeal struct {
-	// Key signs new entries. A store whose seal has no Key refuses to
-	// append, rather than write entries that verification would reject.
-	Key ed25519.PrivateKey
-	// Public verifies seals; it must match Key when both are set.
-	Public ed25519.PublicKey
+	// Key signs new entries: an *ecdsa.PrivateKey on P-256 (what
+	// NewAuditKey makes) or an ed25519.PrivateKey (what it made before). A
+	// store whose seal has no Key refuses to append, rather than write
+	// entries that verification would reject.
+	Key crypto.Signer
+	// Public verifies seals (*ecdsa.PublicKey or ed25519.PublicKey); it
+	// must match Key when both are set.
+	Public crypto.PublicKey
 	// AnchorPath is the anchor file; "" keeps no anchor (then only seals
 	// protect the log, and a cut-off tail goes unnoticed).
 	AnchorPath string
@@ -72,17 +81,17 @@ type AuditSeal struct {
 // keyLoad is a private key being parsed by another goroutine.
 type keyLoad struct {
 	done chan struct{}
-	key  ed25519.PrivateKey
+	key  crypto.Signer
 	err  error
 }
 
 // Ready waits for the private key that LoadAuditSeal parses in the
 // background and reports whether it is unusable (malformed, or not the
-// public key's pair). Expanding an Ed25519 key builds the process's base
-// point table (about a millisecond of CPU), which a short command such as
-// `scca issue` then overlaps with opening the inventory. Callers that
-// loaded the seal call Ready before relying on it; signing waits for it
-// too.
+// public key's pair). Parsing a key costs a fraction of a millisecond
+// (an Ed25519 key, from before P-256 audit keys, builds the process's base
+// point table: several milliseconds), which a short command such as
+// `scca issue` overlaps with opening the inventory. Callers that loaded the
+// seal call Ready before relying on it; signing waits for it too.
 func (s *AuditSeal) Ready() error {
 	if s == nil {
 		return nil
@@ -101,17 +110,65 @@ func (s *AuditSeal) Ready() error {
 // AuditSeal.SealedFrom.
 const sealedFromHeader = "Sealed-From"
 
-// sign seals an entry hash. Ed25519 signing is deterministic (RFC 8032
-// §5.1.6): it takes no randomness, so no nonce can be reused or biased.
-func (s *AuditSeal) sign(hash string) string {
-	return hex.EncodeToString(ed25519.Sign(s.Key, []byte(auditSealDomain+hash)))
+// sealSize is a seal's length in bytes: an Ed25519 signature, or an ECDSA
+// P-256 signature as r||s, each 32 bytes big-endian (the fixed-size form of
+// RFC 7518 §3.4 and WebCrypto). Both fit the 128 hex digits of
+// audit_log.seal.
+const sealSize = 64
+
+// sign seals an entry hash, signing auditSealDomain+hash.
+//
+// Key choice: new audit keys are ECDSA P-256. Go keeps P-256's base point
+// multiples as a table compiled into the binary, so a key loads and signs
+// in tens of microseconds, while an Ed25519 key first builds its table at
+// run time (about 11 million instructions): the larger part of a short
+// `scca issue` once, and paid again by every process. Ed25519 keys made
+// before keep working.
+//
+// Nonces: Ed25519 signing is deterministic (RFC 8032 §5.1.6) and takes no
+// randomness. ECDSA's per-signature secret comes from crypto/ecdsa, which
+// derives it from the private key and the digest together with fresh
+// randomness from crypto/rand (hedged signing): a nonce neither repeats
+// across digests nor depends on the randomness alone, so a weak random
+// source cannot leak the key through nonce reuse.
+func (s *AuditSeal) sign(hash string) (string, error) {
+	msg := []byte(auditSealDomain + hash)
+	switch k := s.Key.(type) {
+	case ed25519.PrivateKey:
+		return hex.EncodeToString(ed25519.Sign(k, msg)), nil
+	case *ecdsa.PrivateKey:
+		digest := sha256.Sum256(msg)
+		r, ss, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return "", fmt.Errorf("seal audit entry: %w", err)
+		}
+		sig := make([]byte, sealSize)
+		r.FillBytes(sig[:sealSize/2])
+		ss.FillBytes(sig[sealSize/2:])
+		return hex.EncodeToString(sig), nil
+	default:
+		return "", fmt.Errorf("seal audit entry: unsupported audit key %T", s.Key)
+	}
 }
 
 // verify reports whether seal is a valid signature of hash.
 func (s *AuditSeal) verify(hash, seal string) bool {
 	sig, err := hex.DecodeString(seal)
-	return err == nil && len(sig) == ed25519.SignatureSize &&
-		ed25519.Verify(s.Public, []byte(auditSealDomain+hash), sig)
+	if err != nil || len(sig) != sealSize {
+		return false
+	}
+	msg := []byte(auditSealDomain + hash)
+	switch pub := s.Public.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(pub, msg, sig)
+	case *ecdsa.PublicKey:
+		digest := sha256.Sum256(msg)
+		r := new(big.Int).SetBytes(sig[:sealSize/2])
+		ss := new(big.Int).SetBytes(sig[sealSize/2:])
+		return ecdsa.Verify(pub, digest[:], r, ss)
+	default:
+		return false
+	}
 }
 
 // NewAuditKey creates the audit key pair in dir (private key 0600, public
@@ -120,10 +177,14 @@ func (s *AuditSeal) verify(hash, seal string) bool {
 // gets a key). rnd nil means crypto/rand, the only acceptable source
 // outside tests.
 func NewAuditKey(dir string, sealedFrom int64, rnd io.Reader) error {
-	pub, priv, err := ed25519.GenerateKey(rnd)
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rnd)
 	if err != nil {
 		return fmt.Errorf("generate audit key: %w", err)
 	}
+	pub := priv.Public()
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return fmt.Errorf("encode audit key: %w", err)
@@ -181,16 +242,16 @@ func LoadAuditSeal(dir string) (*AuditSeal, error) {
 		return nil, fmt.Errorf("read audit key: %w", err)
 	}
 	seal.loading = &keyLoad{done: make(chan struct{})}
-	go func(l *keyLoad, pub ed25519.PublicKey) {
+	go func(l *keyLoad, pub crypto.PublicKey) {
 		defer close(l.done)
-		if l.key, l.err = parseAuditKey(keyPEM); l.err == nil && !pub.Equal(l.key.Public()) {
+		if l.key, l.err = parseAuditKey(keyPEM); l.err == nil && !samePublic(pub, l.key.Public()) {
 			l.key, l.err = nil, fmt.Errorf("%s does not match %s", AuditKeyFile, AuditPublicKeyFile)
 		}
 	}(seal.loading, seal.Public)
 	return seal, nil
 }
 
-func parseAuditPublic(data []byte) (ed25519.PublicKey, int64, error) {
+func parseAuditPublic(data []byte) (crypto.PublicKey, int64, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PUBLIC KEY" {
 		return nil, 0, fmt.Errorf("%s: no PUBLIC KEY PEM block", AuditPublicKeyFile)
@@ -199,9 +260,8 @@ func parseAuditPublic(data []byte) (ed25519.PublicKey, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", AuditPublicKeyFile, err)
 	}
-	pub, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, 0, fmt.Errorf("%s: not an Ed25519 key", AuditPublicKeyFile)
+	if !auditKeyType(k) {
+		return nil, 0, fmt.Errorf("%s: not an ECDSA P-256 or Ed25519 key", AuditPublicKeyFile)
 	}
 	from := int64(1) // no header: every entry must be sealed
 	if h, ok := block.Headers[sealedFromHeader]; ok {
@@ -209,10 +269,10 @@ func parseAuditPublic(data []byte) (ed25519.PublicKey, int64, error) {
 			return nil, 0, fmt.Errorf("%s: malformed %s header", AuditPublicKeyFile, sealedFromHeader)
 		}
 	}
-	return pub, from, nil
+	return k, from, nil
 }
 
-func parseAuditKey(data []byte) (ed25519.PrivateKey, error) {
+func parseAuditKey(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("%s: no PRIVATE KEY PEM block", AuditKeyFile)
@@ -221,11 +281,29 @@ func parseAuditKey(data []byte) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", AuditKeyFile, err)
 	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", AuditKeyFile)
+	priv, ok := k.(crypto.Signer)
+	if !ok || !auditKeyType(priv.Public()) {
+		return nil, fmt.Errorf("%s: not an ECDSA P-256 or Ed25519 key", AuditKeyFile)
 	}
 	return priv, nil
+}
+
+// auditKeyType reports whether pub is of a kind an audit key may be:
+// ECDSA on P-256, or Ed25519.
+func auditKeyType(pub crypto.PublicKey) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return k.Curve == elliptic.P256()
+	case ed25519.PublicKey:
+		return true
+	}
+	return false
+}
+
+// samePublic reports whether two audit public keys are the same key.
+func samePublic(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
 }
 
 // auditAnchor is the anchor file's content: the newest committed entry.
