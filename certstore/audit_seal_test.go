@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/x509"
+	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -456,4 +457,52 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAnchorStagedWithCommit: a batch's anchor is written while its
+// transaction commits, but the anchor file moves only after the commit: a
+// failed commit leaves it where it was and no temporary file behind.
+func TestAnchorStagedWithCommit(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	dir := t.TempDir()
+	s := sealedAt(t, "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), clk, dir)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, s, testRecord(1, clk.Now()))
+	before, ok, err := s.seal.readAnchor()
+	if err != nil || !ok {
+		t.Fatalf("anchor after the first insert: %+v %v %v", before, ok, err)
+	}
+	s.commit.beforeCommit = func(*sql.Tx, int) error { return errInjected }
+	if err := s.Insert(ctx, testRecord(2, clk.Now())); !errors.Is(err, errInjected) {
+		t.Fatalf("Insert with a failing commit = %v", err)
+	}
+	if after, _, _ := s.seal.readAnchor(); after != before {
+		t.Fatalf("a failed commit moved the anchor from %+v to %+v", before, after)
+	}
+	noTemp := func() {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("temporary file %s left in the CA directory", e.Name())
+			}
+		}
+	}
+	noTemp()
+	s.commit.beforeCommit = nil
+	mustInsert(t, s, testRecord(3, clk.Now()))
+	after, ok, err := s.seal.readAnchor()
+	if err != nil || !ok || after.ID <= before.ID {
+		t.Fatalf("anchor after a committed insert = %+v %v %v, want past %+v", after, ok, err, before)
+	}
+	noTemp()
+	if r, err := s.CheckAudit(ctx); err != nil || !r.Anchored {
+		t.Fatalf("CheckAudit = %+v, %v", r, err)
+	}
 }

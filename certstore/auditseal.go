@@ -22,8 +22,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/gofrs/flock"
-
 	"github.com/securechat/scca/internal/atomicfile"
 )
 
@@ -330,30 +328,10 @@ func (s *AuditSeal) readAnchor() (a auditAnchor, ok bool, err error) {
 	return a, true, nil
 }
 
-// advanceAnchor moves the anchor forward to (id, hash), never back. The
-// file lock makes read-compare-write atomic across processes, so a slower
-// process that committed an older entry cannot lower the anchor.
+// advanceAnchor moves the anchor forward to (id, hash), never back (see
+// anchorStage.commit).
 func (s *AuditSeal) advanceAnchor(ctx context.Context, id int64, hash string) error {
-	if s.AnchorPath == "" {
-		return nil
-	}
-	lock := flock.New(s.AnchorPath + ".lock")
-	if err := lock.Lock(); err != nil {
-		return fmt.Errorf("lock audit anchor: %w", err)
-	}
-	defer lock.Unlock()
-	cur, ok, err := s.readAnchor()
-	if err != nil {
-		return err
-	}
-	if ok && cur.ID >= id {
-		return nil
-	}
-	data, _ := json.Marshal(auditAnchor{ID: id, Hash: hash})
-	if err := atomicfile.WriteContext(ctx, s.AnchorPath, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	return nil
+	return s.stageAnchor(id, hash).commit(ctx)
 }
 
 // isHash reports whether h is 64 lower-case hex digits.

@@ -193,22 +193,30 @@ func (s *Store) commitBatch(batch []*pendingInsert) {
 // a duplicate), its transaction is rolled back and the batch run again one
 // certificate at a time, which names the item at fault.
 func (s *Store) tryBatch(ctx context.Context, batch []*pendingInsert) ([]insertResult, int, error) {
-	var last AuditEntry
+	var anchor *anchorStage // written while the transaction commits
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		last, err = s.insertBatch(ctx, tx, batch)
+		anchor.discard() // a retried attempt's
+		anchor = nil
+		last, err := s.insertBatch(ctx, tx, batch)
+		if err == nil {
+			anchor = s.seal.stageAnchor(last.ID, last.Hash)
+		}
 		return s.finishBatch(tx, len(batch), err)
 	})
 	if err == nil {
-		s.advanceBatchAnchor(batch, last)
+		s.advanceBatchAnchor(batch, anchor)
 		return make([]insertResult, len(batch)), -1, nil
 	}
+	anchor.discard()
 	if !errors.Is(err, errNeedsItems) {
 		return nil, -1, err
 	}
 	results := make([]insertResult, len(batch))
 	bad := -1
+	var last AuditEntry
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		anchor.discard()
+		anchor = nil
 		bad = -1
 		for i, it := range batch {
 			replaced, written, err := s.insertTx(ctx, tx, it.rec, it.skeleton, it.details, it.replace)
@@ -220,12 +228,14 @@ func (s *Store) tryBatch(ctx context.Context, batch []*pendingInsert) ([]insertR
 			}
 			results[i], last = insertResult{replaced: replaced}, written
 		}
+		anchor = s.seal.stageAnchor(last.ID, last.Hash)
 		return s.finishBatch(tx, len(batch), nil)
 	})
 	if err != nil {
+		anchor.discard()
 		return nil, bad, err
 	}
-	s.advanceBatchAnchor(batch, last)
+	s.advanceBatchAnchor(batch, anchor)
 	return results, -1, nil
 }
 
@@ -243,21 +253,22 @@ func ownFault(err error) bool {
 	return errors.Is(err, ErrDuplicate) || errors.Is(err, ErrIdentityTaken)
 }
 
-// advanceBatchAnchor moves the audit anchor to last for the whole batch.
+// advanceBatchAnchor moves the audit anchor to the batch's last entry
+// (staged while the transaction committed).
 // When every caller carries deferred directory fsyncs (an issuance that
 // fsyncs its directories once at its end), the anchor's directory is
 // handed to each of them instead of being fsynced here: each caller syncs
 // it before it reports success, and the batch's answer is sent only after
 // this returns. Otherwise the anchor is synced at once.
-func (s *Store) advanceBatchAnchor(batch []*pendingInsert, last AuditEntry) {
+func (s *Store) advanceBatchAnchor(batch []*pendingInsert, anchor *anchorStage) {
 	for _, it := range batch {
 		if it.dirs == nil {
-			s.advanceAnchor(context.Background(), last)
+			_ = anchor.commit(context.Background())
 			return
 		}
 	}
 	var d atomicfile.DirSyncs
-	s.advanceAnchor(atomicfile.WithDirSyncs(context.Background(), &d), last)
+	_ = anchor.commit(atomicfile.WithDirSyncs(context.Background(), &d))
 	for _, it := range batch {
 		d.HandTo(it.dirs)
 	}
