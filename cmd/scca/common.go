@@ -15,10 +15,27 @@ import (
 	"github.com/securechat/scca/certstore"
 )
 
+// storeMode says how a command uses the inventory.
+type storeMode int
+
+const (
+	storeLongLived storeMode = iota // read-write, for a server or a long job
+	storeReadOnly                   // reads only (openStoreRO)
+	storeOneShot                    // a few writes, then the process ends
+)
+
 // openStore opens the inventory and checks that its schema is current, so
 // every command fails early with a clear message on a wrong database.
 func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
-	return e.openStoreWith(ctx, false)
+	return e.openStoreWith(ctx, storeLongLived)
+}
+
+// openStoreOneShot is openStore for a command that writes a few rows and
+// exits (issue, sign, revoke, crl): an SQLite inventory checkpoints its WAL
+// in the background after each commit, so closing it at the end costs no
+// device flush (certstore.Options.CheckpointAfterCommit).
+func (e *env) openStoreOneShot(ctx context.Context) (*certstore.Store, error) {
+	return e.openStoreWith(ctx, storeOneShot)
 }
 
 // openStoreRO is openStore for commands that only read (list, show, verify,
@@ -26,10 +43,10 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 // inventory is opened read-only and nothing is created, so they work on a
 // read-only certs dir or mount.
 func (e *env) openStoreRO(ctx context.Context) (*certstore.Store, error) {
-	return e.openStoreWith(ctx, true)
+	return e.openStoreWith(ctx, storeReadOnly)
 }
 
-func (e *env) openStoreWith(ctx context.Context, readOnly bool) (*certstore.Store, error) {
+func (e *env) openStoreWith(ctx context.Context, mode storeMode) (*certstore.Store, error) {
 	loc, err := certstore.ParseURL(e.dbURL())
 	if err != nil {
 		return nil, err
@@ -42,7 +59,7 @@ func (e *env) openStoreWith(ctx context.Context, readOnly bool) (*certstore.Stor
 			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
 		}
 	}
-	st, err := e.openWithSeal(ctx, readOnly)
+	st, err := e.openWithSeal(ctx, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -62,19 +79,20 @@ func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
 	if err := e.prepareSQLiteDir(); err != nil {
 		return nil, err
 	}
-	return e.openWithSeal(ctx, false)
+	return e.openWithSeal(ctx, storeLongLived)
 }
 
 // openWithSeal opens the inventory with the audit seal of the certs dir
 // (none when the CA has no audit key yet).
-func (e *env) openWithSeal(ctx context.Context, readOnly bool) (*certstore.Store, error) {
+func (e *env) openWithSeal(ctx context.Context, mode storeMode) (*certstore.Store, error) {
 	seal, err := certstore.LoadAuditSeal(e.certsDir())
 	if err != nil {
 		return nil, err
 	}
 	opts := e.storeOptions()
 	opts.AuditSeal = seal
-	opts.ReadOnly = readOnly
+	opts.ReadOnly = mode == storeReadOnly
+	opts.CheckpointAfterCommit = mode == storeOneShot
 	st, err := certstore.Open(ctx, e.dbURL(), opts)
 	if err != nil {
 		return nil, err
@@ -143,7 +161,7 @@ func (e *env) loadCA(st ca.Recorder) (*ca.Authority, error) {
 // openCA opens the inventory and loads the CA that records into it: what
 // every command that issues or signs needs. The caller closes the store.
 func (e *env) openCA(ctx context.Context) (*certstore.Store, *ca.Authority, error) {
-	st, err := e.openStore(ctx)
+	st, err := e.openStoreOneShot(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

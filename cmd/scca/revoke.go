@@ -44,7 +44,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreOneShot(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,55 @@
+package certstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCheckpointAfterCommit: with the option, a commit is copied into the
+// database file in the background, before Close: the file alone (copied
+// without its WAL, as a careless backup would) already holds the row.
+// Without it the row is still only in the WAL at that point, which shows
+// the check can fail.
+func TestCheckpointAfterCommit(t *testing.T) {
+	ctx := context.Background()
+	for _, on := range []bool{true, false} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "inv.db")
+		clk := newClock()
+		s, err := Open(ctx, "sqlite:"+path, Options{Now: clk.Now, CheckpointAfterCommit: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rec := testRecord(7, clk.Now())
+		mustInsert(t, s, rec)
+		s.waitCheckpoints()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyPath := filepath.Join(t.TempDir(), "copy.db")
+		if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(ctx, "sqlite:"+copyPath, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, gerr := c.Get(ctx, rec.IssuerKeyID, rec.Serial)
+		c.Close()
+		if on && gerr != nil {
+			t.Errorf("with CheckpointAfterCommit the database file lacks the committed row: %v", gerr)
+		}
+		if !on && gerr == nil {
+			t.Errorf("without CheckpointAfterCommit the row reached the database file before Close (the test cannot tell)")
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
