@@ -1,14 +1,15 @@
-// Package sqlite links the pure-Go SQLite driver (modernc.org/sqlite) into
-// a program and registers it with the inventory (package certstore): import
-// it for its side effect to use sqlite:PATH inventories.
+// Package sqlite links an SQLite driver into a program and registers it
+// with the inventory (package certstore): import it for its side effect to
+// use sqlite:PATH inventories.
 //
-// The driver needs no C compiler, so `CGO_ENABLED=0 go build` gives a
-// static binary with an embedded inventory. The cgo driver
-// (github.com/mattn/go-sqlite3) was measured in its place: a whole
-// `scca issue client` process took the same CPU time with it (22.5 ms
-// against 22.2 ms, the median of 40 interleaved runs), since what it saves
-// in statements the dynamic linking it forces costs at start-up.
-// modernc.go holds the driver-specific parts (DSN syntax, error codes).
+// Which driver depends on the build. With cgo (the default wherever a C
+// compiler is installed) it is github.com/mattn/go-sqlite3, SQLite's own C
+// code: a short-lived command such as `scca issue` starts faster and runs
+// its statements faster with it. Without cgo (CGO_ENABLED=0, or no C
+// compiler) it is modernc.org/sqlite, the same C code translated to Go, so
+// a static binary still has an embedded inventory. Both read and write the
+// same files with the same settings; sqlite_cgo.go and sqlite_nocgo.go hold
+// what differs (the DSN syntax and the error types).
 package sqlite
 
 import (
@@ -28,7 +29,8 @@ func init() {
 	sqldriver.Register(&sqliteDriver)
 }
 
-// Settings applied on every new connection (pragmas in modernc.go).
+// Settings applied on every new connection (the DSN syntax is the
+// driver's: pragmas in sqlite_cgo.go and sqlite_nocgo.go).
 //
 // busy_timeout makes a writer wait for another process's transaction
 // instead of failing with SQLITE_BUSY; WAL lets readers run beside the one
@@ -75,8 +77,8 @@ func parseURL(raw string) (sqldriver.Location, bool, error) {
 	if path == "" {
 		return sqldriver.Location{}, true, errors.New("sqlite URL has no file path (want sqlite:PATH)")
 	}
-	// modernc.org/sqlite splits its DSN at the first '?', so a path
-	// holding one cannot be expressed; '#' would end a URI filename.
+	// Both drivers split their DSN at the first '?', so a path holding one
+	// cannot be expressed; '#' would end a URI filename.
 	if strings.ContainsAny(path, "?#") {
 		return sqldriver.Location{}, true, fmt.Errorf("sqlite path %q must not contain '?' or '#'", path)
 	}

@@ -1,3 +1,5 @@
+//go:build !cgo
+
 package sqlite
 
 import (
@@ -10,7 +12,9 @@ import (
 	"github.com/securechat/scca/certstore/sqldriver"
 )
 
-// driverName is modernc.org/sqlite's database/sql name.
+// Driver is the SQLite driver this build links (see the package doc).
+const Driver = "modernc.org/sqlite"
+
 const driverName = "sqlite"
 
 func init() {
