@@ -11,11 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The static build (no cgo): what the Docker image ships and the README's
-# performance section measures. A cgo-enabled `go build` links net and
-# os/user against the C library, and the dynamic loading costs about
-# 1.4 ms of every process's start-up on the 2-core VM.
-CGO_ENABLED=0 go build -o "$work/scca" ./cmd/scca
+# The build the README's performance section measures: .ci/build.sh (static;
+# cgo SQLite when a C compiler exists). A plain cgo `go build` loads the C
+# library dynamically, which costs about 1.4 ms of every process's start-up.
+bash .ci/build.sh "$work/scca"
 scca="$work/scca"
 
 if ! command -v hyperfine >/dev/null; then
@@ -71,6 +70,43 @@ if command -v perf >/dev/null; then
   [ -n "${BASELINE:-}" ] && { perf stat -r 20 -e task-clock,page-faults --pre "$clean" "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/baseline: /' || true; }
   perf stat -r 20 -e task-clock,page-faults openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/openssl:  /' || true
 fi
+# hyperfine runs each command's runs in one block, so a machine whose disk
+# or CPU slows down between blocks biases the comparison. Interleaved rounds
+# (scca, openssl and the baseline once each per round) see the same machine:
+# the median of the per-round ratios is the figure the README quotes.
+echo "== interleaved: ${ROUNDS:-60} rounds, each runs every command once (wall time, ms; per-round ratio to openssl)"
+python3 - "$scca" "${BASELINE:-}" "$ca" "$cakey" "${ROUNDS:-60}" <<'PY'
+import os, statistics, subprocess, sys, time
+scca, base, ca, cakey, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+cmds = {
+    "scca": ([scca, "issue", "client", "--cn", "bench", "--replace"], ["certs/bench_cert.pem", "certs/bench_key.pem", "certs/bench_chain.pem"]),
+    "openssl": (["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
+                 "-keyout", "k.pem", "-subj", "/CN=bench", "-CA", ca, "-CAkey", cakey, "-days", "365",
+                 "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature",
+                 "-addext", "extendedKeyUsage=clientAuth", "-out", "c.pem"], ["k.pem", "c.pem"]),
+}
+if base:
+    cmds["baseline"] = ([base, "--certs-dir", "base/certs", "--db", "sqlite:base/certs/inventory.db", "issue", "client",
+                         "--cn", "bench", "--replace"], ["base/certs/bench_cert.pem", "base/certs/bench_key.pem", "base/certs/bench_chain.pem"])
+wall = {k: [] for k in cmds}
+for _ in range(rounds):
+    for name, (argv, outputs) in cmds.items():
+        for f in outputs:
+            try:
+                os.remove(f)
+            except FileNotFoundError:
+                pass
+        t = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        wall[name].append((time.perf_counter() - t) * 1000)
+for name, w in wall.items():
+    q = statistics.quantiles(w, n=4)
+    line = f"{name:9s} median {statistics.median(w):6.2f} ms  (p25 {q[0]:6.2f}, p75 {q[2]:6.2f})"
+    if name != "openssl":
+        r = sorted(a / b for a, b in zip(w, wall["openssl"]))
+        line += f"  ratio to openssl: median {statistics.median(r):.2f}x (p25 {statistics.quantiles(r, n=4)[0]:.2f}, p75 {statistics.quantiles(r, n=4)[2]:.2f})"
+    print(line)
+PY
 echo "== fsyncs of one scca issue client (each is justified in the README, Performance)"
 if command -v strace >/dev/null; then
   sh -c "$clean"

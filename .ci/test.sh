@@ -100,8 +100,17 @@ go test -race -count=1 -timeout 12m ./...
 # the race run above used go-sqlite3; the pure-Go build (CGO_ENABLED=0,
 # modernc.org/sqlite) runs the inventory and CLI suites on its own.
 step "go test, CGO_ENABLED=0 (pure-Go SQLite driver)"
-CGO_ENABLED=0 go vet ./certstore/...
+CGO_ENABLED=0 go vet ./...
 CGO_ENABLED=0 go test -count=1 -timeout 8m ./certstore/... ./inventory/ ./cmd/scca/
+
+# The static build of .ci/build.sh (README "Build"): it must link, and it
+# must issue, list and verify in a fresh directory.
+step "static build (.ci/build.sh) and a smoke run"
+smoke=$(mktemp -d)
+bash .ci/build.sh "$smoke/scca"
+(cd "$smoke" && ./scca init >/dev/null && ./scca issue client --cn smoke >/dev/null && ./scca list | grep -q smoke &&
+  ./scca audit --verify >/dev/null && openssl verify -CAfile certs/root_ca.pem certs/smoke_cert.pem >/dev/null)
+rm -rf "$smoke"
 
 step "fuzz (bounded: $FUZZTIME each)"
 for pkg in $(go list ./...); do

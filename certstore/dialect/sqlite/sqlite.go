@@ -4,12 +4,19 @@
 //
 // Which driver depends on the build. With cgo (the default wherever a C
 // compiler is installed) it is github.com/mattn/go-sqlite3, SQLite's own C
-// code: a short-lived command such as `scca issue` starts faster and runs
-// its statements faster with it. Without cgo (CGO_ENABLED=0, or no C
-// compiler) it is modernc.org/sqlite, the same C code translated to Go, so
-// a static binary still has an embedded inventory. Both read and write the
-// same files with the same settings; sqlite_cgo.go and sqlite_nocgo.go hold
-// what differs (the DSN syntax and the error types).
+// code. Without cgo (CGO_ENABLED=0, or no C compiler) it is
+// modernc.org/sqlite, the same C code translated to Go, so a pure-Go static
+// binary still has an embedded inventory. Both read and write the same
+// files with the same settings; sqlite_cgo.go and sqlite_nocgo.go hold what
+// differs (the DSN syntax and the error types).
+//
+// What it buys, measured on a whole `scca issue client` process (median of
+// 40 interleaved runs, 2-core VM): linked statically (.ci/build.sh: cgo,
+// netgo and osusergo, -extldflags -static) the C driver takes 15.1 ms of
+// CPU, 769 page faults and 16.8 ms of wall time, against 16.5 ms, 1,072
+// faults and 19.8 ms for the static pure-Go build. A plain cgo `go build`
+// gains nothing over a plain pure-Go one (22.5 against 22.2 ms of CPU):
+// loading the C library dynamically costs what the C driver saves.
 package sqlite
 
 import (

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the fastest-starting scca binary this machine can make (README,
+# "Build"): with a C compiler, cgo SQLite (github.com/mattn/go-sqlite3) in a
+# fully static executable — netgo and osusergo keep the C library's resolver
+# and user lookup out, sqlite_omit_load_extension SQLite's dlopen — and
+# without one, the pure-Go build (CGO_ENABLED=0, modernc.org/sqlite), also
+# static. Usage: .ci/build.sh [OUTPUT] (default ./scca).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-scca}
+if command -v "${CC:-gcc}" >/dev/null 2>&1 && [ "$(go env CGO_ENABLED)" = 1 ]; then
+  go build -trimpath -tags netgo,osusergo,sqlite_omit_load_extension \
+    -ldflags '-s -w -linkmode external -extldflags "-static"' -o "$out" ./cmd/scca
+else
+  CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$out" ./cmd/scca
+fi
