@@ -11,9 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-scca}
-if command -v "${CC:-gcc}" >/dev/null 2>&1 && [ "$(go env CGO_ENABLED)" = 1 ]; then
+cc=${CC:-gcc}
+# The cgo build needs a C compiler and the C library's static archive
+# (libc6-dev, which gcc only recommends); when it cannot be made, the
+# pure-Go build is the answer, not a failure.
+if command -v "${cc%% *}" >/dev/null 2>&1 && [ "$(go env CGO_ENABLED)" = 1 ] &&
   CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DHAVE_FDATASYNC=1" go build -trimpath -tags netgo,osusergo,sqlite_omit_load_extension \
-    -ldflags '-s -w -linkmode external -extldflags "-static"' -o "$out" ./cmd/scca
-else
-  CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$out" ./cmd/scca
+    -ldflags '-s -w -linkmode external -extldflags "-static"' -o "$out" ./cmd/scca; then
+  exit 0
 fi
+echo "build.sh: no static cgo build here; building the pure-Go one (CGO_ENABLED=0)" >&2
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$out" ./cmd/scca

@@ -49,6 +49,7 @@ func (st *anchorStage) discard() {
 	<-st.done
 	if st.tmp != "" {
 		os.Remove(st.tmp)
+		st.tmp = ""
 	}
 }
 

@@ -299,8 +299,11 @@ func TestAuditKeyFiles(t *testing.T) {
 // or not a key at all, is reported by Ready and refused by every append,
 // so nothing is sealed with it.
 func TestAuditKeyMismatch(t *testing.T) {
-	for name, corrupt := range map[string]func(dir string){
-		"another key pair": func(dir string) {
+	for name, c := range map[string]struct {
+		want    string // in Ready's error
+		corrupt func(dir string)
+	}{
+		"another key pair": {"does not match", func(dir string) {
 			other := t.TempDir()
 			if err := NewAuditKey(other, 1, nil); err != nil {
 				t.Fatal(err)
@@ -312,25 +315,25 @@ func TestAuditKeyMismatch(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		},
-		"not a key": func(dir string) {
+		}},
+		"not a key": {AuditKeyFile, func(dir string) {
 			if err := os.WriteFile(filepath.Join(dir, AuditKeyFile), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		},
+		}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			if err := NewAuditKey(dir, 1, nil); err != nil {
 				t.Fatal(err)
 			}
-			corrupt(dir)
+			c.corrupt(dir)
 			seal, err := LoadAuditSeal(dir)
 			if err != nil {
 				t.Fatalf("LoadAuditSeal = %v; the key is parsed in the background", err)
 			}
-			if err := seal.Ready(); err == nil || seal.Key != nil {
-				t.Fatalf("Ready = %v, Key set %v; want an error and no key", err, seal.Key != nil)
+			if err := seal.Ready(); err == nil || !strings.Contains(err.Error(), c.want) || seal.Key != nil {
+				t.Fatalf("Ready = %v, Key set %v; want an error naming %q and no key", err, seal.Key != nil, c.want)
 			}
 			clk := newClock()
 			s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), Options{Now: clk.Now, AuditSeal: seal})
@@ -341,8 +344,8 @@ func TestAuditKeyMismatch(t *testing.T) {
 			if err := s.Migrate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Insert(context.Background(), testRecord(1, clk.Now())); err == nil {
-				t.Fatal("Insert with an unusable audit key succeeded")
+			if err := s.Insert(context.Background(), testRecord(1, clk.Now())); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Insert with an unusable audit key = %v, want the key's error", err)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package enroll
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 // Go and process collectors, protobuf descriptors) every scca command paid
 // for at start-up, `scca issue` included.
 type Metrics struct {
+	scrape      sync.Mutex // one scrape at a time: the revocation count never goes back
 	set         *metrics.Set
 	renewals    *metrics.Counter
 	revocations *metrics.Counter
@@ -28,7 +28,7 @@ type Metrics struct {
 }
 
 // latencyBuckets are the upper bounds of scca_inventory_latency_seconds:
-// 100 µs growing by 2.5x, twelve buckets (to about 24 s).
+// 100 µs growing by 2.5x, twelve buckets (to about 2.4 s).
 var latencyBuckets = func() []float64 {
 	b := make([]float64, 12)
 	for i, v := 0, 0.0001; i < len(b); i, v = i+1, v*2.5 {
@@ -48,6 +48,10 @@ type RevocationFeed interface {
 // counts revocations recorded in the inventory by any process since the
 // metrics were created (read from the audit log at each scrape).
 func NewMetrics(ctx context.Context, feed RevocationFeed) (*Metrics, error) {
+	// # TYPE lines (and empty # HELP ones), so that scrapers know the
+	// counters and the histogram for what they are. The switch is
+	// process-wide; this package's sets are the only ones in scca.
+	metrics.ExposeMetadata(true)
 	s := metrics.NewSet()
 	m := &Metrics{set: s, renewals: s.NewCounter("scca_renewals_total")}
 	// The labelled series that always exist start at zero, so a dashboard
@@ -70,12 +74,15 @@ func NewMetrics(ctx context.Context, feed RevocationFeed) (*Metrics, error) {
 }
 
 // counter returns the counter name{label="value",...}; labels are pairs.
-// Label values are ours or HTTP status texts, quoted as the text format
-// wants (backslash, quote and newline escaped).
 func (m *Metrics) counter(name string, labels ...string) *metrics.Counter {
 	return m.set.GetOrCreateCounter(series(name, labels...))
 }
 
+// labelEscaper escapes a label value as the Prometheus text format wants:
+// backslash, double quote and line feed, and nothing else.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// series returns name{label="value",...} for labels given as pairs.
 func series(name string, labels ...string) string {
 	if len(labels) == 0 {
 		return name
@@ -87,7 +94,10 @@ func series(name string, labels ...string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s=%q", labels[i], labels[i+1])
+		b.WriteString(labels[i])
+		b.WriteString(`="`)
+		b.WriteString(labelEscaper.Replace(labels[i+1]))
+		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -98,10 +108,14 @@ func series(name string, labels ...string) string {
 // count.
 func (m *Metrics) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.scrape.Lock()
+		defer m.scrape.Unlock()
 		if m.feed != nil {
 			n, err := m.feed.total(r.Context())
 			if err != nil {
-				http.Error(w, "metrics: read the revocation feed: "+err.Error(), http.StatusInternalServerError)
+				// The inventory's error may name its host or user: the
+				// answer says only what failed.
+				http.Error(w, "metrics: the inventory's revocation feed cannot be read", http.StatusInternalServerError)
 				return
 			}
 			m.revocations.Set(n)

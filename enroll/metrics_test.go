@@ -72,6 +72,7 @@ func TestMetricsExposition(t *testing.T) {
 		`scca_inventory_latency_seconds_bucket{op="insert",le="0.0015625"} 0`,
 		`scca_inventory_latency_seconds_bucket{op="insert",le="+Inf"} 1`,
 		`scca_inventory_latency_seconds_count{op="insert"} 1`,
+		`# TYPE scca_issuances_total counter`, `# TYPE scca_inventory_latency_seconds histogram`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
@@ -92,7 +93,8 @@ func TestMetricsFeedFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	feed.err = errors.New("inventory unreachable")
-	if code, body := scrape(t, m); code != http.StatusInternalServerError || strings.Contains(body, "scca_revocations_total") {
+	if code, body := scrape(t, m); code != http.StatusInternalServerError || strings.Contains(body, "scca_revocations_total") ||
+		strings.Contains(body, "unreachable") {
 		t.Fatalf("scrape with a failing feed: %d %s", code, body)
 	}
 	if _, err := NewMetrics(context.Background(), feed); err == nil {
@@ -100,10 +102,11 @@ func TestMetricsFeedFailure(t *testing.T) {
 	}
 }
 
-// TestSeriesQuoting: label values are quoted as the text format wants.
+// TestSeriesQuoting: label values are escaped as the text format wants:
+// backslash, quote and line feed only (a tab or a non-ASCII letter stays).
 func TestSeriesQuoting(t *testing.T) {
-	got := series("x_total", "a", `q"b\c`+"\n")
-	if want := `x_total{a="q\"b\\c\n"}`; got != want {
+	got := series("x_total", "a", `q"b\c`+"\n\tü")
+	if want := "x_total{a=\"q\\\"b\\\\c\\n\tü\"}"; got != want {
 		t.Fatalf("series = %s, want %s", got, want)
 	}
 }
