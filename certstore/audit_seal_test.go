@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // sealedAt opens url with an audit seal whose key and anchor live in a
@@ -26,12 +28,9 @@ func sealedAt(t *testing.T, url string, clk *fakeClock, dir string) *Store {
 			t.Fatal(err)
 		}
 	}
-	seal, err := LoadAuditSeal(dir)
-	if err == nil && seal != nil {
-		err = seal.Ready()
-	}
-	if err != nil || seal == nil || seal.Key == nil {
-		t.Fatalf("LoadAuditSeal = %+v, %v", seal, err)
+	seal := loadSeal(t, dir)
+	if seal.Key == nil {
+		t.Fatalf("LoadAuditSeal of %s loaded no key", dir)
 	}
 	s, err := Open(context.Background(), url, Options{Now: clk.Now, AuditSeal: seal})
 	if err != nil {
@@ -229,10 +228,7 @@ func testAuditSeal(t *testing.T, fresh func(t *testing.T) (*Store, *fakeClock, s
 
 	t.Run("a writer without the key is refused, one without the seal is caught", func(t *testing.T) {
 		s, clk, url, dir := seed(t)
-		seal, _ := LoadAuditSeal(dir)
-		if err := seal.Ready(); err != nil {
-			t.Fatal(err)
-		}
+		seal := loadSeal(t, dir)
 		seal.Key = nil
 		verifyOnly, err := Open(ctx, url, Options{Now: clk.Now, AuditSeal: seal})
 		if err != nil {
@@ -360,13 +356,7 @@ func TestAuditSealKeyTypes(t *testing.T) {
 	if err := NewAuditKey(dir, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := LoadAuditSeal(dir)
-	if err == nil {
-		err = fresh.Ready()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh := loadSeal(t, dir)
 	if k, ok := fresh.Key.(*ecdsa.PrivateKey); !ok || k.Curve != elliptic.P256() {
 		t.Fatalf("new audit key is %T, want ECDSA P-256", fresh.Key)
 	}
@@ -436,13 +426,7 @@ func TestLegacyEd25519AuditKeyLoads(t *testing.T) {
 		Headers: map[string]string{sealedFromHeader: "3"}}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	seal, err := LoadAuditSeal(dir)
-	if err == nil {
-		err = seal.Ready()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	seal := loadSeal(t, dir)
 	if _, ok := seal.Key.(ed25519.PrivateKey); !ok || seal.SealedFrom != 3 {
 		t.Fatalf("legacy key loaded as %T from %d", seal.Key, seal.SealedFrom)
 	}
@@ -505,6 +489,64 @@ func TestAnchorStagedWithCommit(t *testing.T) {
 		t.Fatalf("anchor after a committed insert = %+v %v %v, want past %+v", after, ok, err, before)
 	}
 	noTemp()
+	if r, err := s.CheckAudit(ctx); err != nil || !r.Anchored {
+		t.Fatalf("CheckAudit = %+v, %v", r, err)
+	}
+}
+
+// loadSeal loads dir's audit seal and waits for its key.
+func loadSeal(t *testing.T, dir string) *AuditSeal {
+	t.Helper()
+	seal, err := LoadAuditSeal(dir)
+	if err == nil && seal != nil {
+		err = seal.Ready()
+	}
+	if err != nil || seal == nil {
+		t.Fatalf("LoadAuditSeal(%s) = %+v, %v", dir, seal, err)
+	}
+	return seal
+}
+
+// TestAnchorStagedRetried: a transaction the database aborts to break a
+// deadlock is run again, and the anchor staged by the aborted attempt is
+// discarded: the anchor moves once, to the committed entry, and no
+// temporary file is left. (The deadlock is MySQL's error, which every
+// store retries whatever its database; the hook raises it at the first
+// commit only.)
+func TestAnchorStagedRetried(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	dir := t.TempDir()
+	s := sealedAt(t, "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), clk, dir)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	s.commit.beforeCommit = func(*sql.Tx, int) error {
+		attempts++
+		if attempts == 1 {
+			return &gomysql.MySQLError{Number: 1213, Message: "Deadlock found (injected)"}
+		}
+		return nil
+	}
+	mustInsert(t, s, testRecord(1, clk.Now()))
+	if attempts != 2 {
+		t.Fatalf("commit attempts = %d, want 2 (one aborted, one retried)", attempts)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary file %s left by the aborted attempt", e.Name())
+		}
+	}
+	a, ok, err := s.seal.readAnchor()
+	head, herr := s.AuditHead(ctx)
+	if err != nil || herr != nil || !ok || a.ID != head {
+		t.Fatalf("anchor = %+v %v %v, head %d %v; want the committed head", a, ok, err, head, herr)
+	}
 	if r, err := s.CheckAudit(ctx); err != nil || !r.Anchored {
 		t.Fatalf("CheckAudit = %+v, %v", r, err)
 	}

@@ -192,6 +192,11 @@ func (s *Store) commitBatch(batch []*pendingInsert) {
 // something that needs looking at item by item (an identity already held,
 // a duplicate), its transaction is rolled back and the batch run again one
 // certificate at a time, which names the item at fault.
+//
+// The batch's audit anchor is staged inside the transaction (it needs the
+// last entry) and flushed while the transaction commits: the closures'
+// one effect outside the transaction, so each attempt discards the one
+// before, and a failure discards it too.
 func (s *Store) tryBatch(ctx context.Context, batch []*pendingInsert) ([]insertResult, int, error) {
 	var anchor *anchorStage // written while the transaction commits
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

@@ -50,9 +50,9 @@ type Store struct {
 
 	commit committer // batches Insert and Supersede (groupcommit.go)
 
+	timeout         time.Duration // Options.Timeout, defaulted
 	ckptAfterCommit bool
 	ckpt            checkpointer
-	timeout         time.Duration
 
 	immutable bool // read-only SQLite opened immutable
 }
@@ -73,7 +73,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.d, drv, err = dialectNamed(loc.Driver); err != nil {
 		return nil, err
 	}
-	bounded, err := applyTimeout(drv, loc, opts.timeout())
+	bounded, err := applyTimeout(drv, loc, s.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +85,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.db.PingContext(pctx); err != nil {
 		s.db.Close()
-		return nil, s.unreachable(drv, err, opts.timeout())
+		return nil, s.unreachable(drv, err, s.timeout)
 	}
 	return s, nil
 }
