@@ -8,54 +8,141 @@ import (
 	"testing"
 )
 
-// TestCheckpointAfterCommit: with the option, a commit is copied into the
-// database file in the background, before Close: the file alone (copied
-// without its WAL, as a careless backup would) already holds the row.
-// Without it the row is still only in the WAL at that point, which shows
-// the check can fail.
-func TestCheckpointAfterCommit(t *testing.T) {
+// copyDBAlone copies the database file without its WAL (as a careless
+// backup would) and reports whether the copy has rec.
+func copyDBAlone(t *testing.T, path string, rec Record) error {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(context.Background(), "sqlite:"+copyPath, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, gerr := c.Get(context.Background(), rec.IssuerKeyID, rec.Serial)
+	return gerr
+}
+
+// openMigrated opens a migrated SQLite inventory whose schema is already
+// in the database file, so that only rows can be missing from a copy.
+func openMigrated(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
 	ctx := context.Background()
-	for _, on := range []bool{true, false} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "inv.db")
-		clk := newClock()
-		s, err := Open(ctx, "sqlite:"+path, Options{Now: clk.Now, CheckpointAfterCommit: on})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		// The schema reaches the database file in both cases, so that
-		// only the row can be missing from the copy below.
-		if _, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			t.Fatal(err)
-		}
+	s, err := Open(ctx, "sqlite:"+path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func walSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatalf("the WAL: %v", err)
+	}
+	return fi.Size()
+}
+
+// TestShortLived: a short-lived store (a CLI command) commits durably and
+// leaves no checkpoint for Close.
+//   - Where the driver can leave the WAL (the cgo build), Close does not
+//     checkpoint: the WAL still holds the commit afterwards, the database
+//     file alone does not, and the next open reads the commit from the WAL.
+//   - Elsewhere the commit is checkpointed in the background before Close:
+//     the database file alone already holds the row.
+//
+// A store opened without the option is the control: its Close checkpoints
+// and removes the WAL, so each check above can fail.
+func TestShortLived(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	for _, short := range []bool{true, false} {
+		path := filepath.Join(t.TempDir(), "inv.db")
+		s := openMigrated(t, path, Options{Now: clk.Now, ShortLived: short})
 		rec := testRecord(7, clk.Now())
 		mustInsert(t, s, rec)
 		s.waitCheckpoints()
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		leave := s.leaveWAL
+		if short && leave == s.ckptAfterCommit {
+			t.Fatalf("short-lived: leaveWAL %v, ckptAfterCommit %v: exactly one must hold", leave, s.ckptAfterCommit)
 		}
-		copyPath := filepath.Join(t.TempDir(), "copy.db")
-		if err := os.WriteFile(copyPath, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c, err := Open(ctx, "sqlite:"+copyPath, Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, gerr := c.Get(ctx, rec.IssuerKeyID, rec.Serial)
-		c.Close()
-		if on && gerr != nil {
-			t.Errorf("with CheckpointAfterCommit the database file lacks the committed row: %v", gerr)
-		}
-		if !on && !errors.Is(gerr, ErrNotFound) {
-			t.Errorf("without CheckpointAfterCommit the copy answered %v, want ErrNotFound (the row only in the WAL)", gerr)
+		if short && !leave {
+			if err := copyDBAlone(t, path, rec); err != nil {
+				t.Errorf("short-lived, checkpointing: the database file lacks the committed row: %v", err)
+			}
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+		_, walErr := os.Stat(path + "-wal")
+		switch {
+		case short && leave:
+			if n := walSize(t, path); n == 0 {
+				t.Error("short-lived: Close emptied the WAL; want it left to the next process")
+			}
+			if err := copyDBAlone(t, path, rec); !errors.Is(err, ErrNotFound) {
+				t.Errorf("short-lived: the database file alone answered %v, want ErrNotFound (the row only in the WAL)", err)
+			}
+		case !short:
+			if !errors.Is(walErr, os.ErrNotExist) {
+				t.Errorf("long-lived Close left the WAL (%v); want it checkpointed and removed", walErr)
+			}
+			if err := copyDBAlone(t, path, rec); err != nil {
+				t.Errorf("long-lived: the database file lacks the row after Close: %v", err)
+			}
+		}
+		r := openAt(t, "sqlite:"+path, clk.Now)
+		if _, err := r.Get(ctx, rec.IssuerKeyID, rec.Serial); err != nil {
+			t.Errorf("short=%v: the next open does not see the commit: %v", short, err)
+		}
+	}
+}
+
+// TestShortLivedTruncatesWAL: a short-lived store that leaves its WAL
+// truncates it once it has grown past walTruncateAfter, in the background
+// after the commit: the database file then has the row and the WAL is
+// empty.
+func TestShortLivedTruncatesWAL(t *testing.T) {
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	s := openMigrated(t, path, Options{Now: clk.Now, ShortLived: true})
+	if !s.leaveWAL {
+		s.Close()
+		t.Skip("this build's SQLite driver cannot leave the WAL (pure Go): TestShortLived covers its checkpoints")
+	}
+	old := walTruncateAfter
+	t.Cleanup(func() { walTruncateAfter = old })
+	first := testRecord(1, clk.Now())
+	mustInsert(t, s, first)
+	s.waitCheckpoints()
+	grown := walSize(t, path)
+	if grown == 0 {
+		t.Fatal("the commit left nothing in the WAL")
+	}
+	walTruncateAfter = grown // the next commit crosses it
+	rec := testRecord(2, clk.Now())
+	mustInsert(t, s, rec)
+	s.waitCheckpoints()
+	if n := walSize(t, path); n != 0 {
+		t.Errorf("WAL is %d bytes after a commit past the limit (%d); want it truncated", n, grown)
+	}
+	if err := copyDBAlone(t, path, rec); err != nil {
+		t.Errorf("after the truncation the database file lacks the row: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

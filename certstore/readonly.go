@@ -22,6 +22,11 @@ import (
 // is writing, and the only way to read one on read-only media. Immutable
 // reports whether that was needed; then changes made later elsewhere are not
 // seen by this handle.
+//
+// An immutable open would not see commits that are still only in the WAL
+// (a short-lived command leaves them there: Options.ShortLived), so a WAL
+// that is not empty refuses it with ErrWALNotReadable instead of answering
+// from an older state.
 func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immutable bool, err error) {
 	if drv.OpenReadOnly == nil {
 		return nil, false, fmt.Errorf("the %s driver cannot open read-only", drv.Name)
@@ -31,9 +36,19 @@ func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immuta
 	}
 	_, shmErr := os.Stat(loc.Path + "-shm")
 	immutable = errors.Is(shmErr, fs.ErrNotExist) && !dirWritable(filepath.Dir(loc.Path))
+	if immutable {
+		if fi, err := os.Stat(loc.Path + "-wal"); err == nil && fi.Size() > 0 {
+			return nil, false, fmt.Errorf("%w: %s-wal (%d bytes)", ErrWALNotReadable, loc.Path, fi.Size())
+		}
+	}
 	db, err = drv.OpenReadOnly(loc, immutable)
 	return db, immutable, err
 }
+
+// ErrWALNotReadable: a read-only SQLite inventory has commits in its WAL
+// that SQLite cannot read without its -shm file, which is missing and
+// cannot be created (read-only media, someone else's directory).
+var ErrWALNotReadable = errors.New("the inventory's WAL holds commits that cannot be read here: its -shm file is missing and the directory is not writable")
 
 // Immutable reports whether a read-only SQLite store was opened immutable
 // (see Options.ReadOnly): it does not see later changes by other processes.

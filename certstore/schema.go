@@ -42,10 +42,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The migrations commit outside tryTx: the WAL's name is made
+	// durable before them and, for a new database, whose first commit
+	// creates the WAL, after them (walName).
+	if err := s.ensureWALName(ctx); err != nil {
+		return err
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s inventory: %w", s.d.name, err)
 	}
-	return nil
+	return s.ensureWALName(ctx)
 }
 
 // SchemaStatus reports applied and pending migrations without changing the

@@ -29,13 +29,15 @@ type Options struct {
 	// read-only certs dir or mount. Ignored for database servers, where the
 	// grants decide.
 	ReadOnly bool
-	// CheckpointAfterCommit, for a short-lived process writing an SQLite
-	// inventory (a CLI command), checkpoints the WAL in the background
-	// after each commit, so that Close does not sync the WAL and the
-	// database file at the end (see checkpointer). Ignored for database
+	// ShortLived, for a process that writes an SQLite inventory a few
+	// times and exits (a CLI command), spares it the device flushes SQLite
+	// spends on its WAL at the end of every process: the WAL is left to
+	// the next process (truncated once it has grown), or, where the driver
+	// cannot leave it, checkpointed in the background after each commit
+	// (see checkpointer). Durability is unchanged. Ignored for database
 	// servers and read-only stores. A long-running server leaves it off:
 	// SQLite's automatic checkpoints every 1000 pages cost fewer syncs.
-	CheckpointAfterCommit bool
+	ShortLived bool
 }
 
 // Store is the certificate inventory in one database. It is safe for
@@ -51,8 +53,10 @@ type Store struct {
 	commit committer // batches Insert and Supersede (groupcommit.go)
 
 	timeout         time.Duration // Options.Timeout, defaulted
-	ckptAfterCommit bool
+	leaveWAL        bool          // ShortLived: connections leave the WAL at close
+	ckptAfterCommit bool          // ShortLived, where the WAL cannot be left
 	ckpt            checkpointer
+	wal             walName // the WAL's name made durable (walname.go)
 
 	immutable bool // read-only SQLite opened immutable
 }
@@ -64,8 +68,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{loc: loc, now: opts.Now, seal: opts.AuditSeal, timeout: opts.timeout(),
-		ckptAfterCommit: opts.CheckpointAfterCommit && !opts.ReadOnly && loc.Driver == DriverSQLite}
+	s := &Store{loc: loc, now: opts.Now, seal: opts.AuditSeal, timeout: opts.timeout()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -77,9 +80,17 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.ReadOnly && loc.Driver == DriverSQLite {
+	writable := !opts.ReadOnly || loc.Driver != DriverSQLite
+	if short := opts.ShortLived && writable && loc.Driver == DriverSQLite; short {
+		s.leaveWAL = drv.OpenShortLived != nil
+		s.ckptAfterCommit = !s.leaveWAL
+	}
+	switch {
+	case !writable:
 		s.db, s.immutable, err = openSQLiteReadOnly(drv, loc)
-	} else {
+	case s.leaveWAL:
+		s.db, err = drv.OpenShortLived(bounded)
+	default:
 		s.db, err = drv.Open(bounded)
 	}
 	if err != nil {
@@ -91,12 +102,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.db.Close()
 		return nil, s.unreachable(drv, err, s.timeout)
 	}
+	if writable && drv.NoDirSync != nil {
+		if err := s.startWALName(pctx, drv.NoDirSync); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-// Close waits for background checkpoints and closes the database handle.
+// Close waits for background work (checkpoints, the WAL's directory sync)
+// and closes the database handle.
 func (s *Store) Close() error {
 	s.waitCheckpoints()
+	s.closeWALName()
 	return s.db.Close()
 }
 
@@ -130,6 +149,9 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := s.ensureWALName(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)
@@ -141,8 +163,8 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return translate(err)
 	}
-	if s.ckptAfterCommit {
-		s.checkpointSoon()
-	}
-	return nil
+	s.afterCommit()
+	// A database that was empty had no WAL before this commit; its name
+	// is synced now, before the commit is reported (walName).
+	return s.ensureWALName(ctx)
 }

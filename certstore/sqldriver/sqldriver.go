@@ -11,6 +11,7 @@
 package sqldriver
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -54,6 +55,17 @@ type Driver struct {
 	// Open returns a handle whose statements use '?' placeholders,
 	// whatever the database's own placeholder syntax.
 	Open func(loc Location) (*sql.DB, error)
+	// OpenShortLived is Open for a process that commits a few times and
+	// then exits (a CLI command): closing the handle leaves SQLite's WAL,
+	// commits and all, to the next process instead of checkpointing it
+	// into the database file (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). Optional:
+	// nil where the driver cannot say so.
+	OpenShortLived func(loc Location) (*sql.DB, error)
+	// NoDirSync reports whether the SQLite library was compiled with
+	// SQLITE_DISABLE_DIRSYNC, so that it does not fsync the directory of a
+	// WAL it creates; the store then makes the WAL's name durable itself.
+	// Optional: nil means the library syncs it, or there is no such file.
+	NoDirSync func(ctx context.Context, db *sql.DB) (bool, error)
 	// OpenReadOnly opens an existing database file for reading only,
 	// creating nothing; immutable also takes no locks and reads no WAL.
 	// Optional: only a file database (SQLite) has it.

@@ -31,9 +31,10 @@ func (e *env) openStore(ctx context.Context) (*certstore.Store, error) {
 }
 
 // openStoreOneShot is openStore for a command that writes a few rows and
-// exits (issue, sign, revoke, crl): an SQLite inventory checkpoints its WAL
-// in the background after each commit, so closing it at the end costs no
-// device flush (certstore.Options.CheckpointAfterCommit).
+// exits (issue, sign, revoke, crl): an SQLite inventory leaves its WAL to
+// the next command, or checkpoints it in the background after each commit,
+// so closing it at the end costs no device flush
+// (certstore.Options.ShortLived).
 func (e *env) openStoreOneShot(ctx context.Context) (*certstore.Store, error) {
 	return e.openStoreWith(ctx, storeOneShot)
 }
@@ -92,7 +93,7 @@ func (e *env) openWithSeal(ctx context.Context, mode storeMode) (*certstore.Stor
 	opts := e.storeOptions()
 	opts.AuditSeal = seal
 	opts.ReadOnly = mode == storeReadOnly
-	opts.CheckpointAfterCommit = mode == storeOneShot
+	opts.ShortLived = mode == storeOneShot
 	st, err := certstore.Open(ctx, e.dbURL(), opts)
 	if err != nil {
 		return nil, err

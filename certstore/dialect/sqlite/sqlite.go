@@ -20,6 +20,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -59,11 +60,15 @@ var sqliteDriver = sqldriver.Driver{
 	Parse:        parseURL,
 	Open:         open,
 	OpenReadOnly: openReadOnly,
-	Unreachable:  unreachable,
-	Duplicate:    duplicate,
-	Retryable:    retryable,
-	Fault:        fault,
-	Bound:        bound,
+	// openShortLived is nil where the driver cannot leave the WAL
+	// (sqlite_nocgo.go).
+	OpenShortLived: openShortLived,
+	NoDirSync:      noDirSync,
+	Unreachable:    unreachable,
+	Duplicate:      duplicate,
+	Retryable:      retryable,
+	Fault:          fault,
+	Bound:          bound,
 }
 
 // bound makes a writer wait at most d for another process's lock (SQLite's
@@ -106,6 +111,15 @@ func open(loc sqldriver.Location) (*sql.DB, error) {
 		return nil, err
 	}
 	return sql.Open(driverName, loc.DSN)
+}
+
+// noDirSync asks the library whether it was compiled without directory
+// syncs (.ci/build.sh compiles the cgo driver's SQLite so, and the store
+// then syncs the WAL's directory itself: certstore/walname.go).
+func noDirSync(ctx context.Context, db *sql.DB) (bool, error) {
+	var on bool
+	err := db.QueryRowContext(ctx, "SELECT sqlite_compileoption_used('DISABLE_DIRSYNC')").Scan(&on)
+	return on, err
 }
 
 // openReadOnly opens loc's existing file for reading only, as a URI

@@ -3,6 +3,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 const Driver = "modernc.org/sqlite"
 
 const driverName = "sqlite"
+
+// openShortLived is nil: modernc.org/sqlite offers no way to set
+// SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, so a short-lived process checkpoints
+// after its commits instead (certstore/checkpoint.go).
+var openShortLived func(sqldriver.Location) (*sql.DB, error)
 
 func init() {
 	// Commits sync with fdatasync(2) rather than fsync(2): the same
