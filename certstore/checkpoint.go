@@ -2,8 +2,11 @@ package certstore
 
 import (
 	"context"
+	"database/sql/driver"
+	"fmt"
 	"os"
 	"sync"
+	"time"
 )
 
 // checkpointer runs SQLite WAL checkpoints in the background after commits
@@ -84,7 +87,11 @@ func (s *Store) runCheckpoints() {
 		// outcome changes nothing the caller relies on, so errors are
 		// dropped.
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		_, _ = s.db.ExecContext(ctx, "PRAGMA wal_checkpoint("+c.mode+")")
+		if c.mode == "TRUNCATE" {
+			_ = s.truncateWAL(ctx)
+		} else {
+			_, _ = s.db.ExecContext(ctx, "PRAGMA wal_checkpoint("+c.mode+")")
+		}
 		cancel()
 		c.mu.Lock()
 		if !c.again {
@@ -95,6 +102,37 @@ func (s *Store) runCheckpoints() {
 		c.again = false
 		c.mu.Unlock()
 	}
+}
+
+// truncateBusyWait bounds how long a TRUNCATE checkpoint waits for another
+// process's reader or writer. The command waits for its checkpoint at
+// Close, and with the store's busy timeout (10 s by default) a long reader
+// elsewhere, such as a server streaming a CRL, would hold a one-shot
+// command that long; the WAL is truncated by a later command instead.
+const truncateBusyWait = 250 * time.Millisecond
+
+// truncateWAL runs a TRUNCATE checkpoint on a connection whose busy timeout
+// is truncateBusyWait for the duration, and restores it.
+func (s *Store) truncateWAL(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var busy int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", truncateBusyWait.Milliseconds())); err != nil {
+		return err
+	}
+	_, ckErr := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	if _, err := conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", busy)); err != nil {
+		// A pooled connection must not keep the short wait: drop it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return err
+	}
+	return ckErr
 }
 
 // waitCheckpoints waits for background checkpoints (before Close).

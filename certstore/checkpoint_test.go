@@ -2,10 +2,12 @@ package certstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // copyDBAlone copies the database file without its WAL (as a careless
@@ -144,5 +146,67 @@ func TestShortLivedTruncatesWAL(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShortLivedTruncateGivesWay: the TRUNCATE checkpoint waits at most
+// truncateBusyWait for another process's reader, not the store's busy
+// timeout (30 s here), so a long reader elsewhere does not hold a one-shot
+// command at Close; the WAL is then left for a later command, and the
+// connection's busy timeout is restored.
+func TestShortLivedTruncateGivesWay(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	s := openMigrated(t, path, Options{Now: clk.Now, ShortLived: true, Timeout: 30 * time.Second})
+	defer s.Close()
+	if !s.leaveWAL {
+		t.Skip("this build's SQLite driver cannot leave the WAL (pure Go)")
+	}
+	mustInsert(t, s, testRecord(1, clk.Now()))
+	// A reader elsewhere whose snapshot includes that commit's WAL frames
+	// (a read-only store: a read-write one begins every transaction
+	// IMMEDIATE, taking the write lock).
+	r, err := Open(ctx, "sqlite:"+path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM certificates").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("reader: %d rows, %v", n, err)
+	}
+	old := walTruncateAfter
+	t.Cleanup(func() { walTruncateAfter = old })
+	walTruncateAfter = 0
+	start := time.Now()
+	mustInsert(t, s, testRecord(2, clk.Now()))
+	s.waitCheckpoints()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the truncation waited %v for the reader; want about %v, not the busy timeout", d, truncateBusyWait)
+	}
+	if walSize(t, path) == 0 {
+		t.Error("the WAL was truncated under a reader that still used it")
+	}
+	conns := make([]*sql.Conn, 4)
+	for i := range conns {
+		if conns[i], err = s.db.Conn(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var busy int64
+		if err := conns[i].QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if busy != 30000 {
+			t.Errorf("connection %d has busy_timeout %d ms after the truncation, want 30000", i, busy)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
 	}
 }
