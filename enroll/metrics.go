@@ -8,22 +8,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/internal/promtext"
 )
 
 // Metrics are the online CA's metrics in the Prometheus text format, kept in
-// a set of their own (never the global one, so two servers in one test do
-// not collide). github.com/VictoriaMetrics/metrics writes the format; it
-// replaced client_golang, whose package initialisation (default registry,
-// Go and process collectors, protobuf descriptors) every scca command paid
-// for at start-up, `scca issue` included.
+// a set of their own per server (two servers in one test do not collide).
+// internal/promtext writes the format; its package doc says why it is not
+// a metrics library (their package initialisation cost every scca command,
+// `scca issue` included).
 type Metrics struct {
 	scrape      sync.Mutex // one scrape at a time: the revocation count never goes back
-	set         *metrics.Set
-	renewals    *metrics.Counter
-	revocations *metrics.Counter
+	set         *promtext.Set
+	renewals    *promtext.Counter
+	revocations *promtext.Counter
 	feed        *revocationCounter // nil without a feed
 }
 
@@ -48,12 +46,8 @@ type RevocationFeed interface {
 // counts revocations recorded in the inventory by any process since the
 // metrics were created (read from the audit log at each scrape).
 func NewMetrics(ctx context.Context, feed RevocationFeed) (*Metrics, error) {
-	// # TYPE lines (and empty # HELP ones), so that scrapers know the
-	// counters and the histogram for what they are. The switch is
-	// process-wide; this package's sets are the only ones in scca.
-	metrics.ExposeMetadata(true)
-	s := metrics.NewSet()
-	m := &Metrics{set: s, renewals: s.NewCounter("scca_renewals_total")}
+	s := promtext.NewSet()
+	m := &Metrics{set: s, renewals: s.Counter("scca_renewals_total")}
 	// The labelled series that always exist start at zero, so a dashboard
 	// sees them before the first event.
 	for _, method := range []string{"token", "renewal"} {
@@ -68,39 +62,14 @@ func NewMetrics(ctx context.Context, feed RevocationFeed) (*Metrics, error) {
 			return nil, err
 		}
 		m.feed = rc
-		m.revocations = s.NewCounter("scca_revocations_total")
+		m.revocations = s.Counter("scca_revocations_total")
 	}
 	return m, nil
 }
 
 // counter returns the counter name{label="value",...}; labels are pairs.
-func (m *Metrics) counter(name string, labels ...string) *metrics.Counter {
-	return m.set.GetOrCreateCounter(series(name, labels...))
-}
-
-// labelEscaper escapes a label value as the Prometheus text format wants:
-// backslash, double quote and line feed, and nothing else.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// series returns name{label="value",...} for labels given as pairs.
-func series(name string, labels ...string) string {
-	if len(labels) == 0 {
-		return name
-	}
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte('{')
-	for i := 0; i+1 < len(labels); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(labels[i])
-		b.WriteString(`="`)
-		b.WriteString(labelEscaper.Replace(labels[i+1]))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
+func (m *Metrics) counter(name string, labels ...string) *promtext.Counter {
+	return m.set.Counter(name, labels...)
 }
 
 // Handler serves the metrics in the Prometheus text format. A scrape whose
@@ -121,7 +90,7 @@ func (m *Metrics) Handler() http.Handler {
 			m.revocations.Set(n)
 		}
 		var buf bytes.Buffer
-		m.set.WritePrometheus(&buf)
+		_, _ = m.set.WriteTo(&buf)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = w.Write(buf.Bytes())
 	})
@@ -129,8 +98,7 @@ func (m *Metrics) Handler() http.Handler {
 
 // observe times one inventory operation.
 func (m *Metrics) observe(op string, start time.Time) {
-	m.set.GetOrCreatePrometheusHistogramExt(series("scca_inventory_latency_seconds", "op", op), latencyBuckets).
-		UpdateDuration(start)
+	m.set.Histogram("scca_inventory_latency_seconds", latencyBuckets, "op", op).ObserveSince(start)
 }
 
 // CountRevocationRequests wraps the plain-HTTP CRL/OCSP handler so the

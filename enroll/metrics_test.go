@@ -101,12 +101,3 @@ func TestMetricsFeedFailure(t *testing.T) {
 		t.Fatal("NewMetrics with a failing feed: no error")
 	}
 }
-
-// TestSeriesQuoting: label values are escaped as the text format wants:
-// backslash, quote and line feed only (a tab or a non-ASCII letter stays).
-func TestSeriesQuoting(t *testing.T) {
-	got := series("x_total", "a", `q"b\c`+"\n\tü")
-	if want := "x_total{a=\"q\\\"b\\\\c\\n\tü\"}"; got != want {
-		t.Fatalf("series = %s, want %s", got, want)
-	}
-}
