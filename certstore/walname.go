@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/securechat/scca/internal/atomicfile"
 )
@@ -40,7 +41,7 @@ type walName struct {
 	on   bool // the library does not sync the WAL's directory
 	mu   sync.Mutex
 	pin  *sql.Conn
-	done bool
+	done atomic.Bool // set under mu; read without it on every transaction
 	bg   sync.WaitGroup
 }
 
@@ -71,12 +72,12 @@ func (s *Store) startWALName(ctx context.Context, noDirSync func(context.Context
 // no WAL yet (an empty database). See walName.
 func (s *Store) ensureWALName(ctx context.Context) error {
 	w := &s.wal
-	if !w.on {
+	if !w.on || w.done.Load() {
 		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	if w.done.Load() {
 		return nil
 	}
 	if w.pin == nil {
@@ -98,7 +99,7 @@ func (s *Store) ensureWALName(ctx context.Context) error {
 	if err := syncDir(filepath.Dir(s.loc.Path)); err != nil {
 		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, err)
 	}
-	w.done = true
+	w.done.Store(true)
 	return nil
 }
 
