@@ -20,5 +20,6 @@ done
 trap 'kill "${hogs[@]}" 2>/dev/null || true' EXIT
 start=$(date +%s)
 # shellcheck disable=SC2086
-go test -race -count="$count" -timeout 3h $pkgs
+. .ci/sqlite-cflags.sh
+CGO_CFLAGS="-O2 -g $SCCA_SQLITE_CFLAGS" SCCA_TEST_SQLITE_NO_DIRSYNC=1 go test -race -count="$count" -timeout 3h $pkgs
 echo "stress: -race -count=$count on $pkgs under $(nproc) busy loops passed in $(( $(date +%s) - start )) s"

@@ -54,7 +54,7 @@ func (s *Store) afterCommit() {
 	case s.ckptAfterCommit:
 		s.checkpointSoon("PASSIVE")
 	case s.leaveWAL:
-		if fi, err := os.Stat(s.loc.Path + "-wal"); err == nil && fi.Size() > walTruncateAfter {
+		if fi, err := os.Stat(s.file + "-wal"); err == nil && fi.Size() > walTruncateAfter {
 			s.checkpointSoon("TRUNCATE")
 		}
 	}
@@ -109,7 +109,9 @@ func (s *Store) runCheckpoints() {
 // Close, and with the store's busy timeout (10 s by default) a long reader
 // elsewhere, such as a server streaming a CRL, would hold a one-shot
 // command that long; the WAL is truncated by a later command instead.
-const truncateBusyWait = 250 * time.Millisecond
+// While it waits for readers the checkpoint holds SQLite's write lock, so
+// the bound is also how long it can stall a server's writers.
+const truncateBusyWait = 100 * time.Millisecond
 
 // truncateWAL runs a TRUNCATE checkpoint on a connection whose busy timeout
 // is truncateBusyWait for the duration, and restores it.

@@ -25,7 +25,7 @@ import (
 //
 // An immutable open would not see commits that are still only in the WAL
 // (a short-lived command leaves them there: Options.ShortLived), so a WAL
-// that is not empty refuses it with ErrWALNotReadable instead of answering
+// that holds frames refuses it with ErrWALNotReadable instead of answering
 // from an older state.
 func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immutable bool, err error) {
 	if drv.OpenReadOnly == nil {
@@ -34,15 +34,30 @@ func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immuta
 	if _, err := os.Stat(loc.Path); err != nil {
 		return nil, false, err
 	}
-	_, shmErr := os.Stat(loc.Path + "-shm")
-	immutable = errors.Is(shmErr, fs.ErrNotExist) && !dirWritable(filepath.Dir(loc.Path))
+	// SQLite keeps -shm and -wal beside the file a symbolic link names.
+	file := resolvedPath(loc.Path)
+	_, shmErr := os.Stat(file + "-shm")
+	immutable = errors.Is(shmErr, fs.ErrNotExist) && !dirWritable(filepath.Dir(file))
 	if immutable {
-		if fi, err := os.Stat(loc.Path + "-wal"); err == nil && fi.Size() > 0 {
-			return nil, false, fmt.Errorf("%w: %s-wal (%d bytes)", ErrWALNotReadable, loc.Path, fi.Size())
+		if fi, err := os.Stat(file + "-wal"); err == nil && fi.Size() > walHeaderSize {
+			return nil, false, fmt.Errorf("%w: %s-wal (%d bytes)", ErrWALNotReadable, file, fi.Size())
 		}
 	}
 	db, err = drv.OpenReadOnly(loc, immutable)
 	return db, immutable, err
+}
+
+// walHeaderSize is the size of a WAL's header: a WAL no larger holds no
+// frame.
+const walHeaderSize = 32
+
+// resolvedPath is the file SQLite opens for path: symbolic links resolved
+// (path itself when that fails; SQLite then reports the error).
+func resolvedPath(path string) string {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	return path
 }
 
 // ErrWALNotReadable: a read-only SQLite inventory has commits in its WAL
@@ -58,5 +73,5 @@ func (s *Store) Immutable() bool { return s.immutable }
 // this process cannot write (a read-only mount, someone else's directory):
 // a command that would write may then still serve read-only.
 func ReadOnlyLocation(loc Location) bool {
-	return loc.Driver == DriverSQLite && loc.Path != "" && !dirWritable(filepath.Dir(loc.Path))
+	return loc.Driver == DriverSQLite && loc.Path != "" && !dirWritable(filepath.Dir(resolvedPath(loc.Path)))
 }

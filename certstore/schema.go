@@ -43,15 +43,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	// The migrations commit outside tryTx: the WAL's name is made
-	// durable before them and, for a new database, whose first commit
-	// creates the WAL, after them (walName).
+	// durable before them (walName).
 	if err := s.ensureWALName(ctx); err != nil {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s inventory: %w", s.d.name, err)
 	}
-	return s.ensureWALName(ctx)
+	return nil
 }
 
 // SchemaStatus reports applied and pending migrations without changing the

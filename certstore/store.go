@@ -57,6 +57,7 @@ type Store struct {
 	ckptAfterCommit bool          // ShortLived, where the WAL cannot be left
 	ckpt            checkpointer
 	wal             walName // the WAL's name made durable (walname.go)
+	file            string  // SQLite: the database file, symbolic links resolved
 
 	immutable bool // read-only SQLite opened immutable
 }
@@ -81,6 +82,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	writable := !opts.ReadOnly || loc.Driver != DriverSQLite
+	if loc.Driver == DriverSQLite {
+		s.file = resolvedPath(loc.Path)
+	}
 	if short := opts.ShortLived && writable && loc.Driver == DriverSQLite; short {
 		s.leaveWAL = drv.OpenShortLived != nil
 		s.ckptAfterCommit = !s.leaveWAL
@@ -164,7 +168,5 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return translate(err)
 	}
 	s.afterCommit()
-	// A database that was empty had no WAL before this commit; its name
-	// is synced now, before the commit is reported (walName).
-	return s.ensureWALName(ctx)
+	return nil
 }

@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-
-	"github.com/securechat/scca/internal/atomicfile"
+	"syscall"
 )
 
 // walName makes the name of an SQLite WAL durable before anything is
@@ -34,9 +32,12 @@ import (
 //     While any connection is open no other process can delete the WAL
 //     (only the last one to close does, under an exclusive lock), so the
 //     file whose name was synced is the one every later commit goes to;
-//   - every transaction waits for it before it begins (tryTx), and Migrate
-//     after its own commits: a database still empty has no WAL until its
-//     first commit.
+//   - every transaction waits for it before it begins (tryTx), and so do
+//     the migrations (Migrate);
+//   - the WAL is the one SQLite opened (pragma_database_list names the
+//     database file with symbolic links resolved, and the WAL lies beside
+//     it), and a WAL missing after that read is an error, never taken as
+//     "nothing to sync": it fails closed.
 type walName struct {
 	on   bool // the library does not sync the WAL's directory
 	mu   sync.Mutex
@@ -68,8 +69,7 @@ func (s *Store) startWALName(ctx context.Context, noDirSync func(context.Context
 	return nil
 }
 
-// ensureWALName returns once the WAL's name is durable, or when there is
-// no WAL yet (an empty database). See walName.
+// ensureWALName returns once the WAL's name is durable. See walName.
 func (s *Store) ensureWALName(ctx context.Context) error {
 	w := &s.wal
 	if !w.on || w.done.Load() {
@@ -91,21 +91,35 @@ func (s *Store) ensureWALName(ctx context.Context) error {
 	if err := w.pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, translate(err))
 	}
-	if _, err := os.Stat(s.loc.Path + "-wal"); errors.Is(err, fs.ErrNotExist) {
-		return nil // empty database: asked again after its first commit
-	} else if err != nil {
-		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, err)
+	var file string
+	if err := w.pin.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, translate(err))
 	}
-	if err := syncDir(filepath.Dir(s.loc.Path)); err != nil {
+	if _, err := os.Stat(file + "-wal"); err != nil {
+		return fmt.Errorf("inventory %s: its WAL is not where SQLite keeps it: %w", s.loc.Redacted, err)
+	}
+	if err := syncDir(filepath.Dir(file)); err != nil {
 		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, err)
 	}
 	w.done.Store(true)
 	return nil
 }
 
-// syncDir is atomicfile.SyncDir (a variable for tests that count or fail
-// the flush). Like SQLite, it ignores a directory that cannot be fsynced.
-var syncDir = atomicfile.SyncDir
+// syncDir fsyncs a directory (a variable for tests that count or fail the
+// flush). Unlike SQLite's own directory sync, which ignores every error,
+// it ignores only a file system that cannot sync directories (EINVAL,
+// ENOTSUP): an I/O error refuses the commit.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
 
 // closeWALName waits for the background sync and releases the pinned
 // connection (Close).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -120,11 +121,9 @@ func TestWALNameSyncedBeforeFirstCommit(t *testing.T) {
 	}
 }
 
-// TestWALNameNewDatabase: a new database's WAL is synced once, before
-// Migrate returns, and it is the file the migrations and later commits
-// went to. (SQLite creates it when the pinned connection first reads; were
-// it created only by the first commit, the sync after the migrations would
-// be the one.)
+// TestWALNameNewDatabase: a new database's WAL is synced once, before the
+// migrations commit into it (no table yet when it runs), and it is the
+// file the migrations and later commits went to.
 func TestWALNameNewDatabase(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "inv.db")
@@ -140,8 +139,8 @@ func TestWALNameNewDatabase(t *testing.T) {
 	}
 	mustInsert(t, s, testRecord(1, time.Now()))
 	calls := d.get()
-	if len(calls) != 1 || !calls[0].walSeen {
-		t.Fatalf("directory syncs %+v: want one, with the WAL existing", calls)
+	if len(calls) != 1 || !calls[0].walSeen || calls[0].rows != -1 {
+		t.Fatalf("directory syncs %+v: want one, with the WAL existing and before the migrations (no table)", calls)
 	}
 	now, err := os.Stat(path + "-wal")
 	if err != nil || !os.SameFile(now, calls[0].wal) || now.Size() == 0 {
@@ -150,10 +149,11 @@ func TestWALNameNewDatabase(t *testing.T) {
 }
 
 // TestWALNamePinned: while a store whose WAL name was synced is open, the
-// WAL it synced stays: another process's connection closing last (which
+// WAL it synced stays: another store's connection closing last (which
 // checkpoints and deletes the WAL) cannot delete it, because the store
-// pins one connection. The control, a store without the pin and with no
-// idle connection, loses the file, so the check can fail.
+// pins one connection. In the control, a store without the pin whose idle
+// connections are closed, the other store's close deletes the file, so the
+// check can fail.
 func TestWALNamePinned(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
@@ -175,13 +175,18 @@ func TestWALNamePinned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.db.SetMaxIdleConns(0) // only the pin, if any, stays connected
 		other, err := Open(ctx, "sqlite:"+path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := other.Get(ctx, testRecord(1, clk.Now()).IssuerKeyID, testRecord(1, clk.Now()).Serial); err != nil {
 			t.Fatal(err)
+		}
+		// Only the pin, if any, stays connected in s; other (still
+		// open) keeps the WAL until it closes, last but for the pin.
+		s.db.SetMaxIdleConns(0)
+		if _, err := os.Stat(path + "-wal"); err != nil {
+			t.Fatalf("the WAL went before the other store closed: %v", err)
 		}
 		other.Close()
 		after, err := os.Stat(path + "-wal")
@@ -226,14 +231,12 @@ func TestReadOnlyImmutableRefusesWAL(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "inv.db")
-	s := openMigrated(t, path, Options{Now: clk.Now, ShortLived: true})
+	s := openMigrated(t, path, Options{Now: clk.Now})
+	defer s.Close()
 	mustInsert(t, s, testRecord(1, clk.Now()))
-	leaves := s.leaveWAL
-	s.Close()
-	if fi, err := os.Stat(path + "-wal"); leaves && (err != nil || fi.Size() == 0) {
-		t.Fatalf("the short-lived store left no WAL to test with (%v)", err)
-	}
-	// A copy without the -shm file, in a directory taken as read-only.
+	// A copy without the -shm file, taken while the writer is open (so the
+	// WAL holds the row in every build), in a directory taken as
+	// read-only.
 	ro := t.TempDir()
 	for _, name := range []string{"inv.db", "inv.db-wal"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -251,20 +254,90 @@ func TestReadOnlyImmutableRefusesWAL(t *testing.T) {
 	t.Cleanup(func() { dirWritable = old })
 	dirWritable = func(d string) bool { return d != ro }
 	wal := filepath.Join(ro, "inv.db-wal")
-	if fi, err := os.Stat(wal); err == nil && fi.Size() > 0 {
-		if _, err := Open(ctx, "sqlite:"+filepath.Join(ro, "inv.db"), Options{ReadOnly: true}); !errors.Is(err, ErrWALNotReadable) {
-			t.Fatalf("immutable open with commits in the WAL: %v, want ErrWALNotReadable", err)
-		}
-		if err := os.Truncate(wal, 0); err != nil {
-			t.Fatal(err)
-		}
+	if fi, err := os.Stat(wal); err != nil || fi.Size() <= walHeaderSize {
+		t.Fatalf("the copied WAL holds no frame (%v)", err)
+	}
+	if _, err := Open(ctx, "sqlite:"+filepath.Join(ro, "inv.db"), Options{ReadOnly: true}); !errors.Is(err, ErrWALNotReadable) {
+		t.Fatalf("immutable open with commits in the WAL: %v, want ErrWALNotReadable", err)
+	}
+	// Through a symbolic link too: the WAL is looked for beside the target.
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(filepath.Join(ro, "inv.db"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, "sqlite:"+link, Options{ReadOnly: true}); !errors.Is(err, ErrWALNotReadable) {
+		t.Fatalf("immutable open through a symlink with commits in the WAL: %v, want ErrWALNotReadable", err)
+	}
+	if err := os.Truncate(wal, walHeaderSize); err != nil {
+		t.Fatal(err)
 	}
 	r, err := Open(ctx, "sqlite:"+filepath.Join(ro, "inv.db"), Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("immutable open with an empty WAL: %v", err)
+		t.Fatalf("immutable open with a WAL of only its header: %v", err)
 	}
 	defer r.Close()
 	if !r.Immutable() {
 		t.Error("want an immutable open")
+	}
+}
+
+// TestWALNameSymlink: an inventory named through a symbolic link has its
+// WAL beside the target, and that directory is the one synced, once.
+func TestWALNameSymlink(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	realDir := t.TempDir()
+	real := filepath.Join(realDir, "inv.db")
+	openMigrated(t, real, Options{Now: clk.Now}).Close()
+	link := filepath.Join(t.TempDir(), "inv.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	d := hookDirSync(t, real)
+	s, err := Open(ctx, "sqlite:"+link, Options{Now: clk.Now, ShortLived: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	forceWALName(s)
+	for i := 1; i <= 3; i++ {
+		mustInsert(t, s, testRecord(i, clk.Now()))
+	}
+	calls := d.get()
+	if len(calls) != 1 || !calls[0].walSeen || calls[0].rows != 0 {
+		t.Fatalf("directory syncs %+v: want one, before the first commit, with the WAL beside the target", calls)
+	}
+	if want, _ := filepath.EvalSymlinks(realDir); calls[0].dir != want {
+		t.Errorf("synced %s, want the target's directory %s", calls[0].dir, want)
+	}
+}
+
+// TestWALNameMissingFailsClosed: when the WAL is not where SQLite keeps it
+// after the pinned read, no transaction runs (the WAL's name cannot be
+// vouched for); nothing is taken as "nothing to sync".
+func TestWALNameMissingFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	openMigrated(t, path, Options{Now: clk.Now}).Close()
+	d := hookDirSync(t, path)
+	s, err := Open(ctx, "sqlite:"+path, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	forceWALName(s)
+	s.wal.done.Store(false)
+	synced := len(d.get()) // the background sync of a DISABLE_DIRSYNC build
+	// The WAL vanishes (as if another process had removed it behind
+	// SQLite's back) before the first transaction asks.
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, testRecord(1, clk.Now())); err == nil || !strings.Contains(err.Error(), "WAL") {
+		t.Fatalf("Insert with the WAL missing: %v, want an error naming the WAL", err)
+	}
+	if n := len(d.get()) - synced; n != 0 {
+		t.Errorf("%d directory syncs for a WAL that is not there", n)
 	}
 }

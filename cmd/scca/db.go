@@ -7,7 +7,7 @@ import (
 func newDBCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "Manage the inventory database schema",
+		Short: "Manage the inventory database: schema, backup",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "migrate",
@@ -56,6 +56,28 @@ func newDBCmd(e *env) *cobra.Command {
 			if s.Current != s.Latest {
 				e.printf("run `scca db migrate` to bring the schema up to date\n")
 			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the embedded inventory to a new file",
+		Long: `Write a consistent copy of the embedded (SQLite) inventory to FILE, a new
+file (0600): one file holding every commit, including those still in the
+WAL, which can be copied and opened alone (read-only media included).
+Copying inventory.db and its -wal file by hand while commands run is not a
+backup. For MySQL, MariaDB and PostgreSQL use their own dump tools.`,
+		Example: `  scca db backup /srv/backup/inventory-$(date +%F).db`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Backup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			e.statusf("%s backed up to %s\n", st.Location().Redacted, args[0])
 			return nil
 		},
 	})

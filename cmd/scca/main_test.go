@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-runewidth"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/securechat/scca/certstore/dialect/sqlite"
 	"github.com/securechat/scca/internal/waitfor"
 )
 
@@ -59,6 +60,8 @@ func TestScripts(t *testing.T) {
 				return exec.Command("unshare", "-rm", "true").Run() == nil, nil
 			case "nats":
 				return natsReachable()
+			case "cgosqlite": // one-shot commands leave the WAL (certstore.Options.ShortLived)
+				return sqlite.Driver == "github.com/mattn/go-sqlite3", nil
 			}
 			return false, nil
 		},

@@ -62,7 +62,7 @@ func openShortLived(loc sqldriver.Location) (*sql.DB, error) {
 // connection. go-sqlite3 keeps the sqlite3* handle in its unexported field
 // db; this reads it by reflection, and a go-sqlite3 that renamed it fails
 // here, loudly, rather than silently checkpointing (go.mod pins the
-// version; certstore's TestShortLivedLeavesWAL checks the effect).
+// version; certstore's TestShortLived checks the effect).
 func noCheckpointOnClose(c *sqlite3.SQLiteConn) error {
 	f := reflect.ValueOf(c).Elem().FieldByName("db")
 	if !f.IsValid() || f.Kind() != reflect.Pointer || f.IsNil() {
