@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
 // ErrDirPermissions is returned for a CA directory that someone other than
@@ -34,20 +33,23 @@ func (e *DirPermissionError) Unwrap() error { return ErrDirPermissions }
 // does): whoever can write the directory can swap the CA certificate, the
 // audit key or an issued certificate for their own, whatever the files'
 // own modes say. The error says which of the two it is.
+//
+// Where the file system has no Unix owners and modes (Windows, whose ACLs
+// the mode bits Go reports do not describe), there is nothing to check.
 func checkDirPrivate(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("check CA directory: %w", err)
 	}
-	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
-		return &DirPermissionError{Dir: dir, Mode: mode, Owner: -1}
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, ok := fileOwner(fi)
 	if !ok {
 		return nil
 	}
-	if me := os.Geteuid(); int(st.Uid) != me && st.Uid != 0 {
-		return &DirPermissionError{Dir: dir, Mode: fi.Mode().Perm(), Owner: int(st.Uid), You: me}
+	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
+		return &DirPermissionError{Dir: dir, Mode: mode, Owner: -1}
+	}
+	if me := os.Geteuid(); uid != me && uid != 0 {
+		return &DirPermissionError{Dir: dir, Mode: fi.Mode().Perm(), Owner: uid, You: me}
 	}
 	return nil
 }
