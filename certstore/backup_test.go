@@ -50,7 +50,74 @@ func TestBackup(t *testing.T) {
 	if after, _ := os.ReadFile(out); string(after) != string(before) {
 		t.Error("a refused backup changed the existing file")
 	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".backup.db.tmp-*")); len(left) != 0 {
-		t.Errorf("temporary files left: %v", left)
+}
+
+// TestBackupReadOnlyStore: a read-only store backs up (nothing is written
+// to the inventory, and no schema check is involved).
+func TestBackupReadOnlyStore(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	s := openMigrated(t, path, Options{Now: clk.Now})
+	rec := testRecord(1, clk.Now())
+	mustInsert(t, s, rec)
+	s.Close()
+	r, err := Open(ctx, "sqlite:"+path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := filepath.Join(t.TempDir(), "b.db")
+	if err := r.Backup(ctx, out); err != nil {
+		t.Fatalf("backup from a read-only store: %v", err)
+	}
+	if err := copyDBAlone(t, out, rec); err != nil {
+		t.Errorf("the backup lacks the row: %v", err)
+	}
+}
+
+// TestBackupFailureLeavesNothing: a backup that fails in VACUUM INTO (here
+// a cancelled context) reports it and leaves neither the output nor a
+// temporary file.
+func TestBackupFailureLeavesNothing(t *testing.T) {
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	s := openMigrated(t, path, Options{Now: clk.Now})
+	defer s.Close()
+	mustInsert(t, s, testRecord(1, clk.Now()))
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Backup(ctx, filepath.Join(dir, "b.db")); err == nil {
+		t.Fatal("backup with a cancelled context succeeded")
+	}
+	if left := dirNames(t, dir); len(left) != 0 {
+		t.Errorf("a failed backup left %v", left)
+	}
+}
+
+// TestBackupFileColonDir: an output directory whose relative name starts
+// with "file:" is not taken as an SQLite URI (the copy would be written
+// elsewhere, 0644, and an empty file reported as the backup).
+func TestBackupFileColonDir(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	s := openMigrated(t, path, Options{Now: clk.Now})
+	defer s.Close()
+	rec := testRecord(1, clk.Now())
+	mustInsert(t, s, rec)
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("file:uq", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Backup(ctx, "file:uq/x.db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyDBAlone(t, "file:uq/x.db", rec); err != nil {
+		t.Errorf("the backup under file:uq lacks the row: %v", err)
+	}
+	if left := dirNames(t, "file:uq"); len(left) != 1 {
+		t.Errorf("file:uq holds %v, want only x.db", left)
 	}
 }

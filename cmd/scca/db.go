@@ -1,7 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
 	"github.com/spf13/cobra"
+
+	"github.com/securechat/scca/certstore"
 )
 
 func newDBCmd(e *env) *cobra.Command {
@@ -69,7 +77,7 @@ backup. For MySQL, MariaDB and PostgreSQL use their own dump tools.`,
 		Example: `  scca db backup /srv/backup/inventory-$(date +%F).db`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := e.openStore(cmd.Context())
+			st, err := e.openStoreForBackup(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -82,4 +90,25 @@ backup. For MySQL, MariaDB and PostgreSQL use their own dump tools.`,
 		},
 	})
 	return cmd
+}
+
+// openStoreForBackup opens an SQLite inventory read-only for `db backup`:
+// no schema check (a backup before `db migrate` after an upgrade is the
+// point), no audit key (the copy needs none), nothing written to the
+// inventory, so it works on a read-only mount too. A server inventory is
+// refused before connecting.
+func (e *env) openStoreForBackup(ctx context.Context) (*certstore.Store, error) {
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil {
+		return nil, err
+	}
+	if loc.Driver != certstore.DriverSQLite {
+		return nil, fmt.Errorf("%w (use mysqldump, mariadb-dump or pg_dump for %s)", certstore.ErrBackupUnsupported, loc.Redacted)
+	}
+	if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+	}
+	opts := e.storeOptions()
+	opts.ReadOnly = true
+	return certstore.Open(ctx, e.dbURL(), opts)
 }

@@ -34,7 +34,7 @@ var hints = []struct {
 	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write; if the file was moved or replaced while in use, rerun the command"},
 	{certstore.ErrDiskIO, "the disk reported an I/O error: check the system log (dmesg) and the disk before retrying"},
 	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
-	{certstore.ErrWALNotReadable, "where the directory is writable, run `scca db status` (closing, it checkpoints the WAL into the database file) and copy again, or copy the -shm file along; `scca db backup` makes a copy that needs neither"},
+	{certstore.ErrWALNotReadable, "where the inventory's directory is writable, run `scca db backup FILE` and use that copy, or `scca db status` (closing, it checkpoints the WAL into the database file) and copy again; or copy the -shm file along"},
 	{certstore.ErrCannotOpen, "check --db, that the directory exists and that you may read and write it"},
 	{certstore.ErrAccessDenied, "the server answered but refused the user or password in --db; check them (and the user's host grant)"},
 	{certstore.ErrNoDatabase, "create it first (MySQL: mysql -e 'CREATE DATABASE securechat'; PostgreSQL: createdb securechat) and grant the scca user on it, then `scca init` or `scca db migrate`"},
