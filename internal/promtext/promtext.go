@@ -48,15 +48,24 @@ func (s *Set) Counter(name string, labels ...string) *Counter {
 }
 
 // Histogram returns the histogram name{labels} with the given upper bucket
-// bounds (ascending; +Inf is implied), creating it empty.
+// bounds (finite and strictly ascending; +Inf is implied), creating it
+// empty. It panics on bad bounds (a programming error).
 func (s *Set) Histogram(name string, bounds []float64, labels ...string) *Histogram {
 	v := s.get(name, "histogram", labels, func() any {
-		return &Histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
+		for i, b := range bounds {
+			if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= bounds[i-1]) {
+				panic("promtext: " + name + ": bucket bounds must be finite and strictly ascending")
+			}
+		}
+		return &Histogram{bounds: append([]float64(nil), bounds...), counts: make([]uint64, len(bounds))}
 	})
 	return v.(*Histogram)
 }
 
 func (s *Set) get(name, typ string, labels []string, create func() any) any {
+	if len(labels)%2 != 0 {
+		panic("promtext: " + name + ": labels come in name/value pairs")
+	}
 	key := labelString(labels)
 	s.mu.Lock()
 	defer s.mu.Unlock()

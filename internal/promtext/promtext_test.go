@@ -119,6 +119,25 @@ func TestTypeClash(t *testing.T) {
 	s.Histogram("x_total", []float64{1})
 }
 
+// TestMisuse: unsorted or infinite bucket bounds and an odd label list are
+// programming errors, refused loudly rather than written wrong.
+func TestMisuse(t *testing.T) {
+	for name, f := range map[string]func(s *Set){
+		"unsorted bounds": func(s *Set) { s.Histogram("a_seconds", []float64{1, 0.5}) },
+		"+Inf bound":      func(s *Set) { s.Histogram("b_seconds", []float64{1, math.Inf(1)}) },
+		"odd labels":      func(s *Set) { s.Counter("c_total", "kind") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f(NewSet())
+		}()
+	}
+}
+
 // TestConcurrent: updates from many goroutines during scrapes lose nothing
 // (run with -race).
 func TestConcurrent(t *testing.T) {
