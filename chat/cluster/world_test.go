@@ -155,7 +155,13 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 		Checker: &revocation.InventoryChecker{Store: st}, Mailbox: st, Revocations: st,
 		RevocationPoll: orDur(w.revPoll, 500*time.Millisecond), MaxConns: 4096, SendQueue: 1 << 16,
 		Tickets: chat.TicketConfig{Secret: w.secret, Spent: b.Spender(time.Hour)},
-		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat}}
+		// A live delivery on another server is "delivered" only once that
+		// server confirms it within WakeTimeout (1 s by default, else
+		// "queued"). Under -race with both cores busy the confirmation
+		// (a NATS round trip and the other server's read of the queue)
+		// can take longer (a CI run saw TestDirectMessagesAcrossServers get
+		// "queued"); no test here waits for the timeout itself.
+		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat, WakeTimeout: 20 * time.Second}}
 	if o.alone {
 		cfg.Tickets, cfg.Cluster = chat.TicketConfig{}, chat.ClusterConfig{}
 	}
