@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/securechat/scca/internal/atomicfile"
 )
 
 // ErrBackupUnsupported: Backup is for the embedded SQLite inventory; a
@@ -54,7 +56,7 @@ func (s *Store) Backup(ctx context.Context, out string) error {
 	if fi, err := os.Stat(tmp); err != nil || fi.Size() == 0 {
 		return fmt.Errorf("backup to %s: the copy was not written (%v)", out, err)
 	}
-	if err := syncFile(tmp); err != nil {
+	if err := atomicfile.SyncFiles(tmp); err != nil {
 		return fmt.Errorf("backup to %s: %w", out, err)
 	}
 	if err := moveNoReplace(tmp, out); err != nil {
@@ -86,17 +88,25 @@ func createEmpty(path string) (string, error) {
 	return name, f.Close()
 }
 
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
+// moveNoReplace gives tmp the name out unless out exists: a hard link
+// (atomicfile.Link, which then removes tmp) where the file system has
+// them, else renameNoReplace (vfat and exFAT, typical of the USB sticks an
+// offline CA backs up to, have no hard links).
+func moveNoReplace(tmp, out string) error {
+	err := atomicfile.Link(tmp, out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, atomicfile.ErrExists):
+		return fmt.Errorf("backup: %s: %w", out, fs.ErrExist)
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, errors.ErrUnsupported):
+		return renameNoReplace(tmp, out)
 	}
-	defer f.Close()
-	return f.Sync()
+	return fmt.Errorf("backup to %s: %w", out, err)
 }
 
 // checkAndRename renames tmp to out after checking that out does not exist
-// (the last resort of moveNoReplace: a file created in between would be
+// (the last resort of renameNoReplace: a file created in between would be
 // replaced).
 func checkAndRename(tmp, out string) error {
 	if _, err := os.Lstat(out); err == nil {

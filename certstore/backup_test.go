@@ -121,3 +121,32 @@ func TestBackupFileColonDir(t *testing.T) {
 		t.Errorf("file:uq holds %v, want only x.db", left)
 	}
 }
+
+// TestRenameNoReplace: the fallback for file systems without hard links
+// (vfat, exFAT) moves the copy into place and never replaces an existing
+// file.
+func TestRenameNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	tmp, out := filepath.Join(dir, "tmp"), filepath.Join(dir, "out")
+	if err := os.WriteFile(tmp, []byte("copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := renameNoReplace(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "copy" {
+		t.Fatalf("out = %q", got)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tmp still there: %v", err)
+	}
+	if err := os.WriteFile(tmp, []byte("second"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := renameNoReplace(tmp, out); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("over an existing file: %v, want ErrExist", err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "copy" {
+		t.Errorf("the existing file was replaced: %q", got)
+	}
+}

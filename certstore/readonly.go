@@ -27,15 +27,16 @@ import (
 // (a short-lived command leaves them there: Options.ShortLived), so a WAL
 // that holds frames refuses it with ErrWALNotReadable instead of answering
 // from an older state.
-func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location) (db *sql.DB, immutable bool, err error) {
+//
+// file is loc.Path with symbolic links resolved: SQLite keeps -shm and
+// -wal beside the file a link names.
+func openSQLiteReadOnly(drv *sqldriver.Driver, loc Location, file string) (db *sql.DB, immutable bool, err error) {
 	if drv.OpenReadOnly == nil {
 		return nil, false, fmt.Errorf("the %s driver cannot open read-only", drv.Name)
 	}
 	if _, err := os.Stat(loc.Path); err != nil {
 		return nil, false, err
 	}
-	// SQLite keeps -shm and -wal beside the file a symbolic link names.
-	file := resolvedPath(loc.Path)
 	_, shmErr := os.Stat(file + "-shm")
 	immutable = errors.Is(shmErr, fs.ErrNotExist) && !dirWritable(filepath.Dir(file))
 	if immutable {

@@ -91,7 +91,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	switch {
 	case !writable:
-		s.db, s.immutable, err = openSQLiteReadOnly(drv, loc)
+		s.db, s.immutable, err = openSQLiteReadOnly(drv, loc, s.file)
 	case s.leaveWAL:
 		s.db, err = drv.OpenShortLived(bounded)
 	default:

@@ -3,13 +3,13 @@ package certstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"github.com/securechat/scca/internal/atomicfile"
 )
 
 // walName makes the name of an SQLite WAL durable before anything is
@@ -87,12 +87,11 @@ func (s *Store) ensureWALName(ctx context.Context) error {
 		}
 		w.pin = c
 	}
+	// Reading the schema makes SQLite open the WAL; the file it names is
+	// the database it opened.
 	var n int
-	if err := w.pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
-		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, translate(err))
-	}
 	var file string
-	if err := w.pin.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+	if err := w.pin.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM sqlite_master), file FROM pragma_database_list WHERE name = 'main'").Scan(&n, &file); err != nil {
 		return fmt.Errorf("inventory %s: %w", s.loc.Redacted, translate(err))
 	}
 	if _, err := os.Stat(file + "-wal"); err != nil {
@@ -105,21 +104,10 @@ func (s *Store) ensureWALName(ctx context.Context) error {
 	return nil
 }
 
-// syncDir fsyncs a directory (a variable for tests that count or fail the
-// flush). Unlike SQLite's own directory sync, which ignores every error,
-// it ignores only a file system that cannot sync directories (EINVAL,
-// ENOTSUP): an I/O error refuses the commit.
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
+// syncDir is atomicfile.SyncDir, a variable for tests that count or fail
+// the flush. Unlike SQLite's own directory sync, which ignores every error,
+// it fails on an I/O error, which refuses the commit.
+var syncDir = atomicfile.SyncDir
 
 // closeWALName waits for the background sync and releases the pinned
 // connection (Close).

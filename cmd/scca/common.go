@@ -52,13 +52,8 @@ func (e *env) openStoreWith(ctx context.Context, mode storeMode) (*certstore.Sto
 	if err != nil {
 		return nil, err
 	}
-	// Opening a missing SQLite file would create an empty one: refuse
-	// instead, so a mistyped --db or a command run before `scca init` leaves
-	// nothing behind.
-	if loc.Path != "" {
-		if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
-		}
+	if err := inventoryExists(loc); err != nil {
+		return nil, err
 	}
 	st, err := e.openWithSeal(ctx, mode)
 	if err != nil {
@@ -69,6 +64,18 @@ func (e *env) openStoreWith(ctx context.Context, mode storeMode) (*certstore.Sto
 		return nil, err
 	}
 	return st, nil
+}
+
+// inventoryExists refuses a missing SQLite file, which opening would
+// create empty: a mistyped --db or a command run before `scca init` leaves
+// nothing behind.
+func inventoryExists(loc certstore.Location) error {
+	if loc.Path != "" {
+		if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+		}
+	}
+	return nil
 }
 
 // errNoInventory: the embedded inventory file is missing.

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -105,8 +102,8 @@ func (e *env) openStoreForBackup(ctx context.Context) (*certstore.Store, error) 
 	if loc.Driver != certstore.DriverSQLite {
 		return nil, fmt.Errorf("%w (use mysqldump, mariadb-dump or pg_dump for %s)", certstore.ErrBackupUnsupported, loc.Redacted)
 	}
-	if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+	if err := inventoryExists(loc); err != nil {
+		return nil, err
 	}
 	opts := e.storeOptions()
 	opts.ReadOnly = true

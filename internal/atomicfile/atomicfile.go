@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrExists is returned by Create when the target already exists.
@@ -190,9 +191,13 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	defer d.Close()
-	// Some filesystems do not support fsync on directories; the rename has
-	// still happened, so that is not worth failing the write for.
-	_ = d.Sync()
+	// Some file systems cannot fsync a directory (EINVAL, ENOTSUP): the
+	// rename has still happened, so that is not worth failing the write
+	// for. Any other error (EIO) means the names may not be durable, and
+	// the caller must not report them as written.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
 	return nil
 }
 

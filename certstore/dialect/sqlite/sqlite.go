@@ -106,11 +106,15 @@ func unreachable(loc sqldriver.Location, err error) error {
 	return fmt.Errorf("%w: cannot open SQLite inventory %s: %w", sqldriver.ErrUnreachable, loc.Redacted, err)
 }
 
-func open(loc sqldriver.Location) (*sql.DB, error) {
+func open(loc sqldriver.Location) (*sql.DB, error) { return openAs(driverName, loc) }
+
+// openAs opens loc with the registered database/sql driver name, creating
+// a missing file private first.
+func openAs(name string, loc sqldriver.Location) (*sql.DB, error) {
 	if err := createPrivate(loc.Path); err != nil {
 		return nil, err
 	}
-	return sql.Open(driverName, loc.DSN)
+	return sql.Open(name, loc.DSN)
 }
 
 // noDirSync asks the library whether it was compiled without directory

@@ -52,10 +52,7 @@ func init() {
 // command appends to the same WAL without the sync of a fresh WAL header.
 // The store truncates the WAL once it has grown (certstore/checkpoint.go).
 func openShortLived(loc sqldriver.Location) (*sql.DB, error) {
-	if err := createPrivate(loc.Path); err != nil {
-		return nil, err
-	}
-	return sql.Open(driverNameShortLived, loc.DSN)
+	return openAs(driverNameShortLived, loc)
 }
 
 // noCheckpointOnClose sets SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE on a new
