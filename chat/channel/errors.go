@@ -117,7 +117,7 @@ var publicReasons = map[string]string{
 	CodeHandshakeFailed:     "handshake failed",
 	CodeReplay:              "stale or repeated hello",
 	CodeUnsupportedVersion:  "unsupported version; this implementation speaks " + ProtocolVersion,
-	CodeNoCommonSuite:       "no common cipher suite; this implementation offers " + SuiteX25519AES256GCMSHA256,
+	CodeNoCommonSuite:       "no common cipher suite; this implementation offers " + SuiteX25519AES256GCMSHA256 + " and " + SuiteX25519ChaCha20Poly1305SHA256,
 	CodeProtocol:            "malformed or unexpected handshake message",
 	CodeDecryptError:        "record failed authentication",
 	CodeBusy:                "server busy, try again later",
