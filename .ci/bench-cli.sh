@@ -47,27 +47,41 @@ cat > cfssl.json <<'JSON'
 {"signing":{"default":{"expiry":"8760h","usages":["digital signature","client auth"]}}}
 JSON
 # scca: every run records a row, and one client CN has one active holder,
-# so each run takes the CN over with --replace (revoking the previous one in
-# the same transaction: more work than the anchors do, never less).
+# so before each run (untimed: hyperfine's --prepare, perf's --pre, the
+# interleaved loop below) prep.sh revokes the previous "bench" and removes
+# its files; the timed command is a plain first issuance of the CN. (Taking
+# it over with --replace would also republish the CRL, a CRL that grows by
+# one entry per run.)
 # openssl: one process, key generation and signing (`req -x509 -CA`), no
 # inventory, no fsync. step: the same, files written without fsync. cfssl:
 # key, CSR and certificate as JSON on stdout (discarded by hyperfine), no
 # files at all.
-cmds=(-n 'scca issue client' "$scca issue client --cn bench --replace"
+cat > prep.sh <<PREP
+#!/bin/sh
+# Frees the CN "bench" (and its files) in each CA dir; never fails.
+"$scca" revoke --cn bench --reason superseded --yes >/dev/null 2>&1
+rm -f certs/bench_cert.pem certs/bench_key.pem certs/bench_chain.pem k.pem c.pem sc.pem sk.pem
+if [ -n "${BASELINE:-}" ]; then
+  "${BASELINE:-}" --certs-dir base/certs --db sqlite:base/certs/inventory.db revoke --cn bench --reason superseded --yes >/dev/null 2>&1
+  rm -f base/certs/bench_cert.pem base/certs/bench_key.pem base/certs/bench_chain.pem
+fi
+exit 0
+PREP
+cmds=(-n 'scca issue client' "$scca issue client --cn bench"
   -n 'openssl req -x509 -CA' "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=clientAuth -out c.pem")
 if [ -n "${BASELINE:-}" ]; then
   mkdir base && (cd base && "$BASELINE" init >/dev/null)
-  cmds+=(-n 'scca issue client (baseline)' "$BASELINE --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace")
+  cmds+=(-n 'scca issue client (baseline)' "$BASELINE --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench")
 fi
 [ -n "$step" ] && cmds+=(-n 'step certificate create' "$step certificate create bench sc.pem sk.pem --profile leaf --ca $ca --ca-key $cakey --no-password --insecure --kty EC --curve P-256 --not-after 8760h -f")
 [ -n "$cfssl" ] && cmds+=(-n 'cfssl gencert' "$cfssl gencert -loglevel 5 -ca $ca -ca-key $cakey -config cfssl.json csr.json")
 hyperfine -N --warmup 5 --runs "${RUNS:-50}" \
-  --prepare 'rm -f certs/bench_cert.pem certs/bench_key.pem certs/bench_chain.pem base/certs/bench_cert.pem base/certs/bench_key.pem base/certs/bench_chain.pem k.pem c.pem sc.pem sk.pem' "${cmds[@]}"
+  --prepare 'sh prep.sh' "${cmds[@]}"
 # CPU time is less sensitive to other load than wall time.
-clean='rm -f certs/bench_cert.pem certs/bench_key.pem certs/bench_chain.pem base/certs/bench_cert.pem base/certs/bench_key.pem base/certs/bench_chain.pem'
+clean='sh prep.sh'
 if command -v perf >/dev/null; then
-  perf stat -r 20 -e task-clock,page-faults --pre "$clean" "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/scca:     /' || true
-  [ -n "${BASELINE:-}" ] && { perf stat -r 20 -e task-clock,page-faults --pre "$clean" "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/baseline: /' || true; }
+  perf stat -r 20 -e task-clock,page-faults --pre "$clean" "$scca" issue client --cn bench 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/scca:     /' || true
+  [ -n "${BASELINE:-}" ] && { perf stat -r 20 -e task-clock,page-faults --pre "$clean" "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/baseline: /' || true; }
   perf stat -r 20 -e task-clock,page-faults openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout k.pem -subj /CN=bench -CA $ca -CAkey $cakey -days 365 -out c.pem 2>&1 >/dev/null | grep -E 'task-clock|page-faults|elapsed' | sed 's/^/openssl:  /' || true
 fi
 # hyperfine runs each command's runs in one block, so a machine whose disk
@@ -79,7 +93,7 @@ python3 - "$scca" "${BASELINE:-}" "$ca" "$cakey" "${ROUNDS:-60}" <<'PY'
 import os, statistics, subprocess, sys, time
 scca, base, ca, cakey, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 cmds = {
-    "scca": ([scca, "issue", "client", "--cn", "bench", "--replace"], ["certs/bench_cert.pem", "certs/bench_key.pem", "certs/bench_chain.pem"]),
+    "scca": ([scca, "issue", "client", "--cn", "bench"], ["certs/bench_cert.pem", "certs/bench_key.pem", "certs/bench_chain.pem"]),
     "openssl": (["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
                  "-keyout", "k.pem", "-subj", "/CN=bench", "-CA", ca, "-CAkey", cakey, "-days", "365",
                  "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature",
@@ -87,7 +101,7 @@ cmds = {
 }
 if base:
     cmds["baseline"] = ([base, "--certs-dir", "base/certs", "--db", "sqlite:base/certs/inventory.db", "issue", "client",
-                         "--cn", "bench", "--replace"], ["base/certs/bench_cert.pem", "base/certs/bench_key.pem", "base/certs/bench_chain.pem"])
+                         "--cn", "bench"], ["base/certs/bench_cert.pem", "base/certs/bench_key.pem", "base/certs/bench_chain.pem"])
 wall = {k: [] for k in cmds}
 for _ in range(rounds):
     for name, (argv, outputs) in cmds.items():
@@ -113,10 +127,11 @@ PY
 echo "== fsyncs of one scca issue client (each is justified in the README, Performance)"
 if command -v strace >/dev/null; then
   sh -c "$clean"
-  strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench --replace 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' | tee syncs.txt
+  strace -f -y -e trace=fsync,fdatasync "$scca" issue client --cn bench 2>&1 >/dev/null | grep -oE 'f(data)?sync\([0-9]+<[^>]*>' | tee syncs.txt
   echo "scca: $(wc -l <syncs.txt) syncs"
   if [ -n "${BASELINE:-}" ]; then
-    strace -f -y -e trace=fsync,fdatasync "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench --replace 2>&1 >/dev/null | grep -cE 'f(data)?sync\(' | sed 's/^/baseline: /; s/$/ syncs/'
+    sh prep.sh
+    strace -f -y -e trace=fsync,fdatasync "$BASELINE" --certs-dir base/certs --db sqlite:base/certs/inventory.db issue client --cn bench 2>&1 >/dev/null | grep -cE 'f(data)?sync\(' | sed 's/^/baseline: /; s/$/ syncs/'
   fi
 else
   echo "(strace not installed)"

@@ -17,10 +17,14 @@ type Certificates struct {
 
 // LoadCertificates reads root_ca.pem and, when present, intermediate_ca.pem
 // from dir and checks that the intermediate is signed by the root. A missing
-// root is ErrNoCA.
+// root is ErrNoCA. A dir that group or others may write is refused
+// (ErrDirPermissions): they could swap the root the caller is about to trust.
 func LoadCertificates(dir string) (*Certificates, error) {
 	root, err := readCertFile(filepath.Join(dir, RootCertFile))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDirNotShared(dir); err != nil {
 		return nil, err
 	}
 	c := &Certificates{Root: root}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -24,8 +25,11 @@ type SignRequest struct {
 // they are validated like IssueRequest's; every extension the requester
 // asked for is ignored, since the profile alone decides usages.
 func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, error) {
-	csr, err := parseCSR(req.CSRPEM)
+	csr, err := parseSignedCSR(req.CSRPEM)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCSRNames(csr, req.Profile); err != nil {
 		return nil, err
 	}
 	s, err := a.leafSpec(IssueRequest{
@@ -58,8 +62,17 @@ func (a *Authority) SignCSR(ctx context.Context, req SignRequest) (*Issued, erro
 
 // parseCSR decodes and checks a CSR: one PEM block, a valid self-signature
 // (proof that the requester holds the key), an acceptable key, and no SAN
-// types this CA does not certify.
+// types this CA does not certify for a server or client.
 func parseCSR(data []byte) (*x509.CertificateRequest, error) {
+	csr, err := parseSignedCSR(data)
+	if err != nil {
+		return nil, err
+	}
+	return csr, checkCSRNames(csr, "")
+}
+
+// parseSignedCSR is parseCSR without the check of the requested names.
+func parseSignedCSR(data []byte) (*x509.CertificateRequest, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || (block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST") {
 		return nil, fmt.Errorf("%w: no CERTIFICATE REQUEST PEM block", ErrBadCSR)
@@ -74,8 +87,24 @@ func parseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if err := checkPublicKey(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
 	}
-	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
-		return nil, fmt.Errorf("%w: only DNS and IP subject alternative names are supported", ErrInvalidName)
-	}
 	return csr, nil
+}
+
+// checkCSRNames refuses SAN types the certificate would not carry, rather
+// than signing without a name the requester asked for: URIs always, and
+// e-mail addresses except, under the email profile, the CN's own address
+// (which that profile puts in the SAN anyway).
+func checkCSRNames(csr *x509.CertificateRequest, p Profile) error {
+	if len(csr.URIs) > 0 {
+		return fmt.Errorf("%w: only DNS and IP subject alternative names are supported", ErrInvalidName)
+	}
+	for _, m := range csr.EmailAddresses {
+		if p != ProfileEmail {
+			return fmt.Errorf("%w: only DNS and IP subject alternative names are supported (e-mail addresses only with --profile email)", ErrInvalidName)
+		}
+		if !strings.EqualFold(m, csr.Subject.CommonName) {
+			return fmt.Errorf("%w: e-mail SAN %q differs from the CN %q, the one address an email certificate carries", ErrInvalidName, m, csr.Subject.CommonName)
+		}
+	}
+	return nil
 }

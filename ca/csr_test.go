@@ -103,6 +103,7 @@ func TestSignCSRBadInput(t *testing.T) {
 		{"truncated DER", SignRequest{CSRPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: block.Bytes[:40]}), Profile: ProfileServer}, ErrBadCSR},
 		{"RSA-1024 key", SignRequest{CSRPEM: weak, Profile: ProfileServer}, ErrBadCSR},
 		{"email SAN", SignRequest{CSRPEM: makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "c"}, EmailAddresses: []string{"a@b.example"}}), Profile: ProfileClient}, ErrInvalidName},
+		{"email SAN other than the CN, email profile", SignRequest{CSRPEM: makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice@example.com"}, EmailAddresses: []string{"mallory@example.com"}}), Profile: ProfileEmail}, ErrInvalidName},
 		{"URI SAN", SignRequest{CSRPEM: makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "c"}, URIs: []*url.URL{{Scheme: "spiffe", Host: "x"}}}), Profile: ProfileClient}, ErrInvalidName},
 		{"bad DNS SAN", SignRequest{CSRPEM: makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ok.example"}, DNSNames: []string{"a..b"}}), Profile: ProfileServer}, ErrInvalidName},
 		{"empty CN", SignRequest{CSRPEM: makeCSR(t, &x509.CertificateRequest{DNSNames: []string{"ok.example"}}), Profile: ProfileServer}, ErrInvalidName},
@@ -123,5 +124,19 @@ func TestSignCSRBadInput(t *testing.T) {
 	}
 	if !maps.Equal(before, dirSnapshot(t, a.Dir())) || rec.count() != rows {
 		t.Error("refused CSRs left files or rows")
+	}
+}
+
+// An openssl CSR for an S/MIME certificate usually repeats the address as
+// an e-mail SAN; the email profile signs it (the address is its identity).
+func TestSignCSREmailProfile(t *testing.T) {
+	a, _ := newTestCA(t, KeyECDSAP256, false)
+	csr := makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice@example.com"}, EmailAddresses: []string{"Alice@Example.com"}})
+	iss, err := a.SignCSR(context.Background(), SignRequest{CSRPEM: csr, Profile: ProfileEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(iss.Cert.EmailAddresses, []string{"alice@example.com"}) {
+		t.Errorf("e-mail SANs %v", iss.Cert.EmailAddresses)
 	}
 }

@@ -36,7 +36,21 @@ func (e *DirPermissionError) Unwrap() error { return ErrDirPermissions }
 //
 // Where the file system has no Unix owners and modes (Windows, whose ACLs
 // the mode bits Go reports do not describe), there is nothing to check.
-func checkDirPrivate(dir string) error {
+func checkDirPrivate(dir string) error { return checkDir(dir, true) }
+
+// CheckDirPrivate is the check every command that holds a key from dir
+// makes (Load, Init); services that read their own key from a CA directory
+// (the chat server, the OCSP responder) call it too.
+func CheckDirPrivate(dir string) error { return checkDirPrivate(dir) }
+
+// checkDirNotShared refuses only a directory that group or others may
+// write: the rule for relying parties (LoadCertificates), which trust the
+// CA certificates in dir but hold no key of the CA's. Who owns the
+// directory does not matter to them (the CA operator may, and usually
+// does, own it), but anyone else who can write it can swap the root.
+func checkDirNotShared(dir string) error { return checkDir(dir, false) }
+
+func checkDir(dir string, owner bool) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("check CA directory: %w", err)
@@ -48,7 +62,7 @@ func checkDirPrivate(dir string) error {
 	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
 		return &DirPermissionError{Dir: dir, Mode: mode, Owner: -1}
 	}
-	if me := os.Geteuid(); uid != me && uid != 0 {
+	if me := os.Geteuid(); owner && uid != me && uid != 0 {
 		return &DirPermissionError{Dir: dir, Mode: fi.Mode().Perm(), Owner: uid, You: me}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/securechat/scca/internal/atomicfile"
+	"github.com/securechat/scca/inventory"
 )
 
 // OCSP responder files: each CA's delegated responder certificate followed
@@ -172,7 +174,13 @@ func (a *Authority) RenewOCSPResponders(ctx context.Context, rootKey crypto.Sign
 // nothing needed doing.
 func (a *Authority) renewOCSPResponder(ctx context.Context, issuer *x509.Certificate, issuerKey crypto.Signer, path string) (*x509.Certificate, error) {
 	if r, err := LoadOCSPResponder(path, issuer); err == nil && !needsRenewal(r.Cert, a.now()) {
-		return nil, nil
+		revoked, err := a.responderRevoked(ctx, r.Cert)
+		if err != nil {
+			return nil, err
+		}
+		if !revoked {
+			return nil, nil
+		}
 	}
 	row, err := lookupProfile(ProfileOCSPSigner)
 	if err != nil {
@@ -195,6 +203,25 @@ func (a *Authority) renewOCSPResponder(ctx context.Context, issuer *x509.Certifi
 		return nil, fmt.Errorf("write OCSP responder (certificate %s is recorded but unused): %w", serialHex(r.Cert), err)
 	}
 	return r.Cert, nil
+}
+
+// responderRevoked reports whether the inventory records the responder
+// certificate cert as revoked. Its ocsp-nocheck extension tells clients not
+// to ask, so a revoked responder left in place would go on signing
+// answers that every client accepts: it is replaced at once instead.
+func (a *Authority) responderRevoked(ctx context.Context, cert *x509.Certificate) (bool, error) {
+	g, ok := a.store.(RecordGetter)
+	if !ok {
+		return false, nil
+	}
+	rec, err := g.Get(ctx, hex.EncodeToString(cert.AuthorityKeyId), serialHex(cert))
+	switch {
+	case errors.Is(err, inventory.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check OCSP responder certificate %s: %w", serialHex(cert), err)
+	}
+	return rec.Status == inventory.StatusRevoked, nil
 }
 
 // newOCSPResponder generates a key and signs a certificate of profile

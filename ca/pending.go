@@ -112,8 +112,14 @@ func (a *Authority) beginJournal(targets []journalFile, serial string) (*journal
 	path := filepath.Join(a.dir, journalPrefix+op+journalSuffix)
 	tmp := atomicfile.TempName(path, "lock")
 	lk := flock.New(tmp)
-	if ok, err := lk.TryLock(); err != nil || !ok {
-		return nil, fmt.Errorf("lock issuance journal: %v", err)
+	ok, err := lk.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock issuance journal: %w", err)
+	}
+	if !ok {
+		// The name is fresh (op is random), so only a process that found
+		// this very file and took it for abandoned can hold it.
+		return nil, fmt.Errorf("lock issuance journal %s: held by another process", tmp)
 	}
 	if err := fillJournal(tmp, append(line, '\n')); err != nil {
 		lk.Close()

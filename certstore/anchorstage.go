@@ -53,6 +53,13 @@ func (st *anchorStage) discard() {
 	}
 }
 
+// report tells s's Options.AnchorFailed of err, commit's outcome.
+func (st *anchorStage) report(s *Store, err error) {
+	if st != nil {
+		s.anchorFailed(st.id, err)
+	}
+}
+
 // commit moves the anchor forward to the staged entry, never back. The
 // file lock makes read-compare-rename atomic across processes, so a slower
 // process that committed an older entry cannot lower the anchor. The

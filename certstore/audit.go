@@ -102,7 +102,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (Audi
 // PostgreSQL; SQLite's BEGIN IMMEDIATE already excludes other writers)
 // makes concurrent appenders, in any process, take turns, and the head is
 // read after the lock is granted, so it is never stale; the lock is held
-// until the commit.
+// until the commit. Before appending, the head is checked against the audit
+// anchor (checkAnchorLocked): nothing is appended to a log that lost
+// entries the anchor records, nor when the anchor cannot be read.
 func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEntry) ([]AuditEntry, error) {
 	if err := s.seal.Ready(); err != nil {
 		return nil, fmt.Errorf("append audit entry: %w", err)
@@ -114,6 +116,9 @@ func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEnt
 	var lastHash string
 	if err := tx.QueryRowContext(ctx, selectAuditHead+s.d.forUpdate).Scan(&lastID, &lastHash); err != nil {
 		return nil, fmt.Errorf("lock audit log: %w", err)
+	}
+	if err := s.checkAnchorLocked(ctx, tx, auditAnchor{ID: lastID, Hash: lastHash}); err != nil {
+		return nil, err
 	}
 	out := make([]AuditEntry, len(entries))
 	args := make([]any, 0, len(entries)*auditArgs)
@@ -142,13 +147,17 @@ func (s *Store) appendAudits(ctx context.Context, tx *sql.Tx, entries []AuditEnt
 
 // advanceAnchor records a committed entry in the anchor file outside the
 // database. A failure here is not returned: the change it follows is
-// committed and must not be reported as failed, and an anchor that lags
-// behind only narrows what it protects, never raises a false alarm. ctx may
-// carry atomicfile.DirSyncs: then its owner fsyncs the anchor's directory
-// (an issuance does, together with the files it links there).
+// committed and must not be reported as failed (a caller would retry, or
+// discard the files of a certificate that is recorded), and an anchor that
+// lags behind only narrows what it protects, never raises a false alarm.
+// It is not silent either: Options.AnchorFailed hears of it, so the
+// operator learns that the anchor is not durable as the command reports
+// success. ctx may carry atomicfile.DirSyncs: then its owner fsyncs the
+// anchor's directory (an issuance does, together with the files it links
+// there).
 func (s *Store) advanceAnchor(ctx context.Context, e AuditEntry) {
 	if s.seal != nil && e.ID > 0 {
-		_ = s.seal.advanceAnchor(ctx, e.ID, e.Hash)
+		s.anchorFailed(e.ID, s.seal.advanceAnchor(ctx, e.ID, e.Hash))
 	}
 }
 

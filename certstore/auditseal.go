@@ -310,7 +310,10 @@ type auditAnchor struct {
 	Hash string `json:"hash"`
 }
 
-// readAnchor returns the anchor, or ok=false when there is none yet.
+// readAnchor returns the anchor, or ok=false when there is none yet (a new
+// CA). An anchor that exists but cannot be read or parsed is an error
+// wrapping ErrAnchorUnreadable or ErrAnchorMalformed, never taken for
+// absent: that would switch the check off for whoever can damage the file.
 func (s *AuditSeal) readAnchor() (a auditAnchor, ok bool, err error) {
 	if s.AnchorPath == "" {
 		return a, false, nil
@@ -320,10 +323,10 @@ func (s *AuditSeal) readAnchor() (a auditAnchor, ok bool, err error) {
 		return a, false, nil
 	}
 	if err != nil {
-		return a, false, fmt.Errorf("read audit anchor: %w", err)
+		return a, false, fmt.Errorf("%w: %w", ErrAnchorUnreadable, err)
 	}
 	if err := json.Unmarshal(data, &a); err != nil || a.ID < 1 || !isHash(a.Hash) {
-		return a, false, fmt.Errorf("audit anchor %s is malformed", s.AnchorPath)
+		return auditAnchor{}, false, fmt.Errorf("%w: %s does not hold the id and hash of an audit entry", ErrAnchorMalformed, s.AnchorPath)
 	}
 	return a, true, nil
 }

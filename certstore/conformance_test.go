@@ -300,6 +300,7 @@ func runConformance(t *testing.T, b backend) {
 
 	t.Run("audit chain detects tampering", func(t *testing.T) { testAuditTamper(t, fresh) })
 	t.Run("sealed audit holds against a database writer", func(t *testing.T) { testAuditSeal(t, fresh) })
+	t.Run("writes refuse an inventory the audit anchor disowns", func(t *testing.T) { testAnchorGuard(t, b, fresh) })
 	t.Run("one active client certificate per identity", func(t *testing.T) { testIdentity(t, fresh) })
 
 	runGroupCommitConformance(t, fresh)

@@ -265,15 +265,16 @@ func ownFault(err error) bool {
 // handed to each of them instead of being fsynced here: each caller syncs
 // it before it reports success, and the batch's answer is sent only after
 // this returns. Otherwise the anchor is synced at once.
+// A failure is reported to Options.AnchorFailed (see advanceAnchor).
 func (s *Store) advanceBatchAnchor(batch []*pendingInsert, anchor *anchorStage) {
 	for _, it := range batch {
 		if it.dirs == nil {
-			_ = anchor.commit(context.Background())
+			anchor.report(s, anchor.commit(context.Background()))
 			return
 		}
 	}
 	var d atomicfile.DirSyncs
-	_ = anchor.commit(atomicfile.WithDirSyncs(context.Background(), &d))
+	anchor.report(s, anchor.commit(atomicfile.WithDirSyncs(context.Background(), &d)))
 	for _, it := range batch {
 		d.HandTo(it.dirs)
 	}

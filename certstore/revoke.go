@@ -219,13 +219,24 @@ func (n *nullReason) Scan(src any) error {
 // NextCRLNumber allocates the issuer's next CRL number (RFC 5280 §5.2.3),
 // starting at 1. The increment and the read happen in one transaction on a
 // locked row, so numbers are strictly increasing and never handed out twice,
-// even to concurrent processes.
+// even to concurrent processes. An inventory that lost audit entries the
+// anchor records gets no number (see CheckAnchor): the CRL built next would
+// leave out the revocations it lost.
 func (s *Store) NextCRLNumber(ctx context.Context, issuerKeyID string) (int64, error) {
 	if err := checkKeyID(issuerKeyID); err != nil {
 		return 0, err
 	}
+	anchor, anchored, err := s.anchor() // before the transaction's snapshot
+	if err != nil {
+		return 0, fmt.Errorf("allocate CRL number for %s: %w", issuerKeyID, err)
+	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if anchored {
+			if err := s.checkAnchorTx(ctx, tx, anchor); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, s.d.upsertCRLNumber, issuerKeyID); err != nil {
 			return err
 		}

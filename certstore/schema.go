@@ -2,6 +2,7 @@ package certstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"time"
@@ -36,8 +37,14 @@ type MigrationInfo struct {
 
 // Migrate brings the schema up to this binary's latest version. It is
 // idempotent; on MySQL and PostgreSQL concurrent callers are serialised by a
-// named (advisory) lock.
+// named (advisory) lock. It first checks the audit anchor (CheckAnchor), and
+// changes nothing when the anchor cannot be read or records entries the
+// inventory does not hold: migrating an emptied or lost inventory would make
+// it look like a new one.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.CheckAnchor(ctx); err != nil {
+		return err
+	}
 	p, err := s.provider()
 	if err != nil {
 		return err
@@ -80,11 +87,19 @@ func (s *Store) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 }
 
 // CheckSchema returns an error wrapping ErrSchemaVersion unless the database
-// is at exactly the version this binary was built for.
+// is at exactly the version this binary was built for. A database never
+// migrated beside an audit anchor that records entries is not a new
+// inventory but a lost one: that is an *AnchorError (CheckEmptyInventory),
+// not a schema to migrate (Migrate refuses it).
 func (s *Store) CheckSchema(ctx context.Context) error {
 	st, err := s.SchemaStatus(ctx)
 	if err != nil {
 		return err
+	}
+	if st.Current == 0 {
+		if err := s.seal.CheckEmptyInventory(s.loc.Redacted); errors.Is(err, ErrAnchorMismatch) {
+			return err
+		}
 	}
 	switch {
 	case st.Current == st.Latest:

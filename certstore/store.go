@@ -24,6 +24,14 @@ type Options struct {
 	// AuditSeal anchors the audit log outside the database (see
 	// LoadAuditSeal); nil keeps an unsealed hash chain.
 	AuditSeal *AuditSeal
+	// AnchorFailed is told, with an error wrapping ErrAnchorNotAdvanced,
+	// of each commit after which the audit anchor could not be moved
+	// forward (a certs dir that is read-only or full). The change itself
+	// is committed, so the call that made it still succeeds; the anchor
+	// lags, guarding only older entries, until a later commit moves it.
+	// nil ignores such failures. It may be called from the store's own
+	// goroutines.
+	AnchorFailed func(error)
 	// ReadOnly opens an SQLite inventory read-only, creating no file (see
 	// openSQLiteReadOnly): for commands that only read, so they work on a
 	// read-only certs dir or mount. Ignored for database servers, where the
@@ -50,6 +58,8 @@ type Store struct {
 	now  func() time.Time
 	seal *AuditSeal
 
+	onAnchorFailed func(error) // Options.AnchorFailed
+
 	commit committer // batches Insert and Supersede (groupcommit.go)
 
 	timeout         time.Duration // Options.Timeout, defaulted
@@ -69,7 +79,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{loc: loc, now: opts.Now, seal: opts.AuditSeal, timeout: opts.timeout()}
+	s := &Store{loc: loc, now: opts.Now, seal: opts.AuditSeal, onAnchorFailed: opts.AnchorFailed, timeout: opts.timeout()}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -168,6 +168,13 @@ func (c *Conn) Resumed() bool { return c.sess.Resumed() }
 // PeerCN is the common name of the server's verified certificate.
 func (c *Conn) PeerCN() string { return c.peerCN }
 
+// Done is closed once the session has ended: the server closed it or the
+// connection failed (Receive and requests then return why), or Close was
+// called. A request refused while the session goes on (ErrMessageRejected,
+// ErrMessageTooLarge) leaves it open, so after a failed request Done tells
+// whether the session is still usable.
+func (c *Conn) Done() <-chan struct{} { return c.dead }
+
 // Send encrypts text as one message to the server (the seed's message,
 // §6.3) and waits for the server's ack, so a nil error means the server
 // received and processed it. Cancelling ctx abandons the wait and ends the

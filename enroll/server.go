@@ -48,6 +48,11 @@ type ServerConfig struct {
 	Validity  time.Duration
 	RateLimit RateLimit
 	Now       func() time.Time
+	// Superseded, if set, is called after a renewal has revoked the
+	// previous certificate as superseded (in the same transaction as the
+	// new one's record), so that the caller republishes the CRL that must
+	// now list it. It must not block: it runs on the request's goroutine.
+	Superseded func()
 }
 
 // maxBody bounds request bodies: a CSR is a few hundred bytes, an RSA-4096
@@ -240,6 +245,9 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Metrics.countIssued("renewal")
 	s.cfg.Logger.Info("renewed", "cn", cert.Subject.CommonName, "serial", cert.SerialNumber.Text(16), "previous", auth.PreviousSerial)
+	if s.cfg.Superseded != nil {
+		s.cfg.Superseded()
+	}
 	s.respond(w, cert)
 }
 

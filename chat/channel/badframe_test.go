@@ -288,3 +288,20 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	waitfor.Condition(t, "the condition", waitfor.HangBound, cond)
 }
+
+// HTTP on the wire reads as an enormous length; the error says what it is,
+// so a user who pointed the TCP client at the WebSocket port can tell.
+func TestReadFrameHTTP(t *testing.T) {
+	var hdr [FrameHeaderLen]byte
+	for _, in := range []string{"HTTP/1.1 400 Bad Request\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		_, err := ReadFrame(strings.NewReader(in), &hdr, MaxHandshakeFrame)
+		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "speaks HTTP") || !strings.Contains(err.Error(), "ws://") {
+			t.Errorf("%q: err = %v", in[:4], err)
+		}
+	}
+	// An ordinary oversized length is not called HTTP.
+	_, err := ReadFrame(strings.NewReader("\x7f\x00\x00\x00"), &hdr, MaxHandshakeFrame)
+	if !errors.Is(err, ErrProtocol) || strings.Contains(err.Error(), "HTTP") {
+		t.Errorf("oversized: err = %v", err)
+	}
+}

@@ -43,6 +43,9 @@ func ReadFrameInto(r io.Reader, hdr *[FrameHeaderLen]byte, max int, buf []byte) 
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
+	if uint64(n) > uint64(max) && httpStart(hdr) {
+		return nil, fmt.Errorf("%w (%d > %d bytes): the peer speaks HTTP (%q…), not SecureChat's framing: a web or WebSocket port where the TCP one was expected (for WebSocket use a ws:// address)", errFrameTooLarge, n, max, hdr[:])
+	}
 	if n == 0 {
 		return nil, fmt.Errorf("%w: empty frame", ErrProtocol)
 	}
@@ -78,4 +81,16 @@ func GrowTo(b []byte, n int) []byte {
 		return b[:n]
 	}
 	return make([]byte, n)
+}
+
+// httpStart reports whether a frame header is the start of an HTTP
+// request or response, which as a length is always far over any limit:
+// the likeliest mistake is a client pointed at the WebSocket port, or a
+// browser at the TCP one, and the error should say so.
+func httpStart(hdr *[FrameHeaderLen]byte) bool {
+	switch string(hdr[:]) {
+	case "HTTP", "GET ", "POST", "HEAD", "PUT ", "OPTI":
+		return true
+	}
+	return false
 }

@@ -18,10 +18,12 @@ func newAuditCmd(e *env) *cobra.Command {
 transaction as the change itself. Each entry carries the SHA-256 hash of the
 one before, and is signed with the audit key (audit_key.pem beside the CA
 keys, never in the database); audit_anchor.json beside it records the newest
-entry. --verify checks every entry's hash, link and signature, that nothing
-lies past the head and nothing was cut off before the anchor, and that the
-certificates table says what the log says (status, revocation time and
-reason, fingerprint); it exits non-zero naming the first discrepancy.
+entry, and every command that writes refuses an inventory that no longer
+holds it (emptied, deleted, restored from an older copy). --verify checks
+every entry's hash, link and signature, that nothing lies past the head and
+nothing was cut off before the anchor, and that the certificates table says
+what the log says (status, revocation time and reason, fingerprint); it exits
+non-zero naming the first discrepancy.
 
 The table fits the terminal (or $COLUMNS, or 80 columns) by dropping the
 hash, actor and time columns and shortening the details; --wide shows all.

@@ -71,16 +71,22 @@ logs go to stderr, or with --log-file to a file, as JSON or with
   scca chat server --listen :5000 --broker nats://127.0.0.1:4222 --node chat-a --ticket-secret-file ticket.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := e.checkServerLimits(); err != nil {
+				return err
+			}
 			closeLog, err := e.setupLog()
 			if err != nil {
 				return err
 			}
 			defer closeLog()
-			chain, key, err := e.chatIdentity("server")
+			chain, key, err := e.chatIdentity(chatServerID)
+			if errors.Is(err, errNoIdentity) {
+				return &noServerCertError{cn: chatServerID, err: err}
+			}
 			if err != nil {
 				return err
 			}
-			cas, err := ca.LoadCertificates(e.certsDir())
+			cas, err := loadServiceCertificates(e.certsDir())
 			if err != nil {
 				return err
 			}
@@ -232,9 +238,10 @@ lost confirmation) is printed once.
 
 Otherwise it sends each line of standard input (to the server, or with --to /
 --room) and exits when input ends, after the server has acknowledged every
-message: exit status 0 means all were delivered. If the server ends the
-session (for example because the certificate was revoked) it says why and
-exits non-zero.`,
+message: exit status 0 means all were delivered; an interrupt ends the
+input. If the server ends the session (because the certificate was revoked,
+the server shuts down or the connection drops) it says why at once, also
+while it waits for input that has not ended, and exits non-zero.`,
 		Example: `  scca chat client --id client123
   echo "Hello Secure Server!" | scca chat client --server 127.0.0.1:5000 --id client123
   echo "see you at 5" | scca chat client --id client123 --to client456
@@ -305,6 +312,21 @@ func (e *env) runChatClient(cmd *cobra.Command) error {
 	return e.runChatSession(cmd.Context(), conn)
 }
 
+// chatServerID is the CN whose certificate and key `scca chat server`
+// loads from the certs dir when --cert and --key are not given.
+const chatServerID = "server"
+
+// noServerCertError: the chat server's own certificate is missing. It is
+// made with `scca issue server` (the hint says so), where a missing
+// client's is made with issue client.
+type noServerCertError struct {
+	cn  string
+	err error
+}
+
+func (se *noServerCertError) Error() string { return se.err.Error() }
+func (se *noServerCertError) Unwrap() error { return se.err }
+
 // errNoChatServer: nothing answered at the server address.
 var errNoChatServer = errors.New("no SecureChat server answered")
 
@@ -359,6 +381,29 @@ func (e *env) chatIdentity(defaultID string) ([]*x509.Certificate, crypto.Signer
 func intermediates(cas *ca.Certificates) []*x509.Certificate {
 	if cas.Intermediate != nil {
 		return []*x509.Certificate{cas.Intermediate}
+	}
+	return nil
+}
+
+// checkServerLimits refuses limits that cannot mean anything: a server
+// that takes no session, or a timeout that ends every connection at once.
+// (The library would quietly use its default for them.) The quotas take
+// -1 for no limit.
+func (e *env) checkServerLimits() error {
+	for _, name := range []string{"max-conns", "max-handshakes", "max-handshakes-per-ip", "queue-limit"} {
+		if n := e.v.GetInt(name); n < 1 {
+			return fmt.Errorf("--%s must be at least 1, not %d", name, n)
+		}
+	}
+	for _, name := range []string{"sender-quota", "sender-quota-bytes", "total-quota", "total-quota-bytes"} {
+		if n := e.v.GetInt64(name); n < -1 {
+			return fmt.Errorf("--%s must be -1 (no limit) or more, not %d", name, n)
+		}
+	}
+	for _, name := range []string{"idle-timeout", "first-frame-timeout"} {
+		if d := e.v.GetDuration(name); d <= 0 {
+			return fmt.Errorf("--%s must be positive, not %v", name, d)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/term"
 
@@ -24,11 +25,16 @@ type chatSession struct {
 	out  io.Writer  // stdout, or the line editor's (which redraws the prompt)
 	room string     // current room of the interactive client
 
+	// leaving is set before we close the session: an end the receiver
+	// sees from then on is ours, unless the server gave a reason.
+	leaving  atomic.Bool
 	recvDone chan struct{}
 	recvErr  error // why the session ended, set before recvDone closes
-	// onEnd, when set, is called by the receiver once the session ends
-	// (the interactive client shows it at once); notified says it did.
-	onEnd    func(error)
+	byServer bool  // the end was the server's doing, set with recvErr
+	// onEnd, when set, is called by the receiver once the server ended the
+	// session (the interactive client shows it at once); notified says the
+	// end was shown.
+	onEnd    func()
 	notified bool
 }
 
@@ -53,9 +59,9 @@ func (s *chatSession) receive(ctx context.Context, src eventSource) {
 	for {
 		ev, err := src.Receive(ctx)
 		if err != nil {
-			s.recvErr = err
-			if s.onEnd != nil {
-				s.onEnd(err)
+			s.recvErr, s.byServer = err, s.serverEnded(err)
+			if s.byServer && s.onEnd != nil {
+				s.onEnd()
 			}
 			return
 		}
@@ -70,6 +76,19 @@ func (s *chatSession) receive(ctx context.Context, src eventSource) {
 			s.printf("* %s %s %s\n", chat.EscapeLine(ev.From), map[string]string{chat.EventJoin: "joined", chat.EventLeave: "left"}[ev.Kind], chat.EscapeLine(ev.Room))
 		}
 	}
+}
+
+// serverEnded reports whether err, the end of the session the receiver
+// saw, is the server's doing: an end the server gave a reason for (also
+// one racing with our close: certificate_revoked), and any other end
+// before we began to leave (a shutdown, a dropped connection) unless it
+// was our interrupt cancelling a request.
+func (s *chatSession) serverEnded(err error) bool {
+	var re *chat.RemoteError
+	if errors.As(err, &re) {
+		return true
+	}
+	return !s.leaving.Load() && !errors.Is(err, context.Canceled)
 }
 
 // seenCap bounds the direct message ids the client remembers. The server
@@ -109,9 +128,10 @@ func (s *seenIDs) add(id int64) bool {
 // runChatSession sends stdin (to --to, --room or the server) and, with
 // --receive, stays to print incoming messages until interrupted. Exit
 // status 0 means every line was acknowledged and the server did not end
-// the session with an error.
+// the session; a session the server ends is reported as soon as it ends,
+// whatever the client was waiting for.
 func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
-	// The receiver outlives an interrupt: Close below still confirms what
+	// The receiver outlives an interrupt: leave below still confirms what
 	// was printed (confirmations go in batches) and says close; only then
 	// is the receiver stopped. Cancelled with ctx, an interrupted Receive
 	// would end the session first and every printed message would come
@@ -131,21 +151,25 @@ func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 	}
 	go s.receive(rctx, conn)
 	to, room := e.v.GetString("to"), e.v.GetString("room")
-	if room != "" {
-		if _, err := conn.Join(ctx, room); err != nil {
-			return fmt.Errorf("join %s: %w", room, err)
-		}
-		s.room = room
-		if !interactive {
-			// A line to wait for: room messages sent from now on reach us.
-			s.printf("[Client] Joined %s\n", chat.EscapeLine(room))
-		}
-	}
 	var err error
-	if interactive {
+	if room != "" {
+		err = s.join(ctx, room, !interactive)
+	}
+	switch {
+	case err != nil:
+	case interactive:
 		err = s.interactive(ctx, ed)
-	} else {
-		err = s.sendAll(ctx, to, room)
+	default:
+		var sent int
+		sent, err = s.sendAll(ctx, to, room)
+		// With --receive the count is said on the way out: said when the
+		// input ends, it would fall among the messages arriving meanwhile
+		// (a backlog replayed on connect, say).
+		if err == nil && !e.v.GetBool("receive") {
+			s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
+		} else if err == nil {
+			defer s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
+		}
 	}
 	if err == nil && e.v.GetBool("receive") {
 		select {
@@ -153,46 +177,156 @@ func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 		case <-s.recvDone:
 		}
 	}
+	// Close before cancelling the receiver, so the server gets close and
+	// answers it (read by the receiver) rather than a cut connection.
+	s.leave()
+	cancel()
+	<-s.recvDone
 	if err == nil {
 		err = s.endedByServer()
 	}
-	// Close before cancelling the receiver, so the server gets close and
-	// answers it (read by the receiver) rather than a cut connection.
-	conn.Close()
-	cancel()
-	<-s.recvDone
 	return err
 }
 
-// endedByServer reports a session the server ended with a reason (such as
-// certificate_revoked) as an error.
+// join enters the room of --room; a scripted client says it did, a line
+// to wait for: room messages sent from then on reach it.
+func (s *chatSession) join(ctx context.Context, room string, say bool) error {
+	if _, err := s.conn.Join(ctx, room); err != nil {
+		return s.requestFailed(fmt.Errorf("join %s: %w", room, err))
+	}
+	s.room = room
+	if say {
+		s.printf("[Client] Joined %s\n", chat.EscapeLine(room))
+	}
+	return nil
+}
+
+// leave closes the session from our side: close, answered by the server.
+// An end the receiver sees from now on is ours.
+func (s *chatSession) leave() {
+	s.leaving.Store(true)
+	s.conn.Close()
+}
+
+// endedByServer reports a session the server ended (a revocation, a
+// shutdown, a dropped connection) as an error, saying why on the output
+// unless that was done already; nil while the session lasts or when the
+// end was ours.
 func (s *chatSession) endedByServer() error {
 	select {
 	case <-s.recvDone:
 	default:
 		return nil
 	}
-	var re *chat.RemoteError
-	if errors.As(s.recvErr, &re) {
-		if !s.notified {
-			s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
-		}
-		return fmt.Errorf("session ended by server: %s: %s", chat.EscapeLine(re.Code), chat.EscapeLine(re.Reason))
-	}
-	if errors.Is(s.recvErr, context.Canceled) || errors.Is(s.recvErr, chat.ErrClosed) {
+	if !s.byServer {
 		return nil
 	}
-	return s.recvErr
+	s.sayEnded()
+	var re *chat.RemoteError
+	if errors.As(s.recvErr, &re) {
+		return fmt.Errorf("session ended by server: %s: %s", chat.EscapeLine(re.Code), chat.EscapeLine(re.Reason))
+	}
+	return fmt.Errorf("session ended: %w", s.recvErr)
+}
+
+// sayEnded shows, once, why the server ended the session. Called by the
+// receiver, or after recvDone closed.
+func (s *chatSession) sayEnded() {
+	if s.notified {
+		return
+	}
+	s.notified = true
+	var re *chat.RemoteError
+	if errors.As(s.recvErr, &re) {
+		s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
+		return
+	}
+	s.printf("[Client] Session ended: %s\n", chat.EscapeLine(s.recvErr.Error()))
+}
+
+// requestFailed is the error to exit with after a request failed: when
+// the failure ended the session, how it ended — the server's reason (a
+// revocation the request ran into) or the lost connection, said once as
+// the receiver sees it; else err (a refused message, an interrupt).
+func (s *chatSession) requestFailed(err error) error {
+	select {
+	case <-s.conn.Done():
+		// The receiver ends on the same error: wait for it, so the answer
+		// does not depend on which of the two saw the end first.
+		<-s.recvDone
+		if e := s.endedByServer(); e != nil {
+			return e
+		}
+	default:
+	}
+	return err
+}
+
+// inputLine is one line of standard input, or with err set the end of
+// the input (io.EOF) or why reading it failed.
+type inputLine struct {
+	text string
+	err  error
+}
+
+// readLines reads r line by line in a goroutine of its own and hands each
+// line over, the last inputLine holding the end. A read from standard input
+// cannot be interrupted portably (a pipe whose writer stays open blocks it
+// for good), so it runs apart and the session waits for "next line",
+// "session over" and the interrupt at once. stop lets the reader go at its
+// next line; one still blocked in a read ends with the process.
+func readLines(r io.Reader) (lines <-chan inputLine, stop func()) {
+	out := make(chan inputLine) // unbuffered: at most one line read ahead
+	done := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case out <- inputLine{text: sc.Text()}:
+			case <-done:
+				return
+			}
+		}
+		end := sc.Err()
+		if end == nil {
+			end = io.EOF
+		}
+		select {
+		case out <- inputLine{err: end}:
+		case <-done:
+		}
+	}()
+	return out, func() { close(done) }
 }
 
 // sendAll sends each line of stdin to one destination; each send returns
-// once the server acknowledged (or refused) it.
-func (s *chatSession) sendAll(ctx context.Context, to, room string) error {
-	sc := bufio.NewScanner(s.e.stdin)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sent := 0
-	for sc.Scan() {
-		text := strings.TrimRight(sc.Text(), "\r")
+// once the server acknowledged (or refused) it. Between lines it also
+// watches the session: one the server ends is reported at once, not at
+// the next line, and an interrupt ends the input.
+func (s *chatSession) sendAll(ctx context.Context, to, room string) (sent int, err error) {
+	lines, stop := readLines(s.e.stdin)
+	defer stop()
+	for {
+		var in inputLine
+		select {
+		case in = <-lines:
+		case <-s.recvDone:
+			if err := s.endedByServer(); err != nil {
+				return sent, err
+			}
+			return sent, fmt.Errorf("session ended: %w", s.recvErr)
+		case <-ctx.Done():
+			// Interrupted: every line read so far was acknowledged.
+			in.err = io.EOF
+		}
+		if in.err != nil {
+			if !errors.Is(in.err, io.EOF) {
+				return sent, fmt.Errorf("read input: %w", in.err)
+			}
+			return sent, nil
+		}
+		text := strings.TrimRight(in.text, "\r")
 		if text == "" {
 			continue
 		}
@@ -206,18 +340,10 @@ func (s *chatSession) sendAll(ctx context.Context, to, room string) error {
 			err = s.conn.Send(ctx, text)
 		}
 		if err != nil {
-			if e := s.endedByServer(); e != nil {
-				return e
-			}
-			return fmt.Errorf("message %d not delivered: %w", sent+1, err)
+			return sent, s.requestFailed(fmt.Errorf("message %d not delivered: %w", sent+1, err))
 		}
 		sent++
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read input: %w", err)
-	}
-	s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
-	return nil
 }
 
 // escapeList shows names from the server, each made inert.

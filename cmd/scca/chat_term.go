@@ -84,17 +84,8 @@ func (s *chatSession) newLineEditor(tty *os.File) (*lineEditor, error) {
 	s.out = rl.Stdout()
 	// The server ending the session is shown at once, with what was typed
 	// and is now not sent, and the prompt is released.
-	s.onEnd = func(err error) {
-		var re *chat.RemoteError
-		switch {
-		case errors.As(err, &re):
-			s.printf("[Client] Session ended by server: %s\n", chat.EscapeLine(re.Code))
-		case errors.Is(err, context.Canceled), errors.Is(err, chat.ErrClosed):
-			return // we are leaving
-		default:
-			s.printf("[Client] Connection to the server lost: %s\n", chat.EscapeLine(err.Error()))
-		}
-		s.notified = true
+	s.onEnd = func() {
+		s.sayEnded()
 		if d := ed.currentDraft(); d != "" {
 			s.printf("[Client] Not sent: %s\n", chat.EscapeLine(d))
 		}
@@ -152,10 +143,7 @@ func (s *chatSession) interactive(ctx context.Context, ed *lineEditor) error {
 			if ctx.Err() != nil { // interrupted while waiting for the server
 				return nil
 			}
-			if e := s.endedByServer(); e != nil {
-				return e
-			}
-			return err
+			return s.requestFailed(err)
 		}
 	}
 }

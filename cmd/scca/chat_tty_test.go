@@ -235,3 +235,23 @@ func TestChatClientTerminalEndedByServer(t *testing.T) {
 		t.Errorf("a session ended by revocation exited 0; terminal:\n%s", scr.text())
 	}
 }
+
+// TestChatClientTerminalServerShutdown: a server shutting down ends the
+// session as a revocation does: shown at once, without Enter, exit
+// non-zero.
+func TestChatClientTerminalServerShutdown(t *testing.T) {
+	f := startChatFixture(t)
+	c, tty, scr := f.interactive(t, "alice")
+	at := scr.waitFor(t, 0, `Enter message: `)
+	io.WriteString(tty, "unsent draft")
+	at = scr.waitFor(t, at, `unsent draft`)
+
+	if err := f.server.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	at = scr.waitFor(t, at, `\[Client\] Session ended: .*server shutting down`)
+	scr.waitFor(t, at, `\[Client\] Not sent: unsent draft`)
+	if code := exitWithin(t, c, scr); code == 0 {
+		t.Errorf("a session ended by the server's shutdown exited 0; terminal:\n%s", scr.text())
+	}
+}

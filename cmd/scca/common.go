@@ -13,6 +13,7 @@ import (
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
+	"github.com/securechat/scca/chat"
 )
 
 // storeMode says how a command uses the inventory.
@@ -47,19 +48,30 @@ func (e *env) openStoreRO(ctx context.Context) (*certstore.Store, error) {
 	return e.openStoreWith(ctx, storeReadOnly)
 }
 
+// openStoreWith opens the inventory for mode and checks its schema. A store
+// opened for writing with the audit key (so by the CA's owner) is also
+// checked against the audit anchor at once: a command refuses before it
+// loads the CA key, settles interrupted issuances from what the inventory
+// says, or prompts for anything. The store checks again with each write;
+// a process without the audit key (a chat server run as another user)
+// writes no audit entry and is not held up by an anchor it may not read.
 func (e *env) openStoreWith(ctx context.Context, mode storeMode) (*certstore.Store, error) {
 	loc, err := certstore.ParseURL(e.dbURL())
 	if err != nil {
 		return nil, err
 	}
-	if err := inventoryExists(loc); err != nil {
+	if err := e.inventoryExists(loc); err != nil {
 		return nil, err
 	}
-	st, err := e.openWithSeal(ctx, mode)
+	st, seal, err := e.openWithSeal(ctx, mode)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.CheckSchema(ctx); err != nil {
+	err = st.CheckSchema(ctx)
+	if err == nil && mode != storeReadOnly && seal != nil && seal.Key != nil {
+		err = st.CheckAnchor(ctx)
+	}
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -68,12 +80,50 @@ func (e *env) openStoreWith(ctx context.Context, mode storeMode) (*certstore.Sto
 
 // inventoryExists refuses a missing SQLite file, which opening would
 // create empty: a mistyped --db or a command run before `scca init` leaves
-// nothing behind.
-func inventoryExists(loc certstore.Location) error {
-	if loc.Path != "" {
-		if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+// nothing behind. One in the certs dir beside an audit anchor that records
+// entries was lost, and the anchor says so (the hint is then to restore).
+func (e *env) inventoryExists(loc certstore.Location) error {
+	if !sqliteMissing(loc) {
+		return nil
+	}
+	if e.besideAnchor(loc) {
+		if err := e.checkLostInventory(loc); err != nil {
+			return err
 		}
+	}
+	return fmt.Errorf("%w: %s does not exist", errNoInventory, loc.Path)
+}
+
+// sqliteMissing reports whether loc is an SQLite file that does not exist.
+func sqliteMissing(loc certstore.Location) bool {
+	if loc.Path == "" {
+		return false
+	}
+	_, err := os.Stat(loc.Path)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// besideAnchor reports whether the SQLite file loc is in the certs dir,
+// beside the audit anchor. Missing there, it is the inventory the anchor
+// was written with, lost; missing elsewhere, more likely a wrong --db.
+func (e *env) besideAnchor(loc certstore.Location) bool {
+	dir, err1 := filepath.Abs(filepath.Dir(loc.Path))
+	certs, err2 := filepath.Abs(e.certsDir())
+	return err1 == nil && err2 == nil && dir == certs
+}
+
+// checkLostInventory returns the audit anchor's objection to an inventory
+// that holds no audit entry, here a missing SQLite file (see
+// certstore.AuditSeal.CheckEmptyInventory), or nil. An audit key or anchor
+// that cannot be read has its say where it matters, when a store is
+// opened or written.
+func (e *env) checkLostInventory(loc certstore.Location) error {
+	seal, err := certstore.LoadAuditSeal(e.certsDir())
+	if err != nil {
+		return nil
+	}
+	if err := seal.CheckEmptyInventory(loc.Redacted); errors.Is(err, certstore.ErrAnchorMismatch) {
+		return err
 	}
 	return nil
 }
@@ -82,20 +132,33 @@ func inventoryExists(loc certstore.Location) error {
 var errNoInventory = errors.New("no inventory")
 
 // openStoreNoCheck opens the inventory without a schema check (for init and
-// db migrate/status).
+// db migrate/status). A missing SQLite file, which opening would create, is
+// refused when the audit anchor records entries: beside that anchor an
+// empty inventory is a lost one, never a new one (and no write would be
+// taken into it).
 func (e *env) openStoreNoCheck(ctx context.Context) (*certstore.Store, error) {
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil {
+		return nil, err
+	}
+	if sqliteMissing(loc) {
+		if err := e.checkLostInventory(loc); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.prepareSQLiteDir(); err != nil {
 		return nil, err
 	}
-	return e.openWithSeal(ctx, storeLongLived)
+	st, _, err := e.openWithSeal(ctx, storeLongLived)
+	return st, err
 }
 
 // openWithSeal opens the inventory with the audit seal of the certs dir
-// (none when the CA has no audit key yet).
-func (e *env) openWithSeal(ctx context.Context, mode storeMode) (*certstore.Store, error) {
+// (nil when the CA has no audit key yet), and returns that seal too.
+func (e *env) openWithSeal(ctx context.Context, mode storeMode) (*certstore.Store, *certstore.AuditSeal, error) {
 	seal, err := certstore.LoadAuditSeal(e.certsDir())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := e.storeOptions()
 	opts.AuditSeal = seal
@@ -103,15 +166,15 @@ func (e *env) openWithSeal(ctx context.Context, mode storeMode) (*certstore.Stor
 	opts.ShortLived = mode == storeOneShot
 	st, err := certstore.Open(ctx, e.dbURL(), opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The audit key was parsed while the inventory opened; a bad one is
 	// reported now, before any work, as it was before that overlap.
 	if err := seal.Ready(); err != nil {
 		st.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return st, nil
+	return st, seal, nil
 }
 
 // ensureAuditKey creates the audit key beside the CA keys unless the certs
@@ -126,9 +189,22 @@ func (e *env) ensureAuditKey(sealedFrom int64) (created bool, err error) {
 	return true, certstore.NewAuditKey(e.certsDir(), sealedFrom, nil)
 }
 
-// storeOptions carries --db-timeout to the store.
+// storeOptions carries --db-timeout to the store, and has it say when a
+// committed change could not move the audit anchor forward.
 func (e *env) storeOptions() certstore.Options {
-	return certstore.Options{Timeout: e.dbTimeout()}
+	return certstore.Options{Timeout: e.dbTimeout(), AnchorFailed: e.warnAnchorFailed}
+}
+
+// warnAnchorFailed says, loudly, that a change is recorded but the audit
+// anchor was not moved forward: the command goes on and reports the change
+// (it happened), but the anchor is not durable as it usually is on success.
+// One write, so that lines from a server's goroutines do not interleave.
+func (e *env) warnAnchorFailed(err error) {
+	msg := fmt.Sprintf("warning: %s\n", chat.EscapeLine(err.Error()))
+	if h := hintFor(err); h != "" {
+		msg += fmt.Sprintf("hint: %s\n", h)
+	}
+	e.statusf("%s", msg)
 }
 
 // dbTimeout is --db-timeout; a bad value was refused by checkDBTimeout.

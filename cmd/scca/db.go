@@ -17,6 +17,10 @@ func newDBCmd(e *env) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "migrate",
 		Short: "Apply pending schema migrations (embedded in the binary)",
+		Long: `Apply pending schema migrations (embedded in the binary). An inventory that
+does not hold the audit entry audit_anchor.json records (emptied, lost,
+rolled back or replaced) is refused and left as it is: it must be restored
+from a backup, not made into a new one.`,
 		Example: `  scca db migrate
   scca --db 'mysql://scuser:scpass@127.0.0.1:3306/securechat' db migrate`,
 		Args: cobra.NoArgs,
@@ -57,6 +61,11 @@ func newDBCmd(e *env) *cobra.Command {
 					state = "applied " + m.AppliedAt.UTC().Format("2006-01-02 15:04:05")
 				}
 				e.printf("  %05d %-30s %s\n", m.Version, m.Name, state)
+			}
+			// An inventory that lost what the audit anchor records is
+			// restored, never migrated: say that rather than "migrate".
+			if err := st.CheckAnchor(cmd.Context()); err != nil {
+				return err
 			}
 			if s.Current != s.Latest {
 				e.printf("run `scca db migrate` to bring the schema up to date\n")
@@ -102,7 +111,7 @@ func (e *env) openStoreForBackup(ctx context.Context) (*certstore.Store, error) 
 	if loc.Driver != certstore.DriverSQLite {
 		return nil, fmt.Errorf("%w (use mysqldump, mariadb-dump or pg_dump for %s)", certstore.ErrBackupUnsupported, loc.Redacted)
 	}
-	if err := inventoryExists(loc); err != nil {
+	if err := e.inventoryExists(loc); err != nil {
 		return nil, err
 	}
 	opts := e.storeOptions()

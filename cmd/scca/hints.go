@@ -3,6 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/certstore"
@@ -16,6 +23,13 @@ var hints = []struct {
 	err  error
 	hint string
 }{
+	// The audit anchor's errors (certstore/anchor.go) come first: none
+	// wraps an error a later row claims, but a lost inventory must never get
+	// the "migrate" or "init" advice.
+	{certstore.ErrAnchorMismatch, "restore the inventory from its newest backup (a `scca db backup` copy; README, Backup), or point --db at this CA's own if it names another, and check it with `scca audit --verify`; a copy older than this anchor goes with the " + certstore.AuditAnchorFile + " saved beside it. Do not migrate or init a new inventory in its place, nor publish a CRL from one: it lacks the certificates and revocations"},
+	{certstore.ErrAnchorNotAdvanced, "the anchor that detects a rolled-back inventory still names an older entry: make the certs dir and " + certstore.AuditAnchorFile + " writable by this user and check free space; the next change then moves the anchor forward"},
+	{certstore.ErrAnchorMalformed, "restore " + certstore.AuditAnchorFile + " (it holds {\"id\": N, \"hash\": \"...\"} of the newest audit entry) from a backup of the certs dir and check with `scca audit --verify`; only if there is no copy, move it away: the next change starts a new anchor, and until then a rolled-back inventory goes unnoticed"},
+	{certstore.ErrAnchorUnreadable, "the user running scca must be able to read and write " + certstore.AuditAnchorFile + " and the certs dir: check their owner and mode (ls -l), or run scca as the CA's owner"},
 	{certstore.ErrSchemaVersion, "`scca db migrate` upgrades an existing inventory; `scca init` creates a new CA with its inventory"},
 	{errNoInventory, "create a CA and its inventory with `scca init`, or point --db/--certs-dir at an existing one"},
 	{ca.ErrNoCA, "create a CA with `scca init`, or point --certs-dir at an existing one"},
@@ -31,7 +45,7 @@ var hints = []struct {
 	{ca.ErrKeyPermissions, "make the key readable by its owner only: chmod 600 on the file named above"},
 	{certstore.ErrTimeout, "check that the database server is up and reachable; --db-timeout (SCCA_DB_TIMEOUT) sets the bound; an interrupted issuance is settled by the next command or `scca doctor --repair`"},
 	{certstore.ErrDiskFull, "free space on the disk holding the inventory (and the certs dir), then retry; nothing half-done is kept"},
-	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write; if the file was moved or replaced while in use, rerun the command"},
+	{certstore.ErrReadOnly, "make the inventory file and its directory writable, or remount read-write (list, show, verify, audit and crl status work on a read-only mount as they are); if the file was moved or replaced while in use, rerun the command"},
 	{certstore.ErrDiskIO, "the disk reported an I/O error: check the system log (dmesg) and the disk before retrying"},
 	{certstore.ErrCorrupt, "restore the inventory from a backup; --db may point at a file that is not an scca inventory"},
 	{certstore.ErrWALNotReadable, "where the inventory's directory is writable, run `scca db backup FILE` and use that copy, or `scca db status` (closing, it checkpoints the WAL into the database file) and copy again; or copy the -shm file along"},
@@ -64,7 +78,7 @@ var hints = []struct {
 }
 
 // adviceHints are hints that name what the error carries (a directory, a
-// uid): each returns "" for an error it does not know.
+// uid, a CN): each returns "" for an error it does not know.
 var adviceHints = []func(error) string{
 	func(err error) string {
 		var de *ca.DirPermissionError
@@ -77,11 +91,147 @@ var adviceHints = []func(error) string{
 			return fmt.Sprintf("whoever can write the CA directory can swap its files: run `chmod go-w %s`", de.Dir)
 		}
 	},
+	func(err error) string {
+		var se *noServerCertError
+		if !errors.As(err, &se) {
+			return ""
+		}
+		return fmt.Sprintf("issue it with `scca issue server --cn %s --dns HOST --ip ADDR` (on one machine: --dns localhost --ip 127.0.0.1), or point --certs-dir at the directory that holds it", se.cn)
+	},
+}
+
+// causeHints say how to give scca the access that the database or the
+// system refused (explain names it in the message). They come after the
+// table: a hint there says what became of the command (a revocation
+// recorded, an outcome to settle), which the message does not.
+var causeHints = []func(error) string{
+	func(err error) string {
+		if section := grantsSection(err); section != "" {
+			return fmt.Sprintf("grant the database user every table privilege the README's %q section lists (one GRANT per table), and review them after `scca db migrate` adds tables; `scca init` and `scca db migrate` run as the user that owns the schema", section)
+		}
+		return ""
+	},
+	func(err error) string {
+		var fe *fileAccessError
+		switch {
+		case !errors.As(err, &fe):
+			return ""
+		case fe.readOnlyFS:
+			return fmt.Sprintf("%s is on a read-only file system: remount it read-write for this command (list, show, verify, audit and crl status work on a read-only mount as they are)", fe.dir)
+		case fe.file && fe.certsDir:
+			return fmt.Sprintf("check the owner and mode of %s (`ls -l %s`): scca runs as the user that owns the certs dir and its files", fe.path, fe.path)
+		case fe.file:
+			return fmt.Sprintf("check the owner and mode of %s (`ls -l %s`), or choose another path", fe.path, fe.path)
+		case fe.certsDir:
+			return fmt.Sprintf("run scca as the user that owns the certs dir, with read and write access to it (`chmod 700 %s`); list, show, verify, audit and crl status need only read access", fe.dir)
+		default:
+			return fmt.Sprintf("check the owner and mode of %s (`ls -ld %s`), or choose another path", fe.dir, fe.dir)
+		}
+	},
 }
 
 // noEnrollReason is what the browser page of `scca chat server --web` is
 // told when the server relays no enrolment.
 const noEnrollReason = "enrolment is not offered by this server (its operator offers it with --ca-url)"
+
+// explain says in plain words what the libraries report only as a
+// driver's or the system's error, before it is printed: a missing database
+// privilege, a file or directory this user may not use, and an SQLite
+// inventory whose directory is read-only (SQLite then fails to create the
+// -wal and -shm files and reports that it cannot open the file, though the
+// file is there).
+func (e *env) explain(err error) error {
+	err = e.explainTimeout(err)
+	var pe *fs.PathError
+	switch {
+	case grantsSection(err) != "":
+		return fmt.Errorf("%w: %w", errNoPrivilege, err)
+	case errors.Is(err, certstore.ErrCannotOpen) && !errors.Is(err, certstore.ErrReadOnly):
+		if dir := e.readOnlyInventoryDir(); dir != "" {
+			return fmt.Errorf("%w: SQLite must create the inventory's -wal and -shm files in %s, which is not writable here: %w", certstore.ErrReadOnly, dir, err)
+		}
+	case errors.As(err, &pe) && (errors.Is(pe.Err, fs.ErrPermission) || errors.Is(pe.Err, syscall.EROFS)):
+		return e.fileAccess(pe, err)
+	}
+	return err
+}
+
+// errNoPrivilege: the database refused a statement for want of a grant.
+var errNoPrivilege = errors.New("the database user lacks a privilege this command needs")
+
+// grantsSection names the README section whose grants a privilege error
+// of the database server calls for, or is "" for any other error.
+func grantsSection(err error) string {
+	if me, ok := errors.AsType[*gomysql.MySQLError](err); ok {
+		switch me.Number {
+		case 1142, 1143: // ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR
+			return "MySQL / MariaDB"
+		}
+	}
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "42501" { // insufficient_privilege
+		return "PostgreSQL"
+	}
+	return ""
+}
+
+// readOnlyInventoryDir is the directory of the SQLite inventory in --db
+// when this process may not create files in it (a read-only mount, or a
+// directory this user may not write), else "".
+func (e *env) readOnlyInventoryDir() string {
+	if e.v == nil {
+		return ""
+	}
+	loc, err := certstore.ParseURL(e.dbURL())
+	if err != nil || !certstore.ReadOnlyLocation(loc) {
+		return ""
+	}
+	return filepath.Dir(loc.Path)
+}
+
+// fileAccessError is a file operation the system refused: this user may
+// not read the directory, create files in it, or open (remove, ...) the
+// file itself; or the file system is mounted read-only.
+type fileAccessError struct {
+	what      string // in plain words
+	path, dir string
+	// certsDir: dir is the certs dir; file: the file exists and is itself
+	// the problem; readOnlyFS: EROFS.
+	certsDir, file, readOnlyFS bool
+	err                        error
+}
+
+func (fe *fileAccessError) Error() string { return fe.what + ": " + fe.err.Error() }
+func (fe *fileAccessError) Unwrap() error { return fe.err }
+
+// fileAccess explains the refused operation pe of err. Which of the three
+// it is comes from looking at the path again: a directory this user may
+// not search hides the file, a file that does not exist was to be created.
+func (e *env) fileAccess(pe *fs.PathError, err error) error {
+	fe := &fileAccessError{path: pe.Path, dir: filepath.Dir(pe.Path), err: err}
+	fe.certsDir = e.v != nil && filepath.Clean(e.certsDir()) == filepath.Clean(fe.dir)
+	where := "the directory " + fe.dir
+	if fe.certsDir {
+		where = "the certs dir " + fe.dir
+	}
+	who := "this user"
+	if uid := os.Getuid(); uid >= 0 {
+		who = fmt.Sprintf("this user (uid %d)", uid)
+	}
+	_, serr := os.Lstat(pe.Path)
+	switch {
+	case errors.Is(pe.Err, syscall.EROFS):
+		fe.readOnlyFS = true
+		fe.what = where + " is on a read-only file system"
+	case errors.Is(serr, fs.ErrPermission):
+		fe.what = who + " may not read " + where
+	case errors.Is(serr, fs.ErrNotExist):
+		fe.what = who + " may not create files in " + where
+	default:
+		fe.file = true
+		fe.what = who + " may not " + pe.Op + " " + pe.Path
+	}
+	return fe
+}
 
 func hintFor(err error) string {
 	for _, advise := range adviceHints {
@@ -92,6 +242,11 @@ func hintFor(err error) string {
 	for _, h := range hints {
 		if errors.Is(err, h.err) {
 			return h.hint
+		}
+	}
+	for _, advise := range causeHints {
+		if h := advise(err); h != "" {
+			return h
 		}
 	}
 	return ""

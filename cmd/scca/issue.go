@@ -47,7 +47,7 @@ CN is the e-mail address). All are digitalSignature, never a CA.`,
 			e.statusf("Issued %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  key:         %s\n  chain:       %s\n",
 				req.Profile, req.CN, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.KeyPath, is.ChainPath)
 			e.reportIssued(is)
-			return nil
+			return e.publishAfterReplace(cmd.Context(), st, a, is)
 		},
 	}
 	f := cmd.Flags()
@@ -138,10 +138,10 @@ extended key usages and basic constraints.`,
 			if err != nil {
 				return err
 			}
-			e.statusf("Signed %s certificate for %q\n  serial:      %s\n  certificate: %s\n  chain:       %s\n",
-				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.CertPath, is.ChainPath)
+			e.statusf("Signed %s certificate for %q\n  serial:      %s\n  not after:   %s\n  certificate: %s\n  chain:       %s\n",
+				p, is.Cert.Subject.CommonName, displaySerial(is.Serial), is.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"), is.CertPath, is.ChainPath)
 			e.reportIssued(is)
-			return nil
+			return e.publishAfterReplace(cmd.Context(), st, a, is)
 		},
 	}
 	f := cmd.Flags()

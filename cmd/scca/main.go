@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/securechat/scca/chat"
@@ -42,18 +43,39 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var exit *exitError
 	if errors.As(err, &exit) {
 		if exit.msg != "" {
-			fmt.Fprintf(stderr, "scca: %s\n", exit.msg)
+			fmt.Fprintf(stderr, "scca: %s\n", printable(exit.msg))
 		}
 		return exit.code
 	}
-	err = e.explainTimeout(err)
-	// Errors may quote what a peer sent (a chat server's reason, a
-	// certificate's name): printed inert, on one line.
-	fmt.Fprintf(stderr, "scca: %s\n", chat.EscapeLine(err.Error()))
+	err = e.explain(err)
+	fmt.Fprintf(stderr, "scca: %s\n", printable(err.Error()))
 	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "scca: hint: %s\n", h)
+		fmt.Fprintf(stderr, "scca: hint: %s\n", printable(h))
 	}
 	return 1
+}
+
+// errIndent starts each further line of a multi-line error, so no line of
+// it can pose as one of scca's own ("scca: hint: ...").
+const errIndent = "  "
+
+// printable is an error's text as it is printed after "scca: ". Errors may
+// quote what a peer sent (a chat server's reason, a certificate's name), so
+// every character a terminal would act on is made inert (chat.EscapeLine),
+// except the line breaks and tabs some libraries format their messages with
+// (cobra's "Did you mean this?", pgx's one line per address tried): a line
+// feed starts a new line indented by errIndent, empty lines are left out,
+// and a tab is shown as two spaces.
+func printable(msg string) string {
+	msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		lines = append(lines, chat.EscapeLine(strings.ReplaceAll(l, "\t", "  ")))
+	}
+	return strings.Join(lines, "\n"+errIndent)
 }
 
 // exitError carries a specific exit code (for example `scca crl status`

@@ -48,7 +48,7 @@ const (
 // answered, which is logged.
 func (e *env) ocspSources(ctx context.Context, st *certstore.Store, keys string, logger *slog.Logger) (*ca.Certificates, []revocation.ResponderConfig, error) {
 	dir := e.certsDir()
-	cas, err := ca.LoadCertificates(dir)
+	cas, err := loadServiceCertificates(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,4 +93,19 @@ func (e *env) ocspSources(ctx context.Context, st *certstore.Store, keys string,
 		cfgs = append(cfgs, revocation.ResponderConfig{Issuer: cas.Root, Delegate: rootSrc})
 	}
 	return cas, cfgs, nil
+}
+
+// loadServiceCertificates loads the CA certificates for a long-running
+// service that also reads a key of its own from dir (the chat server's,
+// the OCSP responders'): dir must be private to the user running it, as for
+// the commands that hold the CA key, not merely unwritable by others.
+func loadServiceCertificates(dir string) (*ca.Certificates, error) {
+	cas, err := ca.LoadCertificates(dir) // ErrNoCA first: its hint helps more
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.CheckDirPrivate(dir); err != nil {
+		return nil, err
+	}
+	return cas, nil
 }

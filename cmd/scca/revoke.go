@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -152,19 +153,11 @@ func (e *env) crlTargets(a *ca.Authority) (map[string]revocation.CRLTarget, erro
 // (init has it already and must not ask again).
 func (e *env) crlTargetsWith(a *ca.Authority, pass ca.PassphraseFunc) (map[string]revocation.CRLTarget, error) {
 	dir := e.certsDir()
-	validity, err := parseValidity(e.v.GetString("crl-validity"))
+	leaf, validity, err := e.leafCRLTarget(a)
 	if err != nil {
-		return nil, fmt.Errorf("crl-validity: %w", err)
+		return nil, err
 	}
-	if w := ca.CRLValidityWarning(validity); w != "" {
-		fmt.Fprintf(e.stderr, "warning: --crl-validity: %s\n", w)
-	}
-	targets := map[string]revocation.CRLTarget{
-		a.IssuerKeyID(): {
-			CRLConfig: revocation.CRLConfig{Issuer: a.Issuer(), Signer: a.Signer(), Validity: validity},
-			PEMPath:   filepath.Join(dir, "crl.pem"), DERPath: filepath.Join(dir, "crl.der"),
-		},
-	}
+	targets := map[string]revocation.CRLTarget{a.IssuerKeyID(): leaf}
 	if a.Intermediate == nil {
 		return targets, nil
 	}
@@ -180,4 +173,41 @@ func (e *env) crlTargetsWith(a *ca.Authority, pass ca.PassphraseFunc) (map[strin
 		PEMPath:   filepath.Join(dir, "root_crl.pem"), DERPath: filepath.Join(dir, "root_crl.der"),
 	}
 	return targets, nil
+}
+
+// leafCRLTarget is the leaf issuer's CRL (crl.pem/crl.der), signed with
+// the key a holds, and the --crl-validity it uses.
+func (e *env) leafCRLTarget(a *ca.Authority) (revocation.CRLTarget, time.Duration, error) {
+	dir := e.certsDir()
+	validity, err := parseValidity(e.v.GetString("crl-validity"))
+	if err != nil {
+		return revocation.CRLTarget{}, 0, fmt.Errorf("crl-validity: %w", err)
+	}
+	if w := ca.CRLValidityWarning(validity); w != "" {
+		fmt.Fprintf(e.stderr, "warning: --crl-validity: %s\n", w)
+	}
+	return revocation.CRLTarget{
+		CRLConfig: revocation.CRLConfig{Issuer: a.Issuer(), Signer: a.Signer(), Validity: validity},
+		PEMPath:   filepath.Join(dir, "crl.pem"), DERPath: filepath.Join(dir, "crl.der"),
+	}, validity, nil
+}
+
+// publishAfterReplace republishes the leaf issuer's CRL when issuing
+// revoked a certificate as superseded (--replace), as revoke does after
+// every revocation: relying parties that use the CRL must see it, and
+// `scca crl status` would otherwise report the CRL incomplete. The
+// issuance itself stands if this fails; the error says so.
+func (e *env) publishAfterReplace(ctx context.Context, st revocation.CRLStore, a *ca.Authority, is *ca.Issued) error {
+	if is.Replaced == nil {
+		return nil
+	}
+	t, _, err := e.leafCRLTarget(a)
+	if err == nil {
+		var info revocation.CRLInfo
+		if info, err = revocation.PublishCRL(ctx, st, t.CRLConfig, t.PEMPath, t.DERPath); err == nil {
+			e.statusf("  CRL #%d published to %s (next update %s)\n", info.Number, info.PEMPath, info.NextUpdate.UTC().Format(time.RFC3339))
+			return nil
+		}
+	}
+	return fmt.Errorf("certificate issued and %s revoked as superseded; %w: %w", displaySerial(is.Replaced.Serial), revocation.ErrCRLNotPublished, err)
 }

@@ -66,7 +66,7 @@ func newRootCmd(e *env) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.String("config", "", "config file (default ./scca.yaml when present)")
 	pf.String("certs-dir", "certs", "directory holding the CA, issued certificates and keys")
-	pf.String("db", "", "inventory: sqlite:PATH or mysql://USER[:PASS]@HOST:PORT/DB or a go-sql-driver DSN (default sqlite:<certs-dir>/inventory.db)")
+	pf.String("db", "", "inventory: sqlite:PATH, mysql://USER[:PASS]@HOST:PORT/DB (or a go-sql-driver DSN) or postgres://USER[:PASS]@HOST:PORT/DB (default sqlite:<certs-dir>/inventory.db)")
 	pf.String("base-url", "", "public `URL` of scca serve (e.g. http://ca.example:8080); adds CRL and OCSP locations to issued certificates")
 	pf.String("crl-validity", "7d", "time from a CRL's thisUpdate to its nextUpdate")
 	pf.String("db-timeout", certstore.DefaultTimeout.String(), "bound on connecting to the inventory and on each exchange with it; then the command fails")

@@ -69,9 +69,13 @@ func (e *env) serveAll(ctx context.Context, build plainBuilder) error {
 		if err != nil {
 			return nil, err
 		}
+		crls, err := e.newCRLRepublisher(ctx, st, a, logger)
+		if err != nil {
+			return nil, err
+		}
 		out.api, err = enroll.NewServer(enroll.ServerConfig{
 			Authority: a, Store: st, Metrics: metrics, Logger: logger, Names: apiNames(apiAddr, e.v.GetStringSlice("api-name")),
-			Validity: validity,
+			Validity: validity, Superseded: crls.republish,
 		})
 		if err != nil {
 			return nil, err
