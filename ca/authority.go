@@ -41,7 +41,7 @@ const (
 var (
 	ErrCAExists       = errors.New("a CA already exists in this directory")
 	ErrNoCA           = errors.New("no CA found")
-	ErrKeyPermissions = errors.New("CA key file is accessible by group or others")
+	ErrKeyPermissions = errors.New("private key file is accessible by group or others")
 	ErrFileExists     = fmt.Errorf("output %w", atomicfile.ErrExists)
 	ErrBadCSR         = errors.New("invalid certificate signing request")
 	ErrBadBaseURL     = errors.New("invalid base URL")
@@ -191,6 +191,21 @@ func loadCAKey(path string, passphrase PassphraseFunc) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
 	}
 	return LoadKeyFile(path, passphrase)
+}
+
+// LoadPrivateKeyFile is LoadKeyFile for a key that identifies its holder (a
+// chat server's or client's): like a CA key, and like ssh an identity file,
+// it is refused when group or others may read or write it
+// (ErrKeyPermissions), where Unix modes mean something.
+func LoadPrivateKeyFile(path string) (crypto.Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	if _, unix := fileOwner(fi); unix && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
+	}
+	return LoadKeyFile(path, nil)
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // ErrDirPermissions is returned for a CA directory that someone other than
@@ -15,11 +16,15 @@ var ErrDirPermissions = errors.New("CA directory is not private")
 // caller (You). It matches ErrDirPermissions.
 type DirPermissionError struct {
 	Dir        string
+	File       string // set when it is a CA certificate in Dir, not Dir itself
 	Mode       os.FileMode
 	Owner, You int
 }
 
 func (e *DirPermissionError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%v: %s has mode %04o, writable by group or others", ErrDirPermissions, e.File, e.Mode)
+	}
 	if e.Owner >= 0 {
 		return fmt.Sprintf("%v: %s is owned by uid %d, not by you (uid %d)", ErrDirPermissions, e.Dir, e.Owner, e.You)
 	}
@@ -48,7 +53,23 @@ func CheckDirPrivate(dir string) error { return checkDirPrivate(dir) }
 // CA certificates in dir but hold no key of the CA's. Who owns the
 // directory does not matter to them (the CA operator may, and usually
 // does, own it), but anyone else who can write it can swap the root.
-func checkDirNotShared(dir string) error { return checkDir(dir, false) }
+func checkDirNotShared(dir string) error {
+	if err := checkDir(dir, false); err != nil {
+		return err
+	}
+	// The certificates themselves too: a private directory does not help
+	// a root that others may rewrite in place.
+	for _, name := range []string{RootCertFile, IntermediateCertFile} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			continue // absent (no intermediate); a read error shows on reading
+		}
+		if _, unix := fileOwner(fi); unix && fi.Mode().Perm()&0o022 != 0 {
+			return &DirPermissionError{Dir: dir, File: filepath.Join(dir, name), Mode: fi.Mode().Perm(), Owner: -1}
+		}
+	}
+	return nil
+}
 
 func checkDir(dir string, owner bool) error {
 	fi, err := os.Stat(dir)

@@ -69,7 +69,10 @@ func PublishCRL(ctx context.Context, st CRLStore, cfg CRLConfig, pemPath, derPat
 	}
 	defer unlock()
 	removeStaleTemps(pemPath, derPath)
-	published := publishedNumber(cfg.Issuer, pemPath, derPath)
+	published, publishedPath := publishedNumber(cfg.Issuer, pemPath, derPath)
+	if _, err := catchUp(ctx, st, cfg.Issuer, published, publishedPath); err != nil {
+		return CRLInfo{}, err
+	}
 	der, info, err := GenerateCRL(ctx, st, cfg)
 	if err != nil {
 		return CRLInfo{}, err
@@ -154,10 +157,10 @@ func removeStaleTemps(paths ...string) {
 }
 
 // publishedNumber is the highest CRL number among the published files that
-// parse and verify against issuer; 0 when there is none. A file that does
+// parse and verify against issuer, and the file that holds it; 0 when
+// there is none. A file that does
 // not verify is no CRL of this issuer and will be replaced.
-func publishedNumber(issuer *x509.Certificate, paths ...string) int64 {
-	var n int64
+func publishedNumber(issuer *x509.Certificate, paths ...string) (n int64, path string) {
 	for _, p := range paths {
 		if p == "" {
 			continue
@@ -166,11 +169,11 @@ func publishedNumber(issuer *x509.Certificate, paths ...string) int64 {
 		if err != nil {
 			continue
 		}
-		if rl, err := parseVerifiedCRL(raw, issuer); err == nil && rl.Number != nil && rl.Number.IsInt64() {
-			n = max(n, rl.Number.Int64())
+		if rl, err := parseVerifiedCRL(raw, issuer); err == nil && rl.Number != nil && rl.Number.IsInt64() && rl.Number.Int64() > n {
+			n, path = rl.Number.Int64(), p
 		}
 	}
-	return n
+	return n, path
 }
 
 // writePair stages both files, then renames DER before PEM (see

@@ -35,7 +35,7 @@ func TestPublishCrashBetweenRenames(t *testing.T) {
 		t.Fatalf("CheckCRLPair after the crash = %v, want ErrCRLPairMismatch", err)
 	}
 	root := loadCrashCA(t, dir)
-	if n := publishedNumber(root.cert, derPath); n != 2 {
+	if n, _ := publishedNumber(root.cert, derPath); n != 2 {
 		t.Fatalf("crl.der is #%d, want #2 (DER is renamed first)", n)
 	}
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".crl.pem.tmp-*")); len(tmps) != 1 {

@@ -16,7 +16,7 @@ var (
 	ErrCannotOpen   = errors.New("the inventory file cannot be opened")
 	ErrCorrupt      = errors.New("the inventory file is damaged or not a SQLite database")
 	ErrAccessDenied = errors.New("the database server refused the login")
-	ErrNoDatabase   = errors.New("the database does not exist on the server")
+	ErrNoDatabase   = errors.New("the database does not exist on the server, or this user may not use it")
 )
 
 // Bounder is the optional part of a Driver that puts a deadline into its

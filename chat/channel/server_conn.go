@@ -68,6 +68,10 @@ func (sc *serverConn) serve() {
 		return
 	}
 	_ = sc.conn.SetDeadline(time.Time{})
+	// Established: from here Shutdown no longer cuts the connection (as it
+	// does a handshake) but lets the handler end it with a close record at
+	// its first WaitIdle, also while it is still setting the session up.
+	sc.setBusy()
 	log = log.With("cn", cn)
 	log.Info("client authenticated")
 	if s.cfg.OnAccept != nil {

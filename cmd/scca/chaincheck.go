@@ -49,6 +49,13 @@ func (e *env) revocationChecker(cmd *cobra.Command, cas *ca.Certificates) (*revo
 	if err != nil {
 		return nil, "", nil, err
 	}
+	// A revocation decision from an inventory that lost entries the audit
+	// anchor records (restored from an older copy, replaced) could call a
+	// revoked certificate good: refuse it, as the servers do.
+	if err := st.CheckAnchor(cmd.Context()); err != nil {
+		st.Close()
+		return nil, "", nil, err
+	}
 	cc.Default = &revocation.InventoryChecker{Store: st}
 	return cc, "inventory " + st.Location().Redacted, func() { st.Close() }, nil
 }

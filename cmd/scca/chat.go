@@ -371,7 +371,7 @@ func (e *env) chatIdentity(defaultID string) ([]*x509.Certificate, crypto.Signer
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := ca.LoadKeyFile(keyPath, nil)
+	key, err := ca.LoadPrivateKeyFile(keyPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", keyPath, err)
 	}

@@ -115,13 +115,17 @@ func startChatFixture(t *testing.T) *chatFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.server.Stderr = io.Discard
+	serverLog := &syncBuffer{}
+	f.server.Stderr = serverLog
 	if err := f.server.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		f.server.Process.Signal(syscall.SIGTERM)
 		f.server.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", serverLog.String())
+		}
 	})
 	f.serverOut = newScreen(out)
 	end := f.serverOut.waitFor(t, 0, `\[Server\] Listening on 127\.0\.0\.1:[0-9]+\n`)
@@ -249,7 +253,13 @@ func TestChatClientTerminalServerShutdown(t *testing.T) {
 	if err := f.server.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	at = scr.waitFor(t, at, `\[Client\] Session ended: .*server shutting down`)
+	// The close record says "server shutting down"; when the shutdown
+	// lands within milliseconds of the session's start (the client has
+	// drawn its prompt, the server is still setting the session up and
+	// closes the socket with the client's first requests unread) the
+	// client may see the connection end without it. Either way the end
+	// is shown at once and the exit is non-zero, which is what is tested.
+	at = scr.waitFor(t, at, `\[Client\] Session ended: .*(server shutting down|connection closed by server|connection reset by the server)`)
 	scr.waitFor(t, at, `\[Client\] Not sent: unsent draft`)
 	if code := exitWithin(t, c, scr); code == 0 {
 		t.Errorf("a session ended by the server's shutdown exited 0; terminal:\n%s", scr.text())

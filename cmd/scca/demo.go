@@ -241,7 +241,7 @@ func identityIn(dir, id string) ([]*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := ca.LoadKeyFile(filepath.Join(dir, stem+"_key.pem"), nil)
+	key, err := ca.LoadPrivateKeyFile(filepath.Join(dir, stem+"_key.pem"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -39,7 +39,8 @@ var hints = []struct {
 	{revocation.ErrSelfSignedRoot, "a root is retired, not revoked: create a new CA with `scca init --certs-dir NEW`, distribute NEW/root_ca.pem to every relying party, re-issue the certificates, then remove the old root from their trust stores"},
 	{ca.ErrCARevoked, "a revoked CA must not sign again: create a new CA with `scca init --certs-dir NEW`, distribute its root and re-issue the certificates; `scca crl` still publishes the root's CRL listing the revoked CA"},
 	{revocation.ErrIssuerRevoked, "this CA is revoked, so it publishes nothing more; relying parties learn of it from the root's CRL (root_crl.pem, served at /root.crl)"},
-	{revocation.ErrCRLWentBack, "the inventory's CRL counter is behind the published CRL (restored from a backup?); check --db, or move the published CRL away if it is not this CA's"},
+	{revocation.ErrCRLDropsRevocations, "restore a newer copy of the inventory (one holding these revocations), or re-record each listed serial it knows with `scca revoke SERIAL --reason R`; a serial unknown to it was issued after this copy was made, and only a newer copy has it. Until then the published CRL stays as it is: do not move it away"},
+	{revocation.ErrCRLWentBack, "the inventory's CRL counter is behind the published CRL (restored from a backup?): check --db, or restore the inventory's newest copy; do not move the published CRL away, a CRL from this inventory could drop revocations"},
 	{errNoRootCRL, "publish the root's CRL with `scca crl` where the root key is, and pass it with --root-crl FILE|URL"},
 	{ca.ErrNoOCSPResponder, "`scca crl` (with the CA key at hand) makes it; or run `scca serve --ca-keys intermediate|all` to make and renew it in process"},
 	{ca.ErrKeyPermissions, "make the key readable by its owner only: chmod 600 on the file named above"},
@@ -88,7 +89,7 @@ var adviceHints = []func(error) string{
 		case de.Owner >= 0:
 			return fmt.Sprintf("whoever can write the CA directory can swap its files: take it over with `sudo chown -R %d %s`, or use a directory of your own", de.You, de.Dir)
 		default:
-			return fmt.Sprintf("whoever can write the CA directory can swap its files: run `chmod go-w %s`", de.Dir)
+			return fmt.Sprintf("whoever can write the CA directory can swap its files: run `chmod -R go-w %s`", de.Dir)
 		}
 	},
 	func(err error) string {

@@ -27,7 +27,7 @@ func TestHintsOwnTheAdvice(t *testing.T) {
 		want []string // in the hint
 	}{
 		{"group-writable CA dir", fmt.Errorf("load CA: %w", &ca.DirPermissionError{Dir: "/srv/ca", Mode: 0o775, Owner: -1}),
-			[]string{"`chmod go-w /srv/ca`"}},
+			[]string{"`chmod -R go-w /srv/ca`"}},
 		{"CA dir of another user", &ca.DirPermissionError{Dir: "/srv/ca", Mode: 0o700, Owner: 65534, You: 1000},
 			[]string{"`sudo chown -R 1000 /srv/ca`"}},
 		{"server without host name", fmt.Errorf("issue: %w (CN %q is neither)", ca.ErrNoHostName, "My Server"),

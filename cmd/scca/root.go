@@ -79,6 +79,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newTokenCmd(e), newEnrollCmd(e), newRenewCmd(e), newExportCmd(e), newVersionCmd(e),
 		newDoctorCmd(e),
 	)
+	strictGroups(root)
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
 	return root
@@ -247,4 +248,23 @@ func (e *env) explainTimeout(err error) error {
 		err = fmt.Errorf("%w: %w", certstore.ErrTimeout, err)
 	}
 	return fmt.Errorf("%w (%s, bound %s)", err, loc.Redacted, e.dbTimeout())
+}
+
+// strictGroups makes a command that only groups others (db, chat) fail on
+// an unknown subcommand: cobra would print the group's help and exit 0, so
+// `scca db migrat` in a script would silently do nothing. Given no
+// argument, such a command still prints its help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q (see %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 }
