@@ -167,12 +167,17 @@ func (s *Store) anchorHeld(ctx context.Context, q rowQuerier, a, head auditAncho
 	switch {
 	case a.ID > head.ID:
 		return s.anchorError(a, head.ID, false)
-	case a.ID == head.ID:
-		if a.Hash != head.Hash {
-			return s.anchorError(a, head.ID, true)
-		}
-		return nil
+	case a.ID == head.ID && a.Hash != head.Hash:
+		return s.anchorError(a, head.ID, true)
 	}
+	// The entry itself too, not only the head row that names it (one more
+	// indexed read): a head row put back over a log whose entry differs
+	// must not pass. An entry this read does not see is let through, even
+	// the head's own: under MySQL's REPEATABLE READ a consistent read
+	// earlier in the transaction may have fixed a snapshot from before
+	// another process committed it (the head row, read with its lock, sees
+	// past that snapshot). A locking read would see it, but needs a
+	// privilege on audit_log that the runtime user does not have.
 	var hash string
 	err := q.QueryRowContext(ctx, selectAuditHash, a.ID).Scan(&hash)
 	switch {

@@ -68,6 +68,10 @@ func (s *Server) replayRenewal(w http.ResponseWriter, r *http.Request, prev *x50
 		return
 	}
 	s.cfg.Logger.Info("renewal answered again", "cn", succ.Subject.CommonName, "serial", succ.SerialNumber.Text(16), "previous", prev.SerialNumber.Text(16))
+	if s.cfg.Superseded != nil {
+		// The first answer may have been lost before its CRL was out.
+		s.cfg.Superseded()
+	}
 	s.respond(w, succ)
 }
 

@@ -50,8 +50,10 @@ type ServerConfig struct {
 	Now       func() time.Time
 	// Superseded, if set, is called after a renewal has revoked the
 	// previous certificate as superseded (in the same transaction as the
-	// new one's record), so that the caller republishes the CRL that must
-	// now list it. It must not block: it runs on the request's goroutine.
+	// new one's record), and when a retried renewal is answered again, so
+	// that the caller republishes the CRL that must now list it. It runs on
+	// the request's goroutine before the answer is written, so it must
+	// return well within the server's write timeout (30 s).
 	Superseded func()
 }
 

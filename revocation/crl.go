@@ -118,13 +118,25 @@ func GenerateCRL(ctx context.Context, st CRLStore, cfg CRLConfig) ([]byte, CRLIn
 	keyID := hex.EncodeToString(cfg.Issuer.SubjectKeyId)
 	now := cfg.now().UTC().Truncate(time.Second)
 	info := CRLInfo{ThisUpdate: now, NextUpdate: now.Add(cfg.validity())}
-	// The number is allocated in its own store transaction before the list
-	// is read, so two concurrent publishers never share a number; a failure
-	// later only leaves a gap, and gaps are allowed (RFC 5280 §5.2.3).
+	// The list is read first, then the number is allocated (in its own
+	// store transaction, so two publishers never share one; a failure later
+	// only leaves a gap, which RFC 5280 §5.2.3 allows). In that order every
+	// revocation CRL #N lists committed before N was allocated, so a copy
+	// of the inventory whose counter has reached N holds all of them: the
+	// check PublishCRL makes after a restore (catchUp) can skip a copy that
+	// is not behind the published number. The other order let a revocation
+	// commit between the two, listed in #N yet missing from a copy taken
+	// then, and a CRL from that copy dropped it. PublishCRL holds the
+	// publish lock across both steps, so no other publisher comes between.
+	entries, n, err := revokedEntries(ctx, st, keyID)
+	if err != nil {
+		return nil, CRLInfo{}, err
+	}
+	info.Entries = n
 	if info.Number, err = st.NextCRLNumber(ctx, keyID); err != nil {
 		return nil, CRLInfo{}, fmt.Errorf("allocate crl number: %w", err)
 	}
-	tbs, err := buildTBSCertList(ctx, st, keyID, cfg.Issuer, alg, &info)
+	tbs, err := buildTBSCertList(entries, cfg.Issuer, alg, info)
 	if err != nil {
 		return nil, CRLInfo{}, err
 	}
@@ -162,11 +174,27 @@ func (cfg CRLConfig) validity() time.Duration {
 	return cfg.Validity
 }
 
-// buildTBSCertList encodes RFC 5280 §5.1.2 TBSCertList, streaming the
-// revokedCertificates from the store.
-func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x509.Certificate, alg sigAlg, info *CRLInfo) ([]byte, error) {
-	var streamErr error
-	b := cryptobyte.NewBuilder(make([]byte, 0, 64<<10))
+// revokedEntries streams the issuer's revoked certificates from the store
+// into the DER of revokedCertificates' elements, returning how many.
+func revokedEntries(ctx context.Context, st CRLStore, keyID string) ([]byte, int, error) {
+	var entries, scratch []byte
+	n := 0
+	err := st.Revoked(ctx, keyID, func(e inventory.RevokedEntry) error {
+		var err error
+		entries, scratch, err = appendEntry(entries, scratch, e)
+		n++
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read revoked certificates: %w", err)
+	}
+	return entries, n, nil
+}
+
+// buildTBSCertList encodes RFC 5280 §5.1.2 TBSCertList around the
+// revokedCertificates elements in entries.
+func buildTBSCertList(entries []byte, issuer *x509.Certificate, alg sigAlg, info CRLInfo) ([]byte, error) {
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(entries)+1024))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1Int64(1) // version v2, required when extensions are present
 		alg.marshal(b)
@@ -174,13 +202,6 @@ func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x5
 		addTime(b, info.ThisUpdate)
 		addTime(b, info.NextUpdate)
 		// An empty revokedCertificates must be omitted, not encoded empty.
-		var entries, scratch []byte
-		streamErr = st.Revoked(ctx, keyID, func(e inventory.RevokedEntry) error {
-			var err error
-			entries, scratch, err = appendEntry(entries, scratch, e)
-			info.Entries++
-			return err
-		})
 		if info.Entries > 0 {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(entries) })
 		}
@@ -196,9 +217,6 @@ func buildTBSCertList(ctx context.Context, st CRLStore, keyID string, issuer *x5
 			})
 		})
 	})
-	if streamErr != nil {
-		return nil, fmt.Errorf("read revoked certificates: %w", streamErr)
-	}
 	tbs, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("encode crl: %w", err)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/securechat/scca/ca"
 	"github.com/securechat/scca/revocation"
@@ -26,12 +27,21 @@ type crlRepublisher struct {
 	done  uint64        // calls the last successful publication covers (under mu)
 }
 
+// republishTimeout bounds one publication after a renewal.
+const republishTimeout = 20 * time.Second
+
 func (e *env) newCRLRepublisher(ctx context.Context, st revocation.CRLStore, a *ca.Authority, logger *slog.Logger) (*crlRepublisher, error) {
 	t, _, err := e.leafCRLTarget(a)
 	if err != nil {
 		return nil, err
 	}
 	return &crlRepublisher{logger: logger, publish: func() error {
+		// Bounded well inside the API's 30 s write timeout: a publisher
+		// elsewhere holding the lock (a cron `scca crl` on a big CRL)
+		// must not cost the renewal its answer; the next renewal or
+		// `scca crl` publishes then.
+		ctx, cancel := context.WithTimeout(ctx, republishTimeout)
+		defer cancel()
 		info, err := revocation.PublishCRL(ctx, st, t.CRLConfig, t.PEMPath, t.DERPath)
 		if err == nil {
 			logger.Info("published CRL after a renewal", "number", info.Number, "path", info.PEMPath)
