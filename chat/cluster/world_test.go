@@ -159,9 +159,11 @@ func (w *world) startNode(tb testing.TB, name string, o nodeOpts) *node {
 		// server confirms it within WakeTimeout (1 s by default, else
 		// "queued"). Under -race with both cores busy the confirmation
 		// (a NATS round trip and the other server's read of the queue)
-		// can take longer (a CI run saw TestDirectMessagesAcrossServers get
-		// "queued"); no test here waits for the timeout itself.
-		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat, WakeTimeout: 20 * time.Second}}
+		// can take longer, so 5 s here; it must stay below the client's
+		// 10 s wait for its answer, or a server waiting for a recipient
+		// still replaying its queue (who never confirms) outlasts the
+		// client (a CI run saw both failures). No test waits for it.
+		Cluster: chat.ClusterConfig{Broker: broker, Heartbeat: w.heartbeat, WakeTimeout: 5 * time.Second}}
 	if o.alone {
 		cfg.Tickets, cfg.Cluster = chat.TicketConfig{}, chat.ClusterConfig{}
 	}
