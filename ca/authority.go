@@ -187,10 +187,21 @@ func loadCAKey(path string, passphrase PassphraseFunc) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat CA key: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
+	if err := checkKeyMode(path, fi); err != nil {
+		return nil, err
 	}
 	return LoadKeyFile(path, passphrase)
+}
+
+// checkKeyMode refuses a private key file that group or others may read or
+// write (ErrKeyPermissions), where Unix modes mean something (see
+// checkDirPrivate): every key scca loads, the CA's, a responder's or a chat
+// identity's, is checked here.
+func checkKeyMode(path string, fi os.FileInfo) error {
+	if _, unix := fileOwner(fi); unix && fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // LoadPrivateKeyFile is LoadKeyFile for a key that identifies its holder (a
@@ -202,8 +213,8 @@ func LoadPrivateKeyFile(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
 	}
-	if _, unix := fileOwner(fi); unix && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
+	if err := checkKeyMode(path, fi); err != nil {
+		return nil, err
 	}
 	return LoadKeyFile(path, nil)
 }

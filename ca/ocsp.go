@@ -69,8 +69,8 @@ func LoadOCSPResponder(path string, issuer *x509.Certificate) (*OCSPResponder, e
 	if err != nil {
 		return nil, fmt.Errorf("stat OCSP responder: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyPermissions, path, fi.Mode().Perm())
+	if err := checkKeyMode(path, fi); err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

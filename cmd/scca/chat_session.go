@@ -161,14 +161,16 @@ func (e *env) runChatSession(ctx context.Context, conn *chat.Conn) error {
 		err = s.interactive(ctx, ed)
 	default:
 		var sent int
-		sent, err = s.sendAll(ctx, to, room)
-		// With --receive the count is said on the way out: said when the
-		// input ends, it would fall among the messages arriving meanwhile
-		// (a backlog replayed on connect, say).
-		if err == nil && !e.v.GetBool("receive") {
-			s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
-		} else if err == nil {
-			defer s.printf("[Client] %d message(s) sent and acknowledged\n", sent)
+		if sent, err = s.sendAll(ctx, to, room); err == nil {
+			// With --receive the count is said on the way out: said
+			// when the input ends, it would fall among the messages
+			// arriving meanwhile (a backlog replayed on connect, say).
+			report := func() { s.printf("[Client] %d message(s) sent and acknowledged\n", sent) }
+			if e.v.GetBool("receive") {
+				defer report()
+			} else {
+				report()
+			}
 		}
 	}
 	if err == nil && e.v.GetBool("receive") {
